@@ -1,0 +1,20 @@
+"""Datasets as uint8 arrays in memory, and deterministic global batches.
+
+    dataset = data.load(config.data, image_size=32, channels=1)
+    for batch in data.Batches(dataset, batch_size=64, seed=0, start_step=step):
+      images = data.to_float(batch['image'])  # [-1, 1]
+
+`config.data.source` picks the loader: 'digits' (scikit-learn's bundled 8x8
+digits, offline), 'tfds' (a TensorFlow Datasets name, read without
+TensorFlow), 'idx' (MNIST-format files in a directory) or 'folder' (your own
+images). The batch of each step is a pure function of (seed, step), so a run
+resumed from a checkpoint's step sees the batches an uninterrupted run sees.
+"""
+
+from jaxgan.data._batches import Batches, batch_indices
+from jaxgan.data._images import ImageDataset, to_float
+from jaxgan.data._load import SOURCES, load
+
+__all__ = [
+    'SOURCES', 'Batches', 'ImageDataset', 'batch_indices', 'load', 'to_float',
+]

@@ -1,0 +1,105 @@
+"""A folder of the user's own images (png/jpg/...), of any size and mode."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+
+import numpy as np
+from absl import logging
+from PIL import Image
+
+from jaxgan.data._images import ImageDataset, resize_pil
+
+EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.gif')
+# What PIL raises for files it cannot decode (UnidentifiedImageError and
+# truncated data are OSErrors).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError,
+                  Image.DecompressionBombError)
+
+
+def list_images(path: str) -> list[str]:
+  """Image files under `path`, recursively, in a sorted (reproducible) order."""
+  found = []
+  for root, dirs, files in os.walk(path, followlinks=True):
+    dirs.sort()
+    found.extend(os.path.join(root, f) for f in files
+                 if f.lower().endswith(EXTENSIONS) and not f.startswith('.'))
+  return sorted(found, key=lambda f: os.path.relpath(f, path))
+
+
+def _decode(filename: str, mode: str, size: int) -> np.ndarray:
+  with Image.open(filename) as image:
+    image.load()  # decode now, so truncated files fail here
+    if image.mode == 'P' and 'transparency' in image.info:
+      image = image.convert('RGBA')
+    image = resize_pil(image.convert(mode), size)
+  array = np.asarray(image, dtype=np.uint8)
+  return array[..., None] if array.ndim == 2 else array
+
+
+def load_folder(path: str | None, *, image_size: int, channels: int,
+                skip_corrupt: bool = True) -> ImageDataset:
+  """Decodes every image under `path`, converted to `channels` and resized.
+
+  Each image is converted to RGB (channels=3) or greyscale (channels=1), its
+  shorter side resized to `image_size` and its centre cropped to a square.
+
+  Args:
+    path: the folder, searched recursively for EXTENSIONS.
+    image_size: output height and width.
+    channels: 1 or 3.
+    skip_corrupt: skip files PIL cannot decode, with one warning that counts
+      them; if False, raise on the first such file.
+
+  Returns:
+    An unlabelled ImageDataset in sorted file order.
+  """
+  if not path:
+    raise ValueError(
+        "data.source='folder' needs data.path: a directory of images.")
+  if not os.path.isdir(path):
+    raise FileNotFoundError(
+        f"data.path={path!r} is not a directory (data.source='folder').")
+  if channels not in (1, 3):
+    raise ValueError(
+        f'Folder images can be read with 1 or 3 channels, not {channels} '
+        '(model.channels).')
+  files = list_images(path)
+  if not files:
+    raise FileNotFoundError(
+        f'No images ({", ".join(EXTENSIONS)}) found under {path}.')
+  mode = 'RGB' if channels == 3 else 'L'
+
+  out = np.empty((len(files), image_size, image_size, channels), np.uint8)
+  ok = np.zeros(len(files), bool)
+  errors = []
+
+  def decode(i):
+    try:
+      out[i] = _decode(files[i], mode, image_size)
+      ok[i] = True
+    except _DECODE_ERRORS as e:
+      if not skip_corrupt:
+        raise ValueError(
+            f'Cannot decode image {files[i]}: {e}. Remove it, or set '
+            'data.skip_corrupt=True to skip unreadable files.') from e
+      errors.append(f'{files[i]}: {e}')
+
+  pool = concurrent.futures.ThreadPoolExecutor(min(16, (os.cpu_count() or 1) + 4))
+  try:
+    list(pool.map(decode, range(len(files))))
+  finally:
+    pool.shutdown(cancel_futures=True)
+  if not ok.any():
+    raise ValueError(
+        f'None of the {len(files)} image files under {path} could be decoded '
+        f'(e.g. {min(errors)}).')
+  if errors:
+    logging.warning(
+        'Skipped %d of %d image files under %s that could not be decoded '
+        '(set data.skip_corrupt=False to fail instead), e.g. %s',
+        len(errors), len(files), path, min(errors))
+  return ImageDataset(
+      images=out if ok.all() else out[ok], labels=None, num_classes=None,
+      name=f'folder:{path}')

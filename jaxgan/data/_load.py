@@ -1,0 +1,67 @@
+"""`load`: a dataset from `config.data`, picked by `config.data.source`."""
+
+from __future__ import annotations
+
+import time
+
+import ml_collections
+from absl import logging
+
+from jaxgan.data._digits import load_digits
+from jaxgan.data._folder import load_folder
+from jaxgan.data._idx import load_idx
+from jaxgan.data._images import ImageDataset
+
+SOURCES = ('digits', 'tfds', 'idx', 'folder')
+
+
+def load(config: ml_collections.ConfigDict, *, image_size: int,
+         channels: int) -> ImageDataset:
+  """Loads the dataset that `config` (i.e. `config.data`) names, into memory.
+
+  Fields of `config` (missing optional ones take the defaults shown):
+    source: one of SOURCES.
+    name: the TFDS name for source='tfds' ('mnist', 'cifar10', 'celeb_a').
+    split: 'train' (default) or 'test' for 'tfds' and 'idx'; any TFDS split.
+    path: the directory for 'idx' and 'folder'.
+    data_dir: the TFDS data_dir (None: TFDS's default).
+    download: let TFDS download and prepare (default False).
+    skip_corrupt: skip undecodable files in a folder (default True).
+
+  Images come back as uint8 (N, image_size, image_size, channels): resized
+  (bilinear, antialiased when shrinking) after a centre crop to a square.
+  'digits', 'tfds' and 'idx' data must already have `channels` channels (a
+  ValueError says to set model.channels otherwise); folder images are
+  converted to RGB or greyscale.
+
+  Raises:
+    ValueError: an unknown source or dataset name, a channel mismatch.
+    FileNotFoundError: data that is not where the config says.
+    ImportError, ConnectionError: a TFDS dataset that cannot be prepared here.
+  """
+  source = config.get('source', 'digits')
+  if source not in SOURCES:
+    raise ValueError(
+        f'Unknown data.source={source!r}; valid sources: {", ".join(SOURCES)}.')
+  if image_size <= 0:
+    raise ValueError(f'image_size must be positive, got {image_size}.')
+  split = config.get('split', None) or 'train'
+  start = time.perf_counter()
+  if source == 'digits':
+    dataset = load_digits(image_size=image_size, channels=channels)
+  elif source == 'tfds':
+    from jaxgan.data._tfds import load_tfds  # pylint: disable=g-import-not-at-top
+    dataset = load_tfds(
+        config.get('name', None), split, data_dir=config.get('data_dir', None),
+        download=bool(config.get('download', False)), image_size=image_size,
+        channels=channels)
+  elif source == 'idx':
+    dataset = load_idx(config.get('path', None), split, image_size=image_size,
+                       channels=channels)
+  else:
+    dataset = load_folder(
+        config.get('path', None), image_size=image_size, channels=channels,
+        skip_corrupt=bool(config.get('skip_corrupt', True)))
+  logging.info('Loaded %s: %d images %s in %.1fs.', dataset.name, len(dataset),
+               dataset.images.shape[1:], time.perf_counter() - start)
+  return dataset
