@@ -1,8 +1,13 @@
 """Tests for jaxgan.data: sources, resizing, and deterministic batches."""
 
+import gc
 import gzip
+import io
+import json
 import logging
 import pathlib
+import shutil
+import socket
 import struct
 import time
 
@@ -105,6 +110,16 @@ def test_batches_close_stops_iteration():
   assert not it._thread.is_alive()
   with pytest.raises(StopIteration):
     next(it)
+
+
+def test_abandoned_batches_stop_their_thread():
+  it = data.Batches(_toy_dataset(), batch_size=4, seed=0, prefetch=1)
+  next(it)
+  thread = it._thread
+  del it
+  gc.collect()
+  thread.join(timeout=5)
+  assert not thread.is_alive()
 
 
 def test_to_float_range_on_numpy_and_jax():
@@ -218,18 +233,129 @@ def test_tfds_download_without_network_fails_at_once(tmp_path, monkeypatch):
   assert not any(tmp_path.iterdir())  # nothing was downloaded or created
 
 
-def test_network_probe_times_out_quickly(monkeypatch):
-  # A non-routable address (TEST-NET-1): the probe gives up after `timeout`.
-  monkeypatch.setattr(_tfds, 'NETWORK_PROBE', ('192.0.2.1', 443))
+def _closed_local_port():
+  with socket.create_server(('127.0.0.1', 0)) as server:
+    return server.getsockname()[1]
+
+
+def test_network_probe_false_when_unreachable(monkeypatch):
+  for var in ('https_proxy', 'HTTPS_PROXY'):
+    monkeypatch.delenv(var, raising=False)
+  monkeypatch.setattr(_tfds, 'NETWORK_PROBE', ('127.0.0.1', _closed_local_port()))
   start = time.perf_counter()
-  assert not _tfds.network_available(timeout=0.5)
+  assert not _tfds.network_available(timeout=1)
   assert time.perf_counter() - start < 3
+
+
+def test_network_probe_goes_through_the_https_proxy(monkeypatch):
+  monkeypatch.setattr(_tfds, 'NETWORK_PROBE', ('127.0.0.1', _closed_local_port()))
+  with socket.create_server(('127.0.0.1', 0)) as proxy:
+    port = proxy.getsockname()[1]
+    for var in ('https_proxy', 'HTTPS_PROXY'):
+      monkeypatch.setenv(var, f'http://127.0.0.1:{port}')
+    assert _tfds.network_available(timeout=2)
 
 
 def test_tfds_unknown_name_suggests_close_matches():
   pytest.importorskip('tensorflow_datasets')
   with pytest.raises(ValueError, match=r'mnistt.*Did you mean.*mnist'):
     data.load(_config(source='tfds', name='mnistt'), image_size=32, channels=1)
+
+
+def _tiny_tfds_builder_class(tfds):
+  """A 2-split, 3-class TFDS builder that prepares without TensorFlow.
+
+  TFDS encodes array images with TensorFlow, so the examples hand it PNG bytes.
+  """
+
+  class JaxganTestTinyImages(tfds.core.GeneratorBasedBuilder):
+    VERSION = tfds.core.Version('1.0.0')
+
+    def _info(self):
+      return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+          'image': tfds.features.Image(shape=(6, 8, 1)),
+          'label': tfds.features.ClassLabel(num_classes=3)}))
+
+    def _split_generators(self, dl_manager):
+      del dl_manager
+      return {'train': self._generate_examples(2500),
+              'test': self._generate_examples(4)}
+
+    def _generate_examples(self, n):
+      for i in range(n):
+        image = np.full((6, 8), i % 256, np.uint8)
+        image[:, :1] = image[:, -1:] = 255  # cropped away
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format='PNG')
+        yield i, {'image': buf.getvalue(), 'label': i % 3}
+
+  return JaxganTestTinyImages
+
+
+@pytest.fixture(scope='module')
+def prepared_tfds(tmp_path_factory):
+  """(name, data_dir) of a tiny dataset prepared as ArrayRecord files."""
+  tfds = pytest.importorskip('tensorflow_datasets')
+  data_dir = tmp_path_factory.mktemp('tfds')
+  builder_cls = _tiny_tfds_builder_class(tfds)
+  tfds.disable_progress_bar()
+  try:
+    builder_cls(data_dir=str(data_dir), file_format='array_record'
+               ).download_and_prepare()
+  except ImportError as e:  # this TFDS version wants more to prepare data
+    pytest.skip(f'cannot prepare a TFDS dataset without TensorFlow here: {e}')
+  finally:
+    tfds.enable_progress_bar()
+  return builder_cls.name, data_dir
+
+
+def test_tfds_reads_prepared_array_record(prepared_tfds, monkeypatch):
+  name, data_dir = prepared_tfds
+  # Prepared already, so download=True must not touch the network.
+  monkeypatch.setattr(_tfds, 'network_available', _no_network_expected)
+  ds = data.load(_config(source='tfds', name=name, split='train',
+                         data_dir=str(data_dir), download=True),
+                 image_size=6, channels=1)
+  assert ds.images.shape == (2500, 6, 6, 1) and ds.num_classes == 3
+  assert ds.labels.dtype == np.int32
+  # TFDS shuffles examples when it writes them; pair pixels with labels.
+  values = ds.images[:, 3, 3, 0].astype(int)
+  np.testing.assert_array_equal(np.sort(values), np.sort(np.arange(2500) % 256))
+  assert np.all(ds.images[..., 0] == values[:, None, None])  # border cropped
+  test = data.load(_config(source='tfds', name=name, split='test',
+                           data_dir=str(data_dir)), image_size=6, channels=1)
+  np.testing.assert_array_equal(
+      np.sort(test.images[:, 0, 0, 0]), [0, 1, 2, 3])
+  np.testing.assert_array_equal(test.labels, test.images[:, 0, 0, 0] % 3)
+
+
+def test_tfds_unknown_split_lists_splits(prepared_tfds):
+  name, data_dir = prepared_tfds
+  with pytest.raises(ValueError, match=r"validation.*\['test', 'train'\]"):
+    data.load(_config(source='tfds', name=name, split='validation',
+                      data_dir=str(data_dir)), image_size=6, channels=1)
+
+
+def test_tfds_tfrecord_only_names_the_extra(prepared_tfds, tmp_path,
+                                            monkeypatch):
+  """A dataset prepared only as TFRecord files needs TensorFlow to read."""
+  name, data_dir = prepared_tfds
+  shutil.copytree(data_dir / name, tmp_path / name)
+  info_file = next((tmp_path / name).glob('*/dataset_info.json'))
+  info = json.loads(info_file.read_text())
+  info['fileFormat'] = 'tfrecord'
+  info_file.write_text(json.dumps(info))
+  monkeypatch.setattr(_tfds, '_tensorflow_installed', lambda: False)
+  with pytest.raises(ImportError, match=r"TFRecord.*jaxgan\[tf\]"):
+    data.load(_config(source='tfds', name=name, data_dir=str(tmp_path)),
+              image_size=6, channels=1)
+
+
+def test_tfds_not_prepared_real_builder(prepared_tfds, tmp_path):
+  name, _ = prepared_tfds
+  with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+    data.load(_config(source='tfds', name=name, data_dir=str(tmp_path)),
+              image_size=6, channels=1)
 
 
 # ---------------------------------------------------------------- idx

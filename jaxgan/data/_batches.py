@@ -59,6 +59,34 @@ def batch_indices(num_examples: int, batch_size: int, seed: int,
   return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
 
 
+def _gather(dataset: ImageDataset, batch_size: int, seed: int,
+            step: int) -> dict[str, np.ndarray]:
+  idx = batch_indices(len(dataset), batch_size, seed, step)
+  batch = {'image': dataset.images[idx]}
+  if dataset.labels is not None:
+    batch['label'] = dataset.labels[idx]
+  return batch
+
+
+def _produce(gather, step: int, out: queue.Queue,
+             stop: threading.Event) -> None:
+  """Puts (step, batch, None) for consecutive steps, or (step, None, error)."""
+  while not stop.is_set():
+    try:
+      item = (step, gather(step), None)
+    except Exception as e:  # pylint: disable=broad-except
+      item = (step, None, e)  # re-raised in the consumer's thread
+    while not stop.is_set():
+      try:
+        out.put(item, timeout=0.1)
+        break
+      except queue.Full:
+        continue
+    if item[2] is not None:
+      return
+    step += 1
+
+
 class Batches:
   """Iterator over the global batches of steps start_step, start_step + 1, ...
 
@@ -76,42 +104,20 @@ class Batches:
     if prefetch < 0:
       raise ValueError(f'prefetch must be >= 0, got {prefetch}.')
     batch_indices(len(dataset), batch_size, seed, start_step)  # validates
-    self._dataset = dataset
-    self._batch_size = batch_size
-    self._seed = seed
+    self._gather = functools.partial(_gather, dataset, batch_size, seed)
     self.step = start_step
     self._stop = threading.Event()
     self._queue = None
     self._thread = None
     if prefetch:
       self._queue = queue.Queue(maxsize=prefetch)
+      # The thread holds no reference to `self`, so an abandoned iterator is
+      # garbage collected, and __del__ stops the thread.
       self._thread = threading.Thread(
-          target=self._produce, args=(start_step,), daemon=True,
-          name='jaxgan-data-prefetch')
+          target=_produce,
+          args=(self._gather, start_step, self._queue, self._stop),
+          daemon=True, name='jaxgan-data-prefetch')
       self._thread.start()
-
-  def _gather(self, step: int) -> dict[str, np.ndarray]:
-    idx = batch_indices(len(self._dataset), self._batch_size, self._seed, step)
-    batch = {'image': self._dataset.images[idx]}
-    if self._dataset.labels is not None:
-      batch['label'] = self._dataset.labels[idx]
-    return batch
-
-  def _produce(self, step: int) -> None:
-    while not self._stop.is_set():
-      try:
-        item = (step, self._gather(step), None)
-      except Exception as e:  # pylint: disable=broad-except
-        item = (step, None, e)  # re-raised in the consumer's thread
-      while not self._stop.is_set():
-        try:
-          self._queue.put(item, timeout=0.1)
-          break
-        except queue.Full:
-          continue
-      if item[2] is not None:
-        return
-      step += 1
 
   def __iter__(self) -> Batches:
     return self
@@ -124,6 +130,7 @@ class Batches:
         raise StopIteration
       step, batch, error = self._queue.get()
       if error is not None:
+        self._stop.set()
         raise error
       assert step == self.step, (step, self.step)
     self.step += 1
@@ -134,6 +141,10 @@ class Batches:
     self._stop.set()
     if self._thread is not None:
       self._thread.join()
+
+  def __del__(self):
+    if hasattr(self, '_stop'):
+      self._stop.set()
 
   def __enter__(self) -> Batches:
     return self

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 from absl import logging
-from PIL import Image
+from PIL import Image, ImageOps
 
 from jaxgan.data._images import ImageDataset, resize_pil
 
@@ -31,6 +31,7 @@ def list_images(path: str) -> list[str]:
 def _decode(filename: str, mode: str, size: int) -> np.ndarray:
   with Image.open(filename) as image:
     image.load()  # decode now, so truncated files fail here
+    image = ImageOps.exif_transpose(image)  # photos taken sideways
     if image.mode == 'P' and 'transparency' in image.info:
       image = image.convert('RGBA')
     image = resize_pil(image.convert(mode), size)

@@ -16,6 +16,8 @@ import difflib
 import importlib.util
 import os
 import socket
+import urllib.parse
+import urllib.request
 
 import numpy as np
 from absl import logging
@@ -29,9 +31,16 @@ NETWORK_PROBE = ('storage.googleapis.com', 443)
 
 
 def network_available(timeout: float = 3.0) -> bool:
-  """Whether NETWORK_PROBE accepts a TCP connection within `timeout` seconds."""
+  """Whether NETWORK_PROBE (or the HTTPS proxy, if one is set) accepts a TCP
+  connection within `timeout` seconds."""
+  address = NETWORK_PROBE
+  proxy = urllib.request.getproxies().get('https')
+  if proxy:
+    parsed = urllib.parse.urlsplit(proxy if '://' in proxy else f'//{proxy}')
+    if parsed.hostname:
+      address = (parsed.hostname, parsed.port or 443)
   try:
-    with socket.create_connection(NETWORK_PROBE, timeout=timeout):
+    with socket.create_connection(address, timeout=timeout):
       return True
   except OSError:
     return False
@@ -103,7 +112,7 @@ def _read_all(source, image_size: int, what: str):
   if n == 0:
     raise ValueError(f'{what} holds no examples.')
   getitems = getattr(source, '__getitems__', None)
-  images, labels = [], []
+  images = labels = None
   for start in range(0, n, _READ_CHUNK):
     keys = list(range(start, min(start + _READ_CHUNK, n)))
     examples = None
@@ -117,11 +126,16 @@ def _read_all(source, image_size: int, what: str):
     if examples is None:
       examples = [source[k] for k in keys]
     chunk = [np.asarray(ex['image']) for ex in examples]
-    chunk = [im[..., None] if im.ndim == 2 else im for im in chunk]
-    images.append(resize_images(chunk, image_size))
-    if 'label' in examples[0]:
-      labels.append(np.array([ex['label'] for ex in examples], np.int32))
-  return np.concatenate(images), (np.concatenate(labels) if labels else None)
+    chunk = resize_images(
+        [im[..., None] if im.ndim == 2 else im for im in chunk], image_size)
+    if images is None:  # allocate once: only resized images are kept
+      images = np.empty((n,) + chunk.shape[1:], np.uint8)
+      if 'label' in examples[0]:
+        labels = np.empty(n, np.int32)
+    images[start:start + len(keys)] = chunk
+    if labels is not None:
+      labels[start:start + len(keys)] = [ex['label'] for ex in examples]
+  return images, labels
 
 
 def _read_with_tensorflow(tfds, builder, split: str, image_size: int):
