@@ -1,0 +1,71 @@
+r"""DCGAN (Radford et al. 2016, arXiv:1511.06434) at 32x32, non-saturating loss.
+
+Trains on the handwritten digits bundled with scikit-learn (1797 images, 8x8,
+upsampled to 32x32), so it needs no network and finishes on a 2-core CPU in
+minutes:
+
+  python launch.py --config=configs/dcgan.py
+
+Override any value on the command line, e.g. a shorter run:
+
+  python launch.py --config=configs/dcgan.py --config.train.num_steps=200
+
+Other data:
+
+  # MNIST from IDX files (train-images-idx3-ubyte.gz etc.) in a directory:
+  --config.data.source=idx --config.data.path=/path/to/mnist
+  # A TFDS dataset (prepared locally, or downloaded with data.download=True):
+  --config.data.source=tfds --config.data.name=mnist
+  --config.data.source=tfds --config.data.name=cifar10 --config.model.channels=3
+  # Your own images (png/jpg of any size, resized and center-cropped):
+  --config.data.source=folder --config.data.path=/path/to/images \
+      --config.model.channels=3 --config.model.image_size=64
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  config.model = ml_collections.ConfigDict(dict(
+      name="dcgan",
+      image_size=32,
+      channels=1,
+      latent_dim=100,
+      g_width=32,  # channels of the generator's last hidden map (ngf)
+      d_width=32,  # channels of the discriminator's first map (ndf)
+      d_batch_norm=True,
+      dtype="float32",
+  ))
+
+  config.data = ml_collections.ConfigDict(dict(
+      source="digits",  # digits | tfds | idx | folder
+      name="",  # TFDS name for source=tfds, e.g. mnist, fashion_mnist, cifar10
+      split="train",
+      path="",  # directory for source=idx and source=folder
+      data_dir="",  # TFDS data_dir; empty for TFDS's default
+      download=False,  # TFDS only: download and prepare when not found
+  ))
+
+  config.loss = ml_collections.ConfigDict(dict(
+      name="non_saturating",
+      gp_weight=0.0,  # WGAN-GP gradient penalty weight; 0 turns it off
+  ))
+
+  adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999)
+  config.optimizer = ml_collections.ConfigDict(dict(g=dict(adam), d=dict(adam)))
+
+  config.train = ml_collections.ConfigDict(dict(
+      batch_size=64,
+      n_critic=1,  # discriminator updates per generator update
+      num_steps=1500,
+      ema_decay=0.999,  # generator parameter EMA for samples; 0 turns it off
+      log_every=50,
+      sample_every=250,
+      num_samples=64,
+      checkpoint_every=500,
+      max_checkpoints=3,
+  ))
+  return config

@@ -1,0 +1,120 @@
+"""DCGAN generator and discriminator (Radford et al. 2016, arXiv:1511.06434).
+
+The architecture follows the canonical PyTorch DCGAN example: the generator maps
+z through a dense projection to a `base x base` feature map and doubles the
+resolution with 4x4 stride-2 transposed convolutions (BatchNorm, ReLU), ending in
+tanh; the discriminator halves the resolution with 4x4 stride-2 convolutions
+(LeakyReLU 0.2, BatchNorm after the first) and ends in one logit per image.
+
+Feature widths double at each lower resolution: at 32x32 with `width=64` the
+generator runs 4x4x256 -> 8x8x128 -> 16x16x64 -> 32x32xC, and the
+discriminator mirrors it. 28x28 images (MNIST) start from a 7x7 map.
+"""
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+SUPPORTED_IMAGE_SIZES = (28, 32, 64)
+
+# Radford et al.: all weights from N(0, 0.02); BatchNorm scales from N(1, 0.02).
+_init = nn.initializers.normal(0.02)
+
+
+def _bn_scale_init(key, shape, dtype=jnp.float32):
+  return 1.0 + _init(key, shape, dtype)
+
+
+def layout(image_size: int) -> tuple[int, int]:
+  """Returns (base resolution, number of 2x up/down-samplings) for a size."""
+  if image_size not in SUPPORTED_IMAGE_SIZES:
+    raise ValueError(
+        f"DCGAN supports image sizes {SUPPORTED_IMAGE_SIZES}, got {image_size}. "
+        "Set config.model.image_size (and data resizing follows it).")
+  if image_size == 28:
+    return 7, 2
+  return 4, {32: 3, 64: 4}[image_size]
+
+
+class Generator(nn.Module):
+  """DCGAN generator: z of shape (B, latent_dim) -> images (B, S, S, C) in [-1, 1].
+
+  Attributes:
+    image_size: output resolution, one of SUPPORTED_IMAGE_SIZES.
+    channels: output channels (1 for grey, 3 for RGB).
+    width: channels of the last hidden feature map; each lower resolution doubles it.
+    dtype: computation dtype (parameters stay float32).
+    axis_name: the pmap axis over which BatchNorm statistics are averaged, so a
+      data-parallel step normalises with the statistics of the global batch.
+  """
+  image_size: int = 32
+  channels: int = 3
+  width: int = 64
+  dtype: Any = jnp.float32
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, z, train: bool = True):
+    base, num_up = layout(self.image_size)
+    norm = functools.partial(
+        nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
+        dtype=self.dtype, axis_name=self.axis_name if train else None,
+        scale_init=_bn_scale_init)
+    features = self.width * 2 ** (num_up - 1)
+    x = nn.Dense(base * base * features, use_bias=False, kernel_init=_init,
+                 dtype=self.dtype)(z)
+    x = x.reshape(z.shape[0], base, base, features)
+    x = nn.relu(norm()(x))
+    for i in range(num_up):
+      last = i == num_up - 1
+      features = self.channels if last else features // 2
+      # Padding (2, 2) on the stride-dilated input is PyTorch's
+      # ConvTranspose2d(k=4, s=2, p=1): the output is exactly twice the input.
+      x = nn.ConvTranspose(features, (4, 4), strides=(2, 2),
+                           padding=((2, 2), (2, 2)), use_bias=last,
+                           kernel_init=_init, dtype=self.dtype)(x)
+      x = jnp.tanh(x) if last else nn.relu(norm()(x))
+    return x.astype(jnp.float32)
+
+
+class Discriminator(nn.Module):
+  """DCGAN discriminator: images (B, S, S, C) -> logits (B,).
+
+  Attributes:
+    image_size: input resolution, one of SUPPORTED_IMAGE_SIZES.
+    width: channels of the first feature map; each lower resolution doubles it.
+    use_batch_norm: BatchNorm after every convolution but the first. Turn it off
+      for critics trained with a per-example gradient penalty (WGAN-GP).
+    dtype: computation dtype (parameters stay float32).
+    axis_name: pmap axis over which BatchNorm statistics are averaged.
+  """
+  image_size: int = 32
+  width: int = 64
+  use_batch_norm: bool = True
+  dtype: Any = jnp.float32
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    base, num_down = layout(self.image_size)
+    if x.shape[1:3] != (self.image_size, self.image_size):
+      raise ValueError(f"Discriminator built for {self.image_size}x"
+                       f"{self.image_size} images got shape {x.shape}.")
+    x = x.astype(self.dtype)
+    features = self.width
+    for i in range(num_down):
+      x = nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                  use_bias=i == 0 or not self.use_batch_norm,
+                  kernel_init=_init, dtype=self.dtype)(x)
+      if i > 0 and self.use_batch_norm:
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                         epsilon=1e-5, dtype=self.dtype,
+                         axis_name=self.axis_name if train else None,
+                         scale_init=_bn_scale_init)(x)
+      x = nn.leaky_relu(x, 0.2)
+      features *= 2
+    x = nn.Conv(1, (base, base), padding="VALID", kernel_init=_init,
+                dtype=self.dtype)(x)
+    return x.reshape(x.shape[0]).astype(jnp.float32)

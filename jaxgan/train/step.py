@@ -1,0 +1,153 @@
+"""The training step: n_critic discriminator updates, then one generator update.
+
+`train_step` is pure and is meant to run under `jax.pmap(..., axis_name=AXIS)`.
+Each device holds a slice of the global batch; gradients are averaged with
+`lax.pmean` and BatchNorm statistics are synchronised over the same axis (the
+models take `axis_name=AXIS`), so a step on n devices computes what one device
+computes on the whole batch. Random numbers (latents, interpolation weights) are
+drawn for the global batch from the same key on every device, and each device
+takes its own slice: the randomness, too, does not depend on the device count.
+"""
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from jaxgan import losses
+from jaxgan.train.state import GANState
+
+AXIS = "batch"
+
+
+def _local_slice(x: jax.Array, local_size: int) -> jax.Array:
+  """This device's rows of an array drawn for the global batch."""
+  start = lax.axis_index(AXIS) * local_size
+  return lax.dynamic_slice_in_dim(x, start, local_size)
+
+
+def _mean_probability(logits: jax.Array) -> jax.Array:
+  return jnp.mean(jax.nn.sigmoid(logits))
+
+
+def train_step(state: GANState, batch: dict, rng: jax.Array, *,
+               generator: nn.Module, discriminator: nn.Module,
+               loss: losses.GANLoss, num_devices: int, latent_dim: int,
+               gp_weight: float, ema_decay: float) -> tuple[GANState, dict]:
+  """One GAN training step on this device's slice of the global batch.
+
+  Args:
+    state: the replicated GANState.
+    batch: {'image': uint8 (n_critic, local_batch, H, W, C)}: one real batch
+      for each discriminator update; the generator update reuses the last.
+    rng: the run's base key, identical on all devices; folded with the step.
+    generator, discriminator: Flax modules built with `axis_name=AXIS`.
+    loss: the (d_loss, g_loss) pair, each `fn(real_logits, fake_logits)`.
+    num_devices: devices taking part (over all hosts).
+    latent_dim: size of z.
+    gp_weight: weight of the WGAN-GP gradient penalty; 0 turns it off.
+    ema_decay: decay of the generator's parameter EMA; 0 when not kept.
+
+  Returns:
+    The new state and a dict of scalar metrics averaged over devices.
+  """
+  images = batch["image"].astype(jnp.float32) / 127.5 - 1.0
+  n_critic, local_batch = images.shape[:2]
+  global_batch = local_batch * num_devices
+  rng = jax.random.fold_in(rng, state.step)
+
+  def noise(key):
+    return _local_slice(jax.random.normal(key, (global_batch, latent_dim)), local_batch)
+
+  def generate(g_params, g_stats, z):
+    fake, updates = generator.apply({"params": g_params, "batch_stats": g_stats},
+                                    z, train=True, mutable=["batch_stats"])
+    return fake, updates["batch_stats"]
+
+  def discriminate(d_params, d_stats, x):
+    logits, updates = discriminator.apply({"params": d_params, "batch_stats": d_stats},
+                                          x, train=True, mutable=["batch_stats"])
+    return logits, updates["batch_stats"]
+
+  def d_update(d_state, real, fake, key):
+    def loss_fn(params):
+      real_logits, stats = discriminate(params, d_state.batch_stats, real)
+      fake_logits, stats = discriminate(params, stats, fake)
+      d_loss = loss.d_loss(real_logits, fake_logits)
+      metrics = {"d_loss": d_loss,
+                 "d_real_prob": _mean_probability(real_logits),
+                 "d_fake_prob": _mean_probability(fake_logits),
+                 "d_real_logit": jnp.mean(real_logits),
+                 "d_fake_logit": jnp.mean(fake_logits)}
+      if gp_weight > 0:
+        alpha = _local_slice(jax.random.uniform(key, (global_batch,)), local_batch)
+        critic = lambda x: discriminate(params, d_state.batch_stats, x)[0]
+        penalty = losses.gradient_penalty(critic, real, fake, alpha=alpha)
+        metrics["gradient_penalty"] = penalty
+        d_loss = d_loss + gp_weight * penalty
+      return d_loss, (stats, metrics)
+
+    grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(d_state.params)
+    grads = lax.pmean(grads, AXIS)
+    metrics["d_grad_norm"] = optax.tree.norm(grads)
+    return d_state.apply_gradients(grads=grads, batch_stats=stats), metrics
+
+  g_state, d_state = state.generator, state.discriminator
+  keys = jax.random.split(rng, n_critic)
+
+  # The first n_critic - 1 discriminator updates each see a fresh fake batch.
+  def critic_update(carry, inputs):
+    g_stats, d_state = carry
+    real, key = inputs
+    z_key, gp_key = jax.random.split(key)
+    fake, g_stats = generate(g_state.params, g_stats, noise(z_key))
+    d_state, _ = d_update(d_state, real, lax.stop_gradient(fake), gp_key)
+    return (g_stats, d_state), None
+
+  g_stats = g_state.batch_stats
+  if n_critic > 1:
+    (g_stats, d_state), _ = lax.scan(critic_update, (g_stats, d_state),
+                                     (images[:-1], keys[:-1]))
+
+  # The last discriminator update and the generator update share one generator
+  # forward pass, as in the canonical DCGAN loop: the generator's backward pass
+  # runs through the discriminator after its update.
+  z_key, gp_key = jax.random.split(keys[-1])
+  real = images[-1]
+  fake, g_vjp, g_stats = jax.vjp(
+      lambda p: generate(p, g_stats, noise(z_key)), g_state.params, has_aux=True)
+  d_state, metrics = d_update(d_state, real, lax.stop_gradient(fake), gp_key)
+
+  def g_loss_fn(fake):
+    fake_logits, _ = discriminate(d_state.params, d_state.batch_stats, fake)
+    # Only relativistic losses read the real logits; otherwise XLA drops them.
+    real_logits, _ = discriminate(d_state.params, d_state.batch_stats, real)
+    return loss.g_loss(lax.stop_gradient(real_logits), fake_logits)
+
+  g_loss, fake_grads = jax.value_and_grad(g_loss_fn)(fake)
+  (g_grads,) = g_vjp(fake_grads)
+  g_grads = lax.pmean(g_grads, AXIS)
+  g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
+  metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+
+  ema_params = state.ema_params
+  if ema_params is not None:
+    ema_params = optax.incremental_update(g_state.params, ema_params, 1.0 - ema_decay)
+
+  new_state = state.replace(step=state.step + 1, generator=g_state,
+                            discriminator=d_state, ema_params=ema_params)
+  return new_state, lax.pmean(metrics, AXIS)
+
+
+def make_train_step(generator, discriminator, config: Any, num_devices: int):
+  """Binds the fixed parts of the step and pmaps it, donating the state."""
+  step = functools.partial(
+      train_step, generator=generator, discriminator=discriminator,
+      loss=losses.get(config.loss.name), num_devices=num_devices,
+      latent_dim=config.model.latent_dim, gp_weight=config.loss.gp_weight,
+      ema_decay=config.train.ema_decay)
+  return jax.pmap(step, axis_name=AXIS, donate_argnums=(0,))

@@ -1,0 +1,40 @@
+r"""Trains a GAN from a config file.
+
+  python launch.py --config=configs/dcgan.py [--workdir=runs/dcgan] \
+      [--config.train.num_steps=1000]
+
+Running the same command again resumes from the latest checkpoint in workdir.
+"""
+
+import os
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jaxgan import train
+
+config_flags.DEFINE_config_file("config", None, "Training config file.",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None,
+                    "Where samples, metrics and checkpoints go; default "
+                    "runs/<config file stem>.")
+flags.mark_flags_as_required(["config"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  workdir = FLAGS.workdir or os.path.join(
+      "runs", os.path.splitext(os.path.basename(config_flags.get_config_filename(
+          FLAGS["config"])))[0])
+  logging.info("JAX %s: process %d of %d, %d local devices of %d: %s",
+               jax.__version__, jax.process_index(), jax.process_count(),
+               jax.local_device_count(), jax.device_count(), jax.devices()[0].platform)
+  logging.info("Workdir: %s", workdir)
+  train.train_and_evaluate(FLAGS.config, workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,48 @@
+"""Test setup: 8 CPU devices for pmap, and one compilation cache for the session.
+
+The environment is set before JAX is imported anywhere, so every test (and
+every subprocess a test starts) sees 8 host devices.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=8").strip()
+# Identical programs compiled by different tests (or by the CLI subprocess) are
+# compiled once: JAX's persistent cache is keyed on the program itself.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), "jaxgan-test-jax-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def tiny_config():
+  """The default DCGAN config shrunk so that a step compiles in seconds."""
+  import sys
+  sys.path.insert(0, str(REPO))
+  from configs import dcgan
+  config = dcgan.get_config()
+  config.model.image_size = 28
+  config.model.latent_dim = 16
+  config.model.g_width = 8
+  config.model.d_width = 8
+  config.train.batch_size = 16
+  config.train.num_steps = 4
+  config.train.log_every = 2
+  config.train.sample_every = 2
+  config.train.checkpoint_every = 2
+  config.train.num_samples = 16
+  return config
+
+
+@pytest.fixture
+def config():
+  return tiny_config()

@@ -1,0 +1,112 @@
+"""DCGAN generator and discriminator: shapes, parameter counts, errors."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import pytest
+
+from jaxgan import models
+from jaxgan.models import dcgan
+
+
+def _num_params(variables):
+  return sum(x.size for x in jax.tree.leaves(variables["params"]))
+
+
+@pytest.mark.parametrize("image_size", [28, 32, 64])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shapes(image_size, channels):
+  g = dcgan.Generator(image_size=image_size, channels=channels, width=4)
+  d = dcgan.Discriminator(image_size=image_size, width=4)
+  z = jnp.zeros((3, 8))
+  # Shapes only: traced, not run.
+  images, _ = jax.eval_shape(functools.partial(g.init_with_output, train=False),
+                             jax.random.PRNGKey(0), z)
+  assert images.shape == (3, image_size, image_size, channels)
+  logits, _ = jax.eval_shape(functools.partial(d.init_with_output, train=False),
+                             jax.random.PRNGKey(0), images)
+  assert logits.shape == (3,)
+
+
+def test_generator_output_is_in_the_image_range():
+  g = dcgan.Generator(image_size=28, channels=1, width=4)
+  z = 10.0 * jax.random.normal(jax.random.PRNGKey(0), (4, 8))
+  images, _ = g.init_with_output(jax.random.PRNGKey(1), z, train=False)
+  assert jnp.all(jnp.abs(images) <= 1.0) and jnp.std(images) > 0  # tanh output
+
+
+def test_parameter_counts_match_the_architecture():
+  w, c, latent = 8, 3, 16
+  g = dcgan.Generator(image_size=32, channels=c, width=w)
+  d = dcgan.Discriminator(image_size=32, width=w)
+  z = jnp.zeros((2, latent))
+  # G: dense to 4x4x4w (no bias) + BN, two 4x4 transposed convs with BN, the
+  # last transposed conv with a bias. BatchNorm has a scale and a bias.
+  g_expected = (latent * 16 * 4 * w + 2 * 4 * w
+                + 16 * 4 * w * 2 * w + 2 * 2 * w
+                + 16 * 2 * w * w + 2 * w
+                + 16 * w * c + c)
+  # D: first conv with bias, two convs with BN, the final 4x4 conv to a logit.
+  d_expected = (16 * c * w + w
+                + 16 * w * 2 * w + 2 * 2 * w
+                + 16 * 2 * w * 4 * w + 2 * 4 * w
+                + 16 * 4 * w + 1)
+  key = jax.random.PRNGKey(0)
+  assert _num_params(jax.eval_shape(g.init, key, z)) == g_expected
+  x = jnp.zeros((2, 32, 32, c))
+  assert _num_params(jax.eval_shape(d.init, key, x)) == d_expected
+
+
+def test_discriminator_without_batch_norm_has_no_batch_stats():
+  d = dcgan.Discriminator(image_size=32, width=4, use_batch_norm=False)
+  variables = d.init(jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, 1)))
+  assert "batch_stats" not in variables
+
+
+def test_bfloat16_computes_in_bfloat16_with_float32_params():
+  g = dcgan.Generator(image_size=32, channels=1, width=4, dtype=jnp.bfloat16)
+  z = jnp.ones((2, 8))
+  variables = g.init(jax.random.PRNGKey(0), z)
+  assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(variables))
+  jaxpr = jax.make_jaxpr(lambda v: g.apply(v, z, train=False))(variables)
+  assert "bf16" in str(jaxpr)
+  assert g.apply(variables, z, train=False).dtype == jnp.float32
+
+
+def test_unsupported_image_size_lists_supported_ones():
+  g = dcgan.Generator(image_size=48)
+  with pytest.raises(ValueError, match=r"\(28, 32, 64\)"):
+    g.init(jax.random.PRNGKey(0), jnp.zeros((1, 8)))
+
+
+def test_discriminator_rejects_images_of_another_size():
+  d = dcgan.Discriminator(image_size=32, width=4)
+  with pytest.raises(ValueError, match="32x32"):
+    d.init(jax.random.PRNGKey(0), jnp.zeros((1, 28, 28, 1)))
+
+
+def _model_config(**overrides):
+  config = ml_collections.ConfigDict(dict(
+      name="dcgan", image_size=32, channels=1, latent_dim=8, g_width=4, d_width=4,
+      d_batch_norm=True, dtype="float32"))
+  config.update(overrides)
+  return config
+
+
+def test_create_builds_the_named_model():
+  g, d = models.create(_model_config(channels=3, g_width=5), axis_name="batch")
+  assert (g.channels, g.width, g.axis_name) == (3, 5, "batch")
+  assert isinstance(d, dcgan.Discriminator)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(name="stylegan9"), "valid names: dcgan"),
+    (dict(image_size=48), "image sizes"),
+    (dict(dtype="float8"), "float32, bfloat16"),
+    (dict(g_width=0), "g_width must be positive"),
+])
+def test_check_rejects_bad_model_configs(overrides, message):
+  with pytest.raises(ValueError, match=message):
+    models.check(_model_config(**overrides))

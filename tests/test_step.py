@@ -1,0 +1,105 @@
+"""The pmapped GAN step: updates both players, and is independent of the device count."""
+
+import jax
+import numpy as np
+import pytest
+from conftest import tiny_config
+from flax import jax_utils
+
+from jaxgan import models
+from jaxgan.train import state as state_lib
+from jaxgan.train import step as step_lib
+from jaxgan.train import trainer
+
+NUM_STEPS = 2
+
+
+def _configs():
+  standard = tiny_config()  # BatchNorm in both players, non-saturating loss
+  wgan_gp = tiny_config()
+  wgan_gp.model.d_batch_norm = False
+  wgan_gp.loss.name = "wasserstein"
+  wgan_gp.loss.gp_weight = 10.0
+  wgan_gp.train.n_critic = 2
+  return {"standard": standard, "wgan_gp": wgan_gp}
+
+
+def _run(config, num_devices, images):
+  """NUM_STEPS steps on `num_devices`; returns the host states before and after
+  each step, and each step's metrics."""
+  g, d = models.create(config.model, axis_name=step_lib.AXIS)
+  initial = jax.device_get(state_lib.create(
+      jax.random.PRNGKey(config.seed), g, d, trainer.make_optimizer(config.optimizer.g),
+      trainer.make_optimizer(config.optimizer.d), latent_dim=config.model.latent_dim,
+      image_shape=images.shape[2:], ema_decay=config.train.ema_decay))
+  p_step = step_lib.make_train_step(g, d, config, num_devices=num_devices)
+  devices = jax.local_devices()[:num_devices]
+  state = jax_utils.replicate(initial, devices)
+  rng = jax_utils.replicate(jax.random.PRNGKey(7), devices)
+  history, states = [], [initial]
+  for step_images in images:
+    batch = {"image": trainer.shard_batch(step_images, config.train.n_critic, num_devices)}
+    state, metrics = p_step(state, batch, rng)
+    history.append(jax.device_get(jax.tree.map(lambda x: x[0], metrics)))
+    states.append(jax.device_get(jax.tree.map(lambda x: x[0], state)))
+  return states, history
+
+
+@pytest.fixture(scope="module", params=sorted(_configs()))
+def runs(request):
+  config = _configs()[request.param]
+  rng = np.random.default_rng(0)
+  n = config.train.n_critic * config.train.batch_size
+  size, channels = config.model.image_size, config.model.channels
+  images = rng.integers(0, 256, (NUM_STEPS, n, size, size, channels), np.uint8)
+  return config, _run(config, 1, images), _run(config, 8, images)
+
+
+def _max_relative_difference(a, b):
+  diffs = jax.tree.map(
+      lambda x, y: float(np.max(np.abs(x - y)) / (np.max(np.abs(y)) + 1e-12)), a, b)
+  return max(jax.tree.leaves(diffs))
+
+
+def test_a_step_updates_both_players_and_keeps_losses_finite(runs):
+  _, ((initial, *_, final), history), _ = runs
+  config = runs[0]
+  assert int(final.step) == NUM_STEPS
+  for player in ("generator", "discriminator"):
+    before, after = getattr(initial, player).params, getattr(final, player).params
+    changed = jax.tree.map(lambda x, y: bool(np.any(x != y)), before, after)
+    if player == "discriminator" and config.loss.name == "wasserstein":
+      # E[D(x)] - E[D(G(z))] does not depend on the critic's output bias (and
+      # neither does the gradient penalty): its gradient is exactly zero.
+      assert not changed["Conv_2"].pop("bias")
+    assert all(jax.tree.leaves(changed)), f"some {player} parameters did not change"
+  for metrics in history:
+    for name in ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm"):
+      assert np.isfinite(metrics[name]), (name, metrics)
+
+
+def test_eight_devices_compute_what_one_device_computes(runs):
+  config, ((*_, one), one_metrics), ((*_, eight), eight_metrics) = runs
+  assert _max_relative_difference(eight.generator.params, one.generator.params) < 1e-4
+  assert _max_relative_difference(eight.discriminator.params,
+                                  one.discriminator.params) < 1e-4
+  assert _max_relative_difference(eight.generator.batch_stats,
+                                  one.generator.batch_stats) < 1e-4
+  for a, b in zip(one_metrics, eight_metrics):
+    for name in a:
+      np.testing.assert_allclose(b[name], a[name], rtol=1e-3, atol=1e-5, err_msg=name)
+  if config.loss.gp_weight:
+    assert "gradient_penalty" in one_metrics[0]
+
+
+def test_ema_follows_the_generator(runs):
+  config, (states, _), _ = runs
+  decay = config.train.ema_decay
+  for ema, params in zip(jax.tree.leaves(states[0].ema_params),
+                         jax.tree.leaves(states[0].generator.params)):
+    np.testing.assert_array_equal(ema, params)
+  for before, after in zip(states, states[1:]):
+    expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p,
+                            before.ema_params, after.generator.params)
+    for got, want in zip(jax.tree.leaves(after.ema_params), jax.tree.leaves(expected)):
+      np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
