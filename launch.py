@@ -7,6 +7,8 @@ Running the same command again resumes from the latest checkpoint in workdir.
 """
 
 import os
+import re
+import sys
 
 import jax
 from absl import app, flags, logging
@@ -36,5 +38,18 @@ def main(argv):
   train.train_and_evaluate(FLAGS.config, workdir)
 
 
+def parse_flags(argv):
+  """absl's flag parsing, with a one-line error for a misspelled config key."""
+  try:
+    return app.parse_flags_with_usage(argv)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    # ml_collections raises these for an unknown key or a value of the wrong type.
+    text = str(e).replace("\\n", "\n").replace("\\'", "'")
+    key, hint = re.search(r"'(\w+)'", text), re.search(r"Did you mean [^\n]*\?", text)
+    message = (f"unknown key {key.group(1)!r}. {hint.group(0) if hint else ''}" if key
+               else text)
+    sys.exit(f"Bad config override: {message.strip()}")
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -47,6 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
       path="",  # directory for source=idx and source=folder
       data_dir="",  # TFDS data_dir; empty for TFDS's default
       download=False,  # TFDS only: download and prepare when not found
+      skip_corrupt=True,  # folder only: skip undecodable files (with a warning)
   ))
 
   config.loss = ml_collections.ConfigDict(dict(

@@ -9,7 +9,9 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
+from jax.test_util import check_grads
 
 from jaxgan import losses
 
@@ -319,3 +321,466 @@ def test_import_is_light():
       cwd=pathlib.Path(__file__).resolve().parents[1],
   )
   assert out.stdout.strip() == "", f"import jaxgan.losses imported {out.stdout}"
+
+
+# ---------------------------------------------------------------------------
+# Individual losses: hand-computed values.
+# ---------------------------------------------------------------------------
+
+# Every loss as a function of (real_logits, fake_logits).
+ALL_LOSSES = {
+    "minimax_discriminator_loss": losses.minimax_discriminator_loss,
+    "minimax_discriminator_loss_smoothed": functools.partial(
+        losses.minimax_discriminator_loss, label_smoothing=0.1
+    ),
+    "minimax_generator_loss": lambda r, f: losses.minimax_generator_loss(f),
+    "non_saturating_generator_loss": (
+        lambda r, f: losses.non_saturating_generator_loss(f)
+    ),
+    "wasserstein_discriminator_loss": losses.wasserstein_discriminator_loss,
+    "wasserstein_generator_loss": lambda r, f: losses.wasserstein_generator_loss(f),
+    "hinge_discriminator_loss": losses.hinge_discriminator_loss,
+    "hinge_generator_loss": lambda r, f: losses.hinge_generator_loss(f),
+    "least_squares_discriminator_loss": losses.least_squares_discriminator_loss,
+    "least_squares_discriminator_loss_pm1": functools.partial(
+        losses.least_squares_discriminator_loss, a=-1.0, b=1.0
+    ),
+    "least_squares_generator_loss": (
+        lambda r, f: losses.least_squares_generator_loss(f)
+    ),
+    "least_squares_generator_loss_c0": (
+        lambda r, f: losses.least_squares_generator_loss(f, c=0.0)
+    ),
+    "relativistic_average_discriminator_loss": (
+        losses.relativistic_average_discriminator_loss
+    ),
+    "relativistic_average_discriminator_loss_smoothed": functools.partial(
+        losses.relativistic_average_discriminator_loss, label_smoothing=0.2
+    ),
+    "relativistic_average_generator_loss": (
+        losses.relativistic_average_generator_loss
+    ),
+    "relativistic_average_least_squares_discriminator_loss": (
+        losses.relativistic_average_least_squares_discriminator_loss
+    ),
+    "relativistic_average_least_squares_generator_loss": (
+        losses.relativistic_average_least_squares_generator_loss
+    ),
+    "feature_matching_loss": losses.feature_matching_loss,
+}
+
+
+def test_every_public_loss_is_tested():
+  public = {n for n in losses.__all__ if n.endswith("_loss")}
+  tested = {n.removesuffix("_smoothed").removesuffix("_pm1").removesuffix("_c0")
+            for n in ALL_LOSSES}
+  assert public == tested
+
+
+@pytest.mark.parametrize(
+    "fn,want",
+    [
+        # At logit 0, D = 1/2: every cross-entropy term is log 2.
+        (losses.minimax_discriminator_loss, 2 * LOG2),
+        (lambda r, f: losses.minimax_generator_loss(f), -LOG2),
+        (lambda r, f: losses.non_saturating_generator_loss(f), LOG2),
+        (losses.wasserstein_discriminator_loss, 0.0),
+        (lambda r, f: losses.wasserstein_generator_loss(f), 0.0),
+        (losses.hinge_discriminator_loss, 2.0),
+        (lambda r, f: losses.hinge_generator_loss(f), 0.0),
+        (losses.least_squares_discriminator_loss, 0.5),  # 1/2 (0-1)^2 + 1/2 0^2
+        (lambda r, f: losses.least_squares_generator_loss(f), 0.5),
+        (losses.relativistic_average_discriminator_loss, 2 * LOG2),
+        (losses.relativistic_average_generator_loss, 2 * LOG2),
+        (losses.relativistic_average_least_squares_discriminator_loss, 2.0),
+        (losses.relativistic_average_least_squares_generator_loss, 2.0),
+    ],
+)
+def test_values_at_zero_logits(fn, want):
+  np.testing.assert_allclose(fn(jnp.zeros(5), jnp.zeros(3)), want, rtol=1e-6)
+
+
+def test_hand_computed_values():
+  r = jnp.array([1.0, 3.0])
+  f = jnp.array([-1.0, 0.5])
+  # Hinge: real terms max(0, 0), max(0, -2); fake terms max(0, 0), max(0, 1.5).
+  np.testing.assert_allclose(losses.hinge_discriminator_loss(r, f), 0.75)
+  np.testing.assert_allclose(losses.hinge_generator_loss(f), 0.25)
+  # Wasserstein: mean(f) - mean(r) = -0.25 - 2.
+  np.testing.assert_allclose(losses.wasserstein_discriminator_loss(r, f), -2.25)
+  np.testing.assert_allclose(losses.wasserstein_generator_loss(f), 0.25)
+  # LSGAN with a=-1, b=1: 1/2 mean(0, 4) + 1/2 mean(0, 2.25) = 1 + 0.5625.
+  np.testing.assert_allclose(
+      losses.least_squares_discriminator_loss(r, f, a=-1.0, b=1.0), 1.5625
+  )
+  # LSGAN G with c=0: 1/2 mean(1, 0.25).
+  np.testing.assert_allclose(losses.least_squares_generator_loss(f, c=0.0), 0.3125)
+  # Cross-entropy: softplus(-x) = log(1 + e^-x).
+  sp = lambda x: math.log1p(math.exp(x))  # noqa: E731
+  np.testing.assert_allclose(
+      losses.minimax_discriminator_loss(r, f),
+      (sp(-1) + sp(-3)) / 2 + (sp(-1) + sp(0.5)) / 2,
+      rtol=1e-6,
+  )
+  np.testing.assert_allclose(
+      losses.non_saturating_generator_loss(f), (sp(1) + sp(-0.5)) / 2, rtol=1e-6
+  )
+  np.testing.assert_allclose(
+      losses.minimax_generator_loss(f), -(sp(-1) + sp(0.5)) / 2, rtol=1e-6
+  )
+
+
+def test_one_sided_label_smoothing():
+  # Real target t = 0.9: -(0.9 log σ(2) + 0.1 log σ(-2)); fakes unaffected.
+  r, f = jnp.array([2.0]), jnp.array([-3.0])
+  p = 1 / (1 + math.exp(-2.0))
+  real_term = -(0.9 * math.log(p) + 0.1 * math.log(1 - p))
+  fake_term = math.log1p(math.exp(-3.0))
+  np.testing.assert_allclose(
+      losses.minimax_discriminator_loss(r, f, label_smoothing=0.1),
+      real_term + fake_term,
+      rtol=1e-6,
+  )
+  # The smoothed loss is minimised at D(x) = 0.9 rather than D(x) -> 1.
+  grad = jax.grad(
+      lambda x: losses.minimax_discriminator_loss(x, f, label_smoothing=0.1)
+  )
+  np.testing.assert_allclose(grad(jnp.array([math.log(9.0)])), 0.0, atol=1e-6)
+  with pytest.raises(ValueError, match="label_smoothing"):
+    losses.minimax_discriminator_loss(r, f, label_smoothing=1.0)
+  with pytest.raises(ValueError, match="label_smoothing"):
+    losses.relativistic_average_discriminator_loss(r, f, label_smoothing=-0.1)
+
+
+def test_relativistic_average_hand_computed():
+  r = jnp.array([2.0, 0.0])
+  f = jnp.array([0.0, -2.0])
+  # E_f[f] = -1, E_r[r] = 1: r~ = [3, 1], f~ = [-1, -3].
+  sp = lambda x: math.log1p(math.exp(x))  # noqa: E731
+  want_d = (sp(-3) + sp(-1)) / 2 + (sp(-1) + sp(-3)) / 2
+  want_g = (sp(1) + sp(3)) / 2 + (sp(3) + sp(1)) / 2
+  np.testing.assert_allclose(
+      losses.relativistic_average_discriminator_loss(r, f), want_d, rtol=1e-6
+  )
+  np.testing.assert_allclose(
+      losses.relativistic_average_generator_loss(r, f), want_g, rtol=1e-6
+  )
+  # RaLSGAN: D = mean((2)^2, 0^2) + mean(0^2, (-2)^2) = 2 + 2;
+  # G = mean((-2)^2, (-4)^2) + mean(4^2, 2^2) = 10 + 10.
+  np.testing.assert_allclose(
+      losses.relativistic_average_least_squares_discriminator_loss(r, f), 4.0
+  )
+  np.testing.assert_allclose(
+      losses.relativistic_average_least_squares_generator_loss(r, f), 20.0
+  )
+
+
+def test_relativistic_average_is_per_position_for_patch_outputs():
+  # Two patch positions; averages are over the batch at each position.
+  r = jnp.array([[2.0, 10.0], [0.0, 10.0]])
+  f = jnp.array([[0.0, 9.0], [-2.0, 11.0]])
+  # Position 0 is the example above (4.0); position 1: r~ = 0, f~ = [-1, 1]:
+  # mean(1, 1) + mean(0, 4) = 3. The loss averages the positions.
+  np.testing.assert_allclose(
+      losses.relativistic_average_least_squares_discriminator_loss(r, f),
+      (4.0 + 3.0) / 2,
+  )
+
+
+def test_feature_matching_loss():
+  real = jnp.array([[1.0, 2.0], [3.0, 4.0]])  # batch mean [2, 3]
+  fake = jnp.array([[0.0, 0.0]])
+  np.testing.assert_allclose(losses.feature_matching_loss(real, fake), 13.0)
+  # Pytrees of layers: the sum over layers; trailing shapes may differ per layer.
+  real2 = jnp.full((4, 2, 2, 3), 1.0)
+  fake2 = jnp.zeros((3, 2, 2, 3))
+  np.testing.assert_allclose(
+      losses.feature_matching_loss([real, real2], [fake, fake2]), 13.0 + 12.0
+  )
+  np.testing.assert_allclose(
+      losses.feature_matching_loss({"a": real}, {"a": real}), 0.0
+  )
+  with pytest.raises(ValueError, match="tree structure"):
+    losses.feature_matching_loss([real], [fake, fake])
+  with pytest.raises(ValueError, match="trailing shape"):
+    losses.feature_matching_loss(real, jnp.zeros((2, 3)))
+
+
+# ---------------------------------------------------------------------------
+# Stability, gradients, jit.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(ALL_LOSSES))
+@pytest.mark.parametrize("real_value", [-1e4, 1e4])
+@pytest.mark.parametrize("fake_value", [-1e4, 1e4])
+def test_extreme_logits_finite(name, real_value, fake_value):
+  fn = ALL_LOSSES[name]
+  r = jnp.array([real_value, 0.5 * real_value, 0.0, 1.0], jnp.float32)
+  f = jnp.array([fake_value, -0.5 * fake_value, 0.0], jnp.float32)
+  value, grads = jax.value_and_grad(fn, argnums=(0, 1))(r, f)
+  assert np.isfinite(value), value
+  for g in grads:
+    assert np.all(np.isfinite(g)), grads
+
+
+# Values with real logits 1e4 and fake logits -1e4 (a confident, correct
+# discriminator), from the formulas: softplus(-1e4) = 0 and softplus(1e4) = 1e4.
+# log(sigmoid(x)) instead of log_sigmoid(x) would give inf or nan here.
+CONFIDENT_LIMITS = {
+    "minimax_discriminator_loss": 0.0,
+    # Real target 0.9: 0.1 * softplus(1e4).
+    "minimax_discriminator_loss_smoothed": 0.1 * 1e4,
+    "minimax_generator_loss": -0.0,  # log(1 - σ(-1e4)) = -softplus(-1e4)
+    "non_saturating_generator_loss": 1e4,
+    "wasserstein_discriminator_loss": -2e4,
+    "wasserstein_generator_loss": 1e4,
+    "hinge_discriminator_loss": 0.0,
+    "hinge_generator_loss": 1e4,
+    "least_squares_discriminator_loss": 0.5 * (1e4 - 1) ** 2 + 0.5 * 1e8,
+    "least_squares_discriminator_loss_pm1": 0.5 * (1e4 - 1) ** 2
+    + 0.5 * (1e4 - 1) ** 2,
+    "least_squares_generator_loss": 0.5 * (1e4 + 1) ** 2,
+    "least_squares_generator_loss_c0": 0.5 * 1e8,
+    # r~ = 2e4, f~ = -2e4.
+    "relativistic_average_discriminator_loss": 0.0,
+    "relativistic_average_discriminator_loss_smoothed": 0.2 * 2e4,
+    "relativistic_average_generator_loss": 2e4 + 2e4,
+    "relativistic_average_least_squares_discriminator_loss": 2 * (2e4 - 1) ** 2,
+    "relativistic_average_least_squares_generator_loss": 2 * (2e4 + 1) ** 2,
+    # Features: ||E r - E f||^2 = (2e4)^2.
+    "feature_matching_loss": 4e8,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_LOSSES))
+def test_extreme_logits_correct_limits(name):
+  value = ALL_LOSSES[name](jnp.full((3,), 1e4), jnp.full((2,), -1e4))
+  np.testing.assert_allclose(value, CONFIDENT_LIMITS[name], rtol=1e-6, atol=1e-6)
+
+
+def _away_from_kinks(x):
+  # Keeps hinge inputs away from +-1 so finite differences are smooth.
+  return np.where(np.abs(np.abs(x) - 1.0) < 0.1, x + 0.3, x)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_LOSSES))
+def test_check_grads(name):
+  fn = ALL_LOSSES[name]
+  with jax.enable_x64(True):
+    r = jnp.asarray(_away_from_kinks(_logits(4, (5, 2)).astype(np.float64)))
+    f = jnp.asarray(_away_from_kinks(_logits(5, (3, 2)).astype(np.float64)))
+    check_grads(fn, (r, f), order=2, modes=("rev",), eps=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_LOSSES))
+def test_jit_matches_eager(name):
+  fn = ALL_LOSSES[name]
+  r, f = _logits(6, (7, 1)), _logits(7, (9, 1))
+  eager = fn(r, f)
+  jitted = jax.jit(fn)(r, f)
+  np.testing.assert_allclose(jitted, eager, rtol=1e-6, atol=1e-6)
+  eager_grads = jax.grad(fn, argnums=(0, 1))(r, f)
+  jit_grads = jax.jit(jax.grad(fn, argnums=(0, 1)))(r, f)
+  for a, b in zip(jit_grads, eager_grads, strict=True):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# R1, R2, DRAGAN.
+# ---------------------------------------------------------------------------
+
+
+def test_r1_r2_hand_computed():
+  # critic = 0.5 ||x||^2 has input gradient x: R = mean ||x||^2.
+  x = jnp.array([[3.0, 4.0], [1.0, 0.0]])
+  np.testing.assert_allclose(losses.r1_penalty(_quadratic_critic, x), 13.0)
+  np.testing.assert_allclose(losses.r2_penalty(_quadratic_critic, 2 * x), 52.0)
+
+  # A linear critic on images: the gradient is w for every example.
+  w = jnp.arange(12.0).reshape(2, 2, 3) / 10
+
+  def critic(x):
+    return jnp.sum(x * w, axis=(1, 2, 3))[:, None]  # (B, 1) outputs
+
+  images = jnp.ones((5, 2, 2, 3))
+  want = float(jnp.sum(w**2))
+  np.testing.assert_allclose(losses.r1_penalty(critic, images), want, rtol=1e-6)
+  np.testing.assert_allclose(losses.r2_penalty(critic, images), want, rtol=1e-6)
+  # No square root: finite gradient at a zero-gradient critic.
+  grad = jax.grad(
+      lambda s: losses.r1_penalty(lambda x: s * _quadratic_critic(x), x)
+  )(0.0)
+  np.testing.assert_allclose(grad, 0.0)
+
+
+def test_dragan_penalty():
+  real = jnp.asarray(_logits(8, (16, 3)))
+  key = jax.random.key(3)
+
+  # Linear critic: gradient norm ||w|| = 2 everywhere, whatever the noise.
+  def linear(x):
+    return x @ jnp.array([0.0, 2.0, 0.0])
+
+  np.testing.assert_allclose(losses.dragan_penalty(linear, real, key), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(
+      losses.dragan_penalty(linear, real, key, target=2.0), 0.0, atol=1e-12
+  )
+  # Quadratic critic: the gradient x_hat = x + a c std(x) u lies between x and
+  # x + c std(x) u, so the penalty lies between those two extremes.
+  value = losses.dragan_penalty(_quadratic_critic, real, key)
+  x = np.asarray(real, np.float64)
+  at_real = (np.linalg.norm(x, axis=1) - 1) ** 2
+  assert np.isfinite(value)
+  assert float(value) != pytest.approx(float(at_real.mean()), rel=1e-3)
+  assert value != losses.dragan_penalty(_quadratic_critic, real, jax.random.key(4))
+  # With zero perturbation it is the gradient penalty at the real data.
+  np.testing.assert_allclose(
+      losses.dragan_penalty(_quadratic_critic, real, key, perturbation_scale=0.0),
+      at_real.mean(),
+      rtol=1e-5,
+  )
+
+
+# A small smooth critic: params -> (x -> logits of shape (B, 1)).
+def _mlp_critic(params, x):
+  h = jnp.tanh(x.reshape(x.shape[0], -1) @ params["w1"] + params["b1"])
+  return h @ params["w2"]
+
+
+def _mlp_params(dtype=np.float32):
+  rng = np.random.default_rng(9)
+  return {
+      "w1": jnp.asarray(rng.standard_normal((6, 8)), dtype) / 2,
+      "b1": jnp.asarray(rng.standard_normal(8), dtype) / 2,
+      "w2": jnp.asarray(rng.standard_normal((8, 1)), dtype) / 3,
+  }
+
+
+def _penalty_fns():
+  key = jax.random.key(11)
+  return {
+      "gradient_penalty": lambda c, r, f: losses.gradient_penalty(c, r, f, key),
+      "gradient_penalty_one_sided": lambda c, r, f: losses.gradient_penalty(
+          c, r, f, key, target=0.1, one_sided=True
+      ),
+      "r1_penalty": lambda c, r, f: losses.r1_penalty(c, r),
+      "r2_penalty": lambda c, r, f: losses.r2_penalty(c, f),
+      "dragan_penalty": lambda c, r, f: losses.dragan_penalty(c, r, key),
+  }
+
+
+def test_every_public_penalty_is_tested():
+  public = {n for n in losses.__all__ if n.endswith("_penalty")}
+  assert public == {n.removesuffix("_one_sided") for n in _penalty_fns()}
+
+
+@pytest.mark.parametrize("name", sorted(_penalty_fns()))
+def test_penalty_check_grads(name):
+  penalty = _penalty_fns()[name]
+  with jax.enable_x64(True):
+    params = _mlp_params(np.float64)
+    real = jnp.asarray(_logits(12, (4, 2, 3), scale=1.0), jnp.float64)
+    fake = jnp.asarray(_logits(13, (4, 2, 3), scale=1.0), jnp.float64)
+
+    def of_params(params):
+      return penalty(functools.partial(_mlp_critic, params), real, fake)
+
+    def of_data(real, fake):
+      return penalty(functools.partial(_mlp_critic, params), real, fake)
+
+    check_grads(of_params, (params,), order=1, modes=("rev",), eps=1e-4)
+    check_grads(of_data, (real, fake), order=1, modes=("rev",), eps=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(_penalty_fns()))
+def test_penalty_jit_matches_eager(name):
+  penalty = _penalty_fns()[name]
+  real = jnp.asarray(_logits(14, (4, 6)))
+  fake = jnp.asarray(_logits(15, (4, 6)))
+
+  def fn(params):
+    return penalty(functools.partial(_mlp_critic, params), real, fake)
+
+  params = _mlp_params()
+  eager_value, eager_grad = jax.value_and_grad(fn)(params)
+  jit_value, jit_grad = jax.jit(jax.value_and_grad(fn))(params)
+  assert eager_value > 0
+  np.testing.assert_allclose(jit_value, eager_value, rtol=1e-5)
+  for a, b in zip(jax.tree.leaves(jit_grad), jax.tree.leaves(eager_grad), strict=True):
+    assert np.all(np.isfinite(a))
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(_penalty_fns()))
+def test_penalty_extreme_critic_finite(name):
+  # A saturated critic (tanh units at +-1e4 pre-activations) has an input
+  # gradient that underflows to zero: the penalty and its gradient stay finite.
+  penalty = _penalty_fns()[name]
+  real = jnp.full((4, 6), 1e4)
+  fake = jnp.full((4, 6), -1e4)
+
+  def fn(params):
+    return penalty(functools.partial(_mlp_critic, params), real, fake)
+
+  value, grads = jax.value_and_grad(fn)(_mlp_params())
+  assert np.isfinite(value)
+  for g in jax.tree.leaves(grads):
+    assert np.all(np.isfinite(g))
+
+
+# ---------------------------------------------------------------------------
+# Weight clipping.
+# ---------------------------------------------------------------------------
+
+
+def test_weight_clipping_keeps_params_in_box():
+  c = 0.01
+  params = {"w": jnp.array([0.0, 0.009, -0.009, 0.005]), "b": jnp.array([0.02])}
+  tx = optax.chain(optax.sgd(1.0), losses.weight_clipping(c))
+  state = tx.init(params)
+  grads = {"w": jnp.array([-0.5, -0.0005, 0.5, 0.002]), "b": jnp.array([0.0])}
+  updates, state = tx.update(grads, state, params)
+  new = optax.apply_updates(params, updates)
+  # Clipped where sgd would leave the box, untouched elsewhere (already
+  # out-of-box initial params are brought back too).
+  np.testing.assert_allclose(new["w"], [0.01, 0.0095, -0.01, 0.003], rtol=1e-6)
+  np.testing.assert_allclose(new["b"], [0.01], rtol=1e-6)
+  np.testing.assert_array_equal(updates["w"][1], -grads["w"][1])
+
+
+def test_weight_clipping_many_steps_under_jit():
+  c = 0.01
+  params = _mlp_params()
+  tx = optax.chain(optax.rmsprop(5e-3), losses.weight_clipping(c))
+  opt_state = tx.init(params)
+  real = jnp.asarray(_logits(16, (32, 6)))
+  fake = jnp.asarray(_logits(17, (32, 6))) + 1.0
+
+  @jax.jit
+  def step(params, opt_state):
+    def loss(params):
+      return losses.wasserstein_discriminator_loss(
+          _mlp_critic(params, real), _mlp_critic(params, fake)
+      )
+
+    grads = jax.grad(loss)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  for _ in range(20):
+    params, opt_state = step(params, opt_state)
+    for leaf in jax.tree.leaves(params):
+      # Within one float rounding of the box.
+      assert np.max(np.abs(leaf)) <= c * (1 + 1e-6)
+  # The box is actually reached: rmsprop pushes weights to the boundary.
+  assert max(np.max(np.abs(leaf)) for leaf in jax.tree.leaves(params)) > 0.99 * c
+
+
+def test_weight_clipping_needs_params():
+  tx = losses.weight_clipping(0.01)
+  params = {"w": jnp.zeros(3)}
+  with pytest.raises(ValueError, match="params"):
+    tx.update(params, tx.init(params))
+  with pytest.raises(ValueError, match="positive"):
+    losses.weight_clipping(0.0)

@@ -3,13 +3,14 @@
 import jax
 import numpy as np
 import pytest
-from conftest import tiny_config
 from flax import jax_utils
 
 from jaxgan import models
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
 from jaxgan.train import trainer
+
+from conftest import tiny_config
 
 NUM_STEPS = 2
 
@@ -94,12 +95,12 @@ def test_eight_devices_compute_what_one_device_computes(runs):
 
 def test_ema_follows_the_generator(runs):
   config, (states, _), _ = runs
-  decay = config.train.ema_decay
   for ema, params in zip(jax.tree.leaves(states[0].ema_params),
                          jax.tree.leaves(states[0].generator.params)):
     np.testing.assert_array_equal(ema, params)
-  for before, after in zip(states, states[1:]):
-    expected = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p,
+  for t, (before, after) in enumerate(zip(states, states[1:])):
+    decay = min(config.train.ema_decay, (1 + t) / (10 + t))
+    expected = jax.tree.map(lambda e, p, decay=decay: decay * e + (1 - decay) * p,
                             before.ema_params, after.generator.params)
     for got, want in zip(jax.tree.leaves(after.ema_params), jax.tree.leaves(expected)):
       np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)

@@ -266,7 +266,7 @@ def dragan_penalty(
   real = _float_batch(real, "real")
   noise_key, alpha_key = jax.random.split(key)
   noise = jax.random.uniform(noise_key, real.shape, dtype=real.dtype)
-  scale = perturbation_scale * jax.lax.stop_gradient(jnp.std(real))
+  scale = perturbation_scale * jnp.std(real)
   perturbed = real + scale * noise
   # alpha * perturbed + (1 - alpha) * real = real + alpha * (perturbed - real).
   return gradient_penalty(

@@ -50,7 +50,8 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     num_devices: devices taking part (over all hosts).
     latent_dim: size of z.
     gp_weight: weight of the WGAN-GP gradient penalty; 0 turns it off.
-    ema_decay: decay of the generator's parameter EMA; 0 when not kept.
+    ema_decay: decay of the generator's parameter EMA (0 when not kept); the
+      decay at step t is min(ema_decay, (1 + t) / (10 + t)).
 
   Returns:
     The new state and a dict of scalar metrics averaged over devices.
@@ -136,7 +137,11 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
 
   ema_params = state.ema_params
   if ema_params is not None:
-    ema_params = optax.incremental_update(g_state.params, ema_params, 1.0 - ema_decay)
+    # Warm-up as in tf.train.ExponentialMovingAverage(num_updates=step): early
+    # on the average does not drag the initial parameters along.
+    step = state.step.astype(jnp.float32)
+    decay = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
+    ema_params = optax.incremental_update(g_state.params, ema_params, 1.0 - decay)
 
   new_state = state.replace(step=state.step + 1, generator=g_state,
                             discriminator=d_state, ema_params=ema_params)

@@ -1,6 +1,5 @@
 """`train_and_evaluate(config, workdir)`: the training loop around the step."""
 
-import functools
 import json
 import os
 import time
@@ -42,6 +41,9 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Rejects a config that cannot work, before any data is read or code compiled."""
   models.check(config.model)
+  if config.data.source not in data_lib.SOURCES:
+    raise ValueError(f"Unknown data source {config.data.source!r} (config.data.source); "
+                     f"valid: {', '.join(data_lib.SOURCES)}.")
   if config.loss.name not in losses.names():
     raise ValueError(f"Unknown loss {config.loss.name!r} (config.loss.name); valid "
                      f"names: {', '.join(losses.names())}.")
@@ -82,26 +84,30 @@ def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
   return out
 
 
-def _record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Saves the resolved config; refuses a workdir that holds a different run."""
+def _check_workdir_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Refuses a workdir that holds a run with a different config."""
   path = os.path.join(workdir, "config.json")
-  current = json.loads(config.to_json_best_effort())
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    old, new = _flatten(saved), _flatten(current)
-    changed = sorted(k for k in old.keys() | new.keys()
-                     if old.get(k) != new.get(k) and k not in _RESUMABLE_KEYS)
-    if changed:
-      diff = "\n  ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
-      raise ValueError(
-          f"{workdir} holds a run with a different config:\n  {diff}\n"
-          "Resume it with the same config, or train in another --workdir.")
-  if jax.process_index() == 0:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-      json.dump(current, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    old = _flatten(json.load(f))
+  new = _flatten(json.loads(config.to_json_best_effort()))
+  changed = sorted(k for k in old.keys() | new.keys()
+                   if old.get(k) != new.get(k) and k not in _RESUMABLE_KEYS)
+  if changed:
+    diff = "\n  ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+    raise ValueError(
+        f"{workdir} holds a run with a different config:\n  {diff}\n"
+        "Resume it with the same config, or train in another --workdir.")
+
+
+def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Saves the resolved config as workdir/config.json (atomically)."""
+  path = os.path.join(workdir, "config.json")
+  tmp = f"{path}.tmp"
+  with open(tmp, "w") as f:
+    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  os.replace(tmp, path)
 
 
 def shard_batch(images: np.ndarray, n_critic: int,
@@ -125,8 +131,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
     The final state (host copy, numpy arrays).
   """
   check_config(config)
-  os.makedirs(workdir, exist_ok=True)
-  _record_config(config, workdir)
+  _check_workdir_config(config, workdir)
   is_main = jax.process_index() == 0
   train_cfg = config.train
 
@@ -146,6 +151,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
       image_shape=dataset.images.shape[1:], ema_decay=train_cfg.ema_decay)
   state = jax.device_get(state)
 
+  os.makedirs(workdir, exist_ok=True)
+  if is_main:
+    _write_config(config, workdir)
   checkpointer = checkpoint_lib.Checkpointer(
       os.path.join(workdir, "checkpoints"), max_to_keep=train_cfg.max_checkpoints)
   start_step = 0
@@ -165,8 +173,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   step_rng = jax_utils.replicate(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
   state = jax_utils.replicate(state)
 
-  sampler = jax.jit(functools.partial(
-      models.create(config.model)[0].apply, train=False))
+  # Samples use the batch statistics of the fixed latent batch (as the DCGAN
+  # reference does): running averages belong to the raw, not the EMA, weights.
+  sampler = jax.jit(lambda variables, z: models.create(config.model)[0].apply(
+      variables, z, train=True, mutable=["batch_stats"])[0])
   sample_z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2),
                                (train_cfg.num_samples, config.model.latent_dim))
   sample_dir = os.path.join(workdir, "samples")
