@@ -6,6 +6,7 @@ r"""Trains a GAN from a config file.
 Running the same command again resumes from the latest checkpoint in workdir.
 """
 
+import logging as std_logging
 import os
 import re
 import sys
@@ -23,6 +24,16 @@ flags.DEFINE_string("workdir", None,
                     "runs/<config file stem>.")
 flags.mark_flags_as_required(["config"])
 FLAGS = flags.FLAGS
+
+
+def _quiet_libraries(record) -> bool:
+  """Drops INFO lines from orbax and JAX internals; keeps warnings and ours."""
+  return record.levelno >= logging.converter.STANDARD_WARNING or not any(
+      f"/{lib}/" in record.pathname for lib in ("orbax", "jax", "absl"))
+
+
+logging.get_absl_logger().addFilter(_quiet_libraries)  # orbax logs through absl
+std_logging.getLogger("jax").setLevel(std_logging.WARNING)
 
 
 def main(argv):
