@@ -234,7 +234,9 @@ def test_gradient_penalty_key_xor_alpha():
 def test_gradient_penalty_shape_errors():
   key = jax.random.key(0)
   with pytest.raises(ValueError, match="same shape"):
-    losses.gradient_penalty(_quadratic_critic, jnp.zeros((2, 3)), jnp.zeros((3, 3)), key)
+    losses.gradient_penalty(
+        _quadratic_critic, jnp.zeros((2, 3)), jnp.zeros((3, 3)), key
+    )
   with pytest.raises(ValueError, match="one output per example"):
     losses.gradient_penalty(lambda x: x, jnp.zeros((2, 3)), jnp.zeros((2, 3)), key)
   with pytest.raises(ValueError, match="alpha"):
@@ -310,7 +312,8 @@ def test_import_is_light():
       '         "torch", "sklearn", "ml_collections", "tensorboardX")\n'
       'bad = sorted(m for m in sys.modules\n'
       '             if m.split(".")[0] in heavy\n'
-      '             or (m.startswith("jaxgan.") and not m.startswith("jaxgan.losses")))\n'
+      '             or (m.startswith("jaxgan.")\n'
+      '                 and not m.startswith("jaxgan.losses")))\n'
       'print(",".join(bad))\n'
   )
   out = subprocess.run(

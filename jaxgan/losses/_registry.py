@@ -36,7 +36,8 @@ def _ignoring_real(g_loss: Callable[[ArrayLike], Array]) -> LossFn:
   """Lifts ``g_loss(fake_logits)`` to ``(real_logits, fake_logits)``."""
 
   def fn(real_logits: ArrayLike, fake_logits: ArrayLike) -> Array:
-    _adversarial._check_pair(real_logits, fake_logits)  # pylint: disable=protected-access
+    # Checks both shapes, like the losses that use real_logits.
+    _adversarial._check_pair(real_logits, fake_logits)
     return g_loss(fake_logits)
 
   fn.__name__ = g_loss.__name__
