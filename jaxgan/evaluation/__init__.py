@@ -1,0 +1,50 @@
+"""Evaluation of generative models: FID, KID, IS, precision/recall, density/
+coverage, classifier-based scores, Stacked MNIST and toy mode counts.
+
+    from jaxgan import evaluation
+
+    # Metrics are pure functions of feature arrays:
+    evaluation.fid_from_features(real_features, fake_features)
+    # Feature networks by name: 'inception' (pytorch-fid's FID Inception, its
+    # published weights downloaded once), 'classifier_mnist',
+    # 'classifier_fashion_mnist' (small CNNs shipped with jaxgan):
+    net = evaluation.feature_net('classifier_mnist')
+    features = net.extract(images)['features']
+    # In training, as config.evals says (see `default_config`):
+    evaluator = evaluation.Evaluator(config.evals, dataset, workdir)
+    if evaluator.due(step, final):
+      results = evaluator(sample_fn, step)
+
+docs/evaluation.md says exactly how each number is computed.
+"""
+
+from jaxgan.evaluation import _toy as toy
+from jaxgan.evaluation._evaluator import (
+    METRICS,
+    Evaluator,
+    default_config,
+    parse_metrics,
+)
+from jaxgan.evaluation._features import FEATURE_NETS, FeatureNet, to_uint8
+from jaxgan.evaluation._features import get as feature_net
+from jaxgan.evaluation._inception import FIDInceptionV3, cache_dir
+from jaxgan.evaluation._metrics import (
+    class_distribution,
+    density_coverage,
+    fid_from_features,
+    frechet_distance,
+    gaussian_stats,
+    inception_score,
+    kernel_inception_distance,
+    kl_to_uniform,
+    precision_recall,
+    stacked_mnist_modes,
+)
+
+__all__ = [
+    'FEATURE_NETS', 'FIDInceptionV3', 'METRICS', 'Evaluator', 'FeatureNet',
+    'cache_dir', 'class_distribution', 'default_config', 'density_coverage',
+    'feature_net', 'fid_from_features', 'frechet_distance', 'gaussian_stats',
+    'inception_score', 'kernel_inception_distance', 'kl_to_uniform',
+    'parse_metrics', 'precision_recall', 'stacked_mnist_modes', 'to_uint8', 'toy',
+]
