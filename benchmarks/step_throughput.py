@@ -30,6 +30,7 @@ flags.DEFINE_integer("channels", 3, "Image channels.")
 flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 flags.DEFINE_integer("width", 64, "g_width and d_width.")
 flags.DEFINE_string("dtype", "float32", "Compute dtype: float32 or bfloat16.")
+flags.DEFINE_string("conv_impl", "subpixel", "Stride-2 layers: subpixel or xla.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps after compiling.")
 flags.DEFINE_integer("steps", 20, "Timed steps.")
 FLAGS = flags.FLAGS
@@ -41,6 +42,7 @@ def main(_):
   config.model.channels = FLAGS.channels
   config.model.g_width = config.model.d_width = FLAGS.width
   config.model.dtype = FLAGS.dtype
+  config.model.conv_impl = FLAGS.conv_impl
   config.train.batch_size = FLAGS.batch_size
   trainer.check_config(config)
 
@@ -82,6 +84,7 @@ def main(_):
   print(json.dumps({
       "model": f"dcgan{FLAGS.image_size}", "batch_size": FLAGS.batch_size,
       "width": FLAGS.width, "channels": FLAGS.channels, "dtype": FLAGS.dtype,
+      "conv_impl": FLAGS.conv_impl,
       "devices": f"{num_devices} x {jax.devices()[0].device_kind}",
       "compile_s": round(compile_s, 2), "median_ms_per_step": round(1e3 * median, 1),
       "min_ms_per_step": round(1e3 * min(times), 1),

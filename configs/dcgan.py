@@ -37,7 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
       g_width=32,  # channels of the generator's last hidden map (ngf)
       d_width=32,  # channels of the discriminator's first map (ndf)
       d_batch_norm=True,
-      dtype="float32",
+      dtype="float32",  # computation dtype; "bfloat16" for mixed precision
+      conv_impl="subpixel",  # stride-2 layers as dense convolutions ("xla": as-is)
   ))
 
   config.data = ml_collections.ConfigDict(dict(

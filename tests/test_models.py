@@ -2,13 +2,15 @@
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import pytest
 
 from jaxgan import models
-from jaxgan.models import dcgan
+from jaxgan.models import dcgan, layers
 
 
 def _num_params(variables):
@@ -90,7 +92,7 @@ def test_discriminator_rejects_images_of_another_size():
 def _model_config(**overrides):
   config = ml_collections.ConfigDict(dict(
       name="dcgan", image_size=32, channels=1, latent_dim=8, g_width=4, d_width=4,
-      d_batch_norm=True, dtype="float32"))
+      d_batch_norm=True, dtype="float32", conv_impl="subpixel"))
   config.update(overrides)
   return config
 
@@ -110,3 +112,39 @@ def test_create_builds_the_named_model():
 def test_check_rejects_bad_model_configs(overrides, message):
   with pytest.raises(ValueError, match=message):
     models.check(_model_config(**overrides))
+
+
+@pytest.mark.parametrize("height, width, channels, features", [(4, 4, 6, 5), (7, 5, 3, 2)])
+def test_upconv_is_the_transposed_convolution(height, width, channels, features):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, channels))
+  reference = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
+  variables = reference.init(jax.random.PRNGKey(1), x)
+  variables = jax.tree.map(  # a non-zero bias, so that it is checked too
+      lambda v: v + 0.1 * jax.random.normal(jax.random.PRNGKey(2), v.shape), variables)
+  upconv = layers.UpConv(features)
+
+  def loss(module, variables, x):
+    y = module.apply(variables, x)
+    return jnp.sum(jnp.sin(y)), y
+
+  (_, want), want_grads = jax.value_and_grad(
+      functools.partial(loss, reference), argnums=(0, 1), has_aux=True)(variables, x)
+  (_, got), got_grads = jax.value_and_grad(
+      functools.partial(loss, upconv), argnums=(0, 1), has_aux=True)(variables, x)
+  assert got.shape == (2, 2 * height, 2 * width, features)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  for g, w in zip(jax.tree.leaves(got_grads), jax.tree.leaves(want_grads)):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("image_size", [28, 32])
+def test_generator_is_the_same_function_with_either_conv_impl(image_size):
+  z = jax.random.normal(jax.random.PRNGKey(0), (4, 8))
+  subpixel = dcgan.Generator(image_size=image_size, channels=3, width=4,
+                             conv_impl="subpixel")
+  xla = subpixel.clone(conv_impl="xla")
+  variables = subpixel.init(jax.random.PRNGKey(1), z)
+  assert (jax.tree.map(jnp.shape, variables)
+          == jax.tree.map(jnp.shape, xla.init(jax.random.PRNGKey(1), z)))
+  np.testing.assert_allclose(subpixel.apply(variables, z, train=False),
+                             xla.apply(variables, z, train=False), rtol=1e-5, atol=1e-6)

@@ -30,6 +30,9 @@ def check(config: Any) -> None:
   if config.image_size not in sizes:
     raise ValueError(f"Model {config.name!r} supports image sizes {sizes}, got "
                      f"config.model.image_size={config.image_size}.")
+  if config.conv_impl not in dcgan.CONV_IMPLS:
+    raise ValueError(f"Unknown config.model.conv_impl {config.conv_impl!r}; valid: "
+                     f"{', '.join(dcgan.CONV_IMPLS)}.")
   if config.dtype not in _DTYPES:
     raise ValueError(f"Unknown config.model.dtype {config.dtype!r}; valid: "
                      f"{', '.join(_DTYPES)}.")
@@ -44,7 +47,8 @@ def create(config: Any, axis_name: str | None = None) -> tuple[nn.Module, nn.Mod
   g_cls, d_cls = _MODELS[config.name]
   dtype = _DTYPES[config.dtype]
   generator = g_cls(image_size=config.image_size, channels=config.channels,
-                    width=config.g_width, dtype=dtype, axis_name=axis_name)
+                    width=config.g_width, dtype=dtype, axis_name=axis_name,
+                    conv_impl=config.conv_impl)
   discriminator = d_cls(image_size=config.image_size, width=config.d_width,
                         use_batch_norm=config.d_batch_norm, dtype=dtype,
                         axis_name=axis_name)
