@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+
 def _conv(x, kernel, padding):
   """Stride-1 convolution (B, H, W, C) * (kh, kw, C, F) as one matrix multiply.
 
