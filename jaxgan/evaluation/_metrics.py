@@ -118,10 +118,14 @@ def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray, *,
           'kid_stderr': std / np.sqrt(num_subsets)}
 
 
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+  top = x.max(axis=axis, keepdims=True)
+  return np.squeeze(top, axis) + np.log(np.exp(x - top).sum(axis=axis))
+
+
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
   logits = np.asarray(logits, np.float64)
-  shifted = logits - logits.max(axis=1, keepdims=True)
-  return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+  return logits - _logsumexp(logits, 1)[:, None]
 
 
 def inception_score(logits: np.ndarray, *, splits: int = 10) -> dict[str, float]:
@@ -148,7 +152,7 @@ def inception_score(logits: np.ndarray, *, splits: int = 10) -> dict[str, float]
   scores = []
   for i in range(splits):
     part = log_p[i * n:(i + 1) * n]
-    log_py = np.log(np.exp(part).mean(axis=0))
+    log_py = _logsumexp(part, 0) - np.log(n)  # log of the mean of p(y|x)
     kl = (np.exp(part) * (part - log_py)).sum(axis=1)
     scores.append(np.exp(kl.mean()))
   return {'is': float(np.mean(scores)), 'is_std': float(np.std(scores))}
