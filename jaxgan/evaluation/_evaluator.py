@@ -169,13 +169,18 @@ class Evaluator:
     if image_metrics:
       if dataset is None and any(m in _NEEDS_REFERENCE for m in image_metrics):
         raise ValueError(f'Metrics {image_metrics} need the reference dataset.')
-      self.net = feature_net or _features.get(config_evals.feature_net)
+      net_name = feature_net.name if feature_net else config_evals.feature_net
+      if net_name not in _features.FEATURE_NETS and feature_net is None:
+        raise ValueError(f'Unknown feature network {net_name!r} '
+                         '(config.evals.feature_net); valid: '
+                         f'{", ".join(_features.FEATURE_NETS)}.')
       if (any(m in _NEEDS_CLASSIFIER for m in image_metrics)
-          and not self.net.name.startswith('classifier')):
+          and not net_name.startswith('classifier')):
         raise ValueError(
             'class_distribution and stacked_mnist need a classifier: set '
             "config.evals.feature_net to 'classifier_mnist' or "
-            f"'classifier_fashion_mnist' (got {self.net.name!r}).")
+            f"'classifier_fashion_mnist' (got {net_name!r}).")
+      self.net = feature_net or _features.get(net_name)
       per_image = [m for m in image_metrics if m != 'stacked_mnist']
       if (per_image and dataset is not None
           and dataset.images.shape[-1] not in self.net.channels):
@@ -246,8 +251,11 @@ class Evaluator:
                           'num_images': self._num_reference(),
                           'image_shape': list(self._dataset.images.shape[1:])}
     if 'kid' in self.metrics:
+      subset = min(c.kid_subset_size, c.num_samples)
+      if self._dataset is not None:
+        subset = min(subset, self._num_reference())
       out['kid'] = {'kernel': '(x.y/d + 1)^3', 'subsets': c.kid_subsets,
-                    'subset_size': c.kid_subset_size}
+                    'subset_size': subset}
     if 'is' in self.metrics:
       out['is_splits'] = c.is_splits
     if 'precision_recall' in self.metrics:

@@ -1,0 +1,208 @@
+r"""Scores a trained run: `python -m jaxgan.evaluate --workdir=DIR`.
+
+Reads DIR/config.json and the latest checkpoint in DIR/checkpoints (or
+`--step`), draws samples from the generator (the EMA parameters when the run
+keeps them, BatchNorm in batch-statistics mode as in training), computes the
+metrics, and writes a JSON report, by default DIR/evals/report_step_N.json,
+that records the results and the protocol: sample count, reference data and
+split, feature network and the SHA-256 of its weights.
+
+Defaults come from the run's `config.evals` when it has one, else from
+`jaxgan.evaluation.default_config()` with metrics 'fid,kid,precision_recall,
+density_coverage'; flags override them. Examples:
+
+  # FID/KID/P&R in the MNIST classifier's feature space, against the test split:
+  python -m jaxgan.evaluate --workdir=runs/dcgan_mnist \
+      --feature_net=classifier_mnist --split=test
+  # The standard Inception FID of 10,000 samples against the training split:
+  python -m jaxgan.evaluate --workdir=runs/dcgan_cifar10 --metrics=fid,is
+
+docs/evaluation.md says how each number is computed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+
+from jaxgan import checkpoint as checkpoint_lib
+from jaxgan import data as data_lib
+from jaxgan import evaluation, models
+from jaxgan.train import state as state_lib
+from jaxgan.train import step as step_lib
+from jaxgan.train import trainer
+
+DEFAULT_METRICS = 'fid,kid,precision_recall,density_coverage'
+
+
+def _quiet_libraries(record) -> bool:
+  """Drops INFO lines from orbax and JAX internals; keeps warnings and ours."""
+  return record.levelno >= logging.converter.STANDARD_WARNING or not any(
+      f'/{lib}/' in record.pathname for lib in ('orbax', 'jax', 'absl'))
+
+def evals_config(config: ml_collections.ConfigDict,
+                 overrides: dict[str, Any]) -> ml_collections.ConfigDict:
+  """`default_config()` updated with the run's config.evals and `overrides`."""
+  evals = evaluation.default_config()
+  if 'evals' in config:
+    evals.update(config.evals.to_dict() if hasattr(config.evals, 'to_dict')
+                 else dict(config.evals))
+  if not evals.metrics:
+    evals.metrics = DEFAULT_METRICS
+  for key, value in overrides.items():
+    if value is not None:
+      evals[key] = value
+  return evals
+
+
+def restore_state(config: ml_collections.ConfigDict, workdir: str,
+                  step: int | None = None) -> tuple[int, state_lib.GANState]:
+  """The run's training state at `step` (default: the latest checkpoint).
+
+  The template is built as `jaxgan.train.train_and_evaluate` builds its state,
+  but only abstractly (shapes and dtypes): initialising the networks for real
+  just to overwrite them costs seconds to minutes.
+  """
+  directory = os.path.join(workdir, 'checkpoints')
+  if not os.path.isdir(directory) or not os.listdir(directory):
+    raise FileNotFoundError(f'No checkpoints in {directory}.')
+  generator, discriminator = models.create(config.model, axis_name=step_lib.AXIS)
+  size, channels = config.model.image_size, config.model.channels
+  abstract = jax.eval_shape(lambda: state_lib.create(
+      jax.random.PRNGKey(config.seed), generator, discriminator,
+      trainer.make_optimizer(config.optimizer.g),
+      trainer.make_optimizer(config.optimizer.d),
+      latent_dim=config.model.latent_dim, image_shape=(size, size, channels),
+      ema_decay=config.train.ema_decay))
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  template = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)
+  checkpointer = checkpoint_lib.Checkpointer(directory)
+  try:
+    restored_step, state, _ = checkpointer.restore(template, step)
+  finally:
+    checkpointer.close()
+  return restored_step, state
+
+
+def make_sample_fn(config: ml_collections.ConfigDict, state: state_lib.GANState):
+  """(rng, n) -> n images in [-1, 1], sampled as the trainer samples."""
+  generator = models.create(config.model)[0]
+  variables = state_lib.sampling_params(state)
+  apply = jax.jit(lambda v, z: generator.apply(v, z, train=True,
+                                               mutable=['batch_stats'])[0])
+
+  def sample_fn(rng: jax.Array, n: int) -> np.ndarray:
+    z = jax.random.normal(rng, (n, config.model.latent_dim))
+    return np.asarray(jax.device_get(apply(variables, z)))
+
+  return sample_fn
+
+
+def evaluate_workdir(workdir: str, *, split: str | None = None,
+                     step: int | None = None, output: str | None = None,
+                     **overrides) -> dict[str, Any]:
+  """Evaluates the run in `workdir` and writes the JSON report.
+
+  Args:
+    workdir: the run directory.
+    split: the reference split of config.data (default: its training split).
+    step: the checkpoint step (default: the latest).
+    output: the report path (default workdir/evals/report_step_N.json).
+    **overrides: `config.evals` fields (metrics, feature_net, num_samples,
+      batch_size, num_reference, seed, cache_dir); None keeps the default.
+
+  Returns:
+    The report (also written to `output`).
+  """
+  start = time.perf_counter()
+  with open(os.path.join(workdir, 'config.json')) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  evals = evals_config(config, overrides)
+  metrics = evaluation.parse_metrics(evals.metrics)
+  data_config = ml_collections.ConfigDict(config.data.to_dict())
+  split = split or data_config.get('split', None) or 'train'
+  data_config.split = split
+  dataset = None
+  if any(m not in ('toy_ring', 'toy_grid') for m in metrics):
+    dataset = data_lib.load(data_config, image_size=config.model.image_size,
+                            channels=config.model.channels)
+  reference_name = f'{dataset.name}:{split}' if dataset is not None else ''
+  evaluator = evaluation.Evaluator(evals, dataset, workdir,
+                                   reference_name=reference_name)
+  restored_step, state = restore_state(config, workdir, step)
+  samples = evaluator.generate(make_sample_fn(config, state))
+  results = evaluator.score(samples)
+  protocol = evaluator.protocol()
+  if 'reference' in protocol:
+    protocol['reference'].update(split=split, data=config.data.to_dict())
+  protocol['generator'] = ('EMA parameters' if state.ema_params is not None
+                           else 'raw parameters') + (
+                               ', BatchNorm with the statistics of each batch')
+  report = {
+      'workdir': os.path.abspath(workdir),
+      'step': int(restored_step),
+      'results': results,
+      'protocol': protocol,
+      'seconds': round(time.perf_counter() - start, 1),
+      'date': datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec='seconds'),
+      'jax': jax.__version__,
+      'devices': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
+  }
+  output = output or os.path.join(workdir, 'evals',
+                                  f'report_step_{restored_step}.json')
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+  with open(output, 'w') as f:
+    json.dump(report, f, indent=2)
+    f.write('\n')
+  logging.info('Wrote %s', output)
+  return report
+
+
+def _define_flags() -> None:
+  """The command's flags; defined only when run as a program, so importing
+  this module (tests, notebooks) adds nothing to absl's global flags."""
+  flags.DEFINE_string('workdir', None, 'The run directory (holds config.json).')
+  flags.DEFINE_string('metrics', None, f'Comma-separated metrics from: '
+                      f'{", ".join(evaluation.METRICS)} (default: config.evals.metrics, '
+                      f'else {DEFAULT_METRICS}).')
+  flags.DEFINE_string('feature_net', None,
+                      f'One of {", ".join(evaluation.FEATURE_NETS)}.')
+  flags.DEFINE_integer('num_samples', None, 'Generated samples.')
+  flags.DEFINE_integer('batch_size', None, 'Samples generated at a time.')
+  flags.DEFINE_integer('num_reference', None, 'Reference images; 0 for all.')
+  flags.DEFINE_string('split', None, 'Reference split of config.data (default: '
+                      'the training split, config.data.split).')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_integer('seed', None, 'Seed of the generator noise.')
+  flags.DEFINE_string('output', None, 'Report path (default '
+                      'DIR/evals/report_step_N.json).')
+  flags.DEFINE_string('cache_dir', None, 'Reference statistics cache directory.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  FLAGS = flags.FLAGS
+  report = evaluate_workdir(
+      FLAGS.workdir, split=FLAGS.split, step=FLAGS.step, output=FLAGS.output,
+      metrics=FLAGS.metrics, feature_net=FLAGS.feature_net,
+      num_samples=FLAGS.num_samples, batch_size=FLAGS.batch_size,
+      num_reference=FLAGS.num_reference, seed=FLAGS.seed, cache_dir=FLAGS.cache_dir)
+  print(json.dumps({'step': report['step'], **report['results']}, indent=2))
+
+
+if __name__ == '__main__':
+  logging.get_absl_logger().addFilter(_quiet_libraries)  # orbax logs through absl
+  _define_flags()
+  flags.mark_flag_as_required('workdir')
+  app.run(main)

@@ -1,0 +1,322 @@
+"""The shipped classifiers, feature extraction, the in-training Evaluator and
+`python -m jaxgan.evaluate`, on real MNIST / Fashion-MNIST where available."""
+
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxgan import checkpoint as checkpoint_lib
+from jaxgan import data as data_lib
+from jaxgan import evaluation, models
+from jaxgan.evaluation import _classifier, _features, toy
+
+from conftest import REPO, tiny_config
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
+
+
+def _load(name, split):
+  path = SHARED_DATA / name
+  if not path.exists():
+    pytest.skip(f'{path} is absent (the offline MNIST copies in ../shared/data).')
+  config = ml_collections.ConfigDict(dict(source='idx', path=str(path), split=split))
+  return data_lib.load(config, image_size=28, channels=1)
+
+
+@pytest.fixture(scope='module')
+def mnist_test():
+  return _load('mnist', 'test')
+
+
+@pytest.fixture(scope='module')
+def reference(mnist_test):
+  """2,000 MNIST test images as the reference set."""
+  return data_lib.ImageDataset(mnist_test.images[:2000], mnist_test.labels[:2000],
+                               10, 'mnist-test-2000')
+
+
+def _config(tmp_path, **overrides):
+  config = evaluation.default_config()
+  config.update(dict(feature_net='classifier_mnist', num_samples=500,
+                     batch_size=100, kid_subsets=10, kid_subset_size=200,
+                     cache_dir=str(tmp_path / 'cache')))
+  config.update(overrides)
+  return config
+
+
+def _from_images(images):
+  """A sample_fn that returns the given uint8 images as floats in [-1, 1]."""
+  def sample_fn(rng, n):
+    idx = jax.random.choice(rng, len(images), (n,), replace=False)
+    return data_lib.to_float(images[np.asarray(idx)])
+  return sample_fn
+
+
+# ------------------------------------------------------------- classifiers
+
+
+@pytest.mark.parametrize('name,floor', [('mnist', 0.99), ('fashion_mnist', 0.90)])
+def test_shipped_classifier_is_small_accurate_and_recorded(name, floor):
+  path = _classifier.weights_file(name)
+  assert os.path.getsize(path) < 1_000_000
+  record = _classifier.info(name)
+  assert record['test_accuracy'] > floor and record['test_images'] == 10000
+  with open(path, 'rb') as f:
+    digest = hashlib.sha256(f.read()).hexdigest()
+  assert record['sha256'] == digest
+  net = evaluation.feature_net(f'classifier_{name}')
+  assert net.weights_sha256 == digest
+  test = _load(name, 'test')
+  out = net.extract(test.images[:2000], batch_size=500)
+  assert out['features'].shape == (2000, 128) and out['logits'].shape == (2000, 10)
+  assert (out['logits'].argmax(-1) == test.labels[:2000]).mean() > floor - 0.02
+
+
+def test_extraction_is_data_parallel_and_exact():
+  net = evaluation.feature_net('classifier_mnist')
+  assert jax.local_device_count() == 8  # conftest's host devices
+  images = np.random.default_rng(0).integers(0, 256, (13, 32, 32, 1), np.uint8)
+  batched = net.extract(images, batch_size=8)  # 2 batches, the last padded
+  whole = jax.jit(net.apply)(net.variables, jnp.asarray(images))
+  np.testing.assert_allclose(batched['features'], whole['features'], atol=1e-5)
+  # Floats in [-1, 1] are quantised like a saved PNG, then take the same path.
+  floats = net.extract(data_lib.to_float(images) + 1e-3, batch_size=8)
+  np.testing.assert_array_equal(floats['features'], batched['features'])
+  with pytest.raises(ValueError, match='C in'):
+    net.extract(np.zeros((2, 28, 28, 3), np.uint8))
+
+
+def test_to_uint8_rounds_like_saving_a_png():
+  x = np.array([-1.5, -1.0, -0.999, 0.0, 1.0, 2.0], np.float32)
+  np.testing.assert_array_equal(evaluation.to_uint8(x), [0, 0, 0, 128, 255, 255])
+  u = np.arange(256, dtype=np.uint8)
+  np.testing.assert_array_equal(evaluation.to_uint8(data_lib.to_float(u)), u)
+
+
+# -------------------------------------------------------------- Evaluator
+
+
+def test_default_config_evaluates_nothing(tmp_path):
+  evaluator = evaluation.Evaluator(evaluation.default_config(), None, str(tmp_path))
+  assert not evaluator.due(100, final=True)
+  assert evaluator(lambda rng, n: 1 / 0, 100) == {}
+
+
+@pytest.mark.parametrize('overrides,message', [
+    (dict(metrics='fid,fdi'), "Unknown metric.*'fdi'.*valid: fid, kid, is"),
+    (dict(metrics='fid', feature_net='vgg'), 'Unknown feature network.*inception'),
+    (dict(metrics='fid', best_metric='is'), 'best_metric=.*choose one of: fid'),
+    (dict(metrics='fid', best_mode='lower'), 'best_mode'),
+    (dict(metrics='fid,toy_ring'), 'cannot be mixed'),
+    (dict(metrics='stacked_mnist', feature_net='inception'), 'need a classifier'),
+    (dict(metrics='fid', num_samples=0), 'num_samples must be positive'),
+])
+def test_bad_configs_fail_at_construction(overrides, message, reference, tmp_path):
+  with pytest.raises(ValueError, match=message):
+    evaluation.Evaluator(_config(tmp_path, **overrides), reference, str(tmp_path))
+
+
+def test_due_every_and_final(reference, tmp_path):
+  evaluator = evaluation.Evaluator(_config(tmp_path, metrics='fid', every=10),
+                                   reference, str(tmp_path))
+  assert [s for s in range(1, 31) if evaluator.due(s, final=False)] == [10, 20, 30]
+  assert evaluator.due(7, final=True)
+  only_final = evaluation.Evaluator(_config(tmp_path, metrics='fid'), reference,
+                                    str(tmp_path))
+  assert not only_final.due(10, final=False) and only_final.due(10, final=True)
+
+
+@pytest.fixture(scope='module')
+def scores(mnist_test, reference, tmp_path_factory):
+  """Scores of real (unseen) digits, of one digit class only, and of noise."""
+  tmp_path = tmp_path_factory.mktemp('evals')
+  config = _config(tmp_path, metrics='fid,kid,is,precision_recall,density_coverage,'
+                   'class_distribution')
+  evaluator = evaluation.Evaluator(config, reference, str(tmp_path))
+  unseen = mnist_test.images[5000:]
+  ones = unseen[mnist_test.labels[5000:] == 1]
+  noise = lambda rng, n: np.asarray(jax.random.uniform(rng, (n, 28, 28, 1), minval=-1))
+  return {'evaluator': evaluator, 'tmp_path': tmp_path,
+          'real': evaluator(_from_images(unseen), step=1),
+          'ones': evaluator(_from_images(ones), step=2),
+          'noise': evaluator(noise, step=3)}
+
+
+def test_evaluator_ranks_real_collapsed_and_noise_samples(scores):
+  real, ones, noise = scores['real'], scores['ones'], scores['noise']
+  assert set(real) == {'fid', 'kid', 'kid_std', 'is', 'is_std', 'precision', 'recall',
+                       'density', 'coverage', 'class_kl', 'class_min_frac',
+                       'class_max_frac'}
+  assert real['fid'] < 0.1 * min(ones['fid'], noise['fid'])
+  assert abs(real['kid']) < 3 * real['kid_std'] < ones['kid']
+  assert real['precision'] > 0.6 and real['recall'] > 0.6
+  assert ones['recall'] < 0.25 and noise['recall'] == 0.0
+  assert real['coverage'] > 0.8 and ones['coverage'] < 0.3 and noise['coverage'] < 0.1
+  # (The classifier maps noise to one region among real digits: precision and
+  # density cannot flag noise in its feature space; coverage and recall do.)
+  assert real['class_kl'] < 0.05 and ones['class_kl'] > 0.9 * np.log(10)
+  assert real['is'] > 8.0 and ones['is'] < 1.5  # the "MNIST score"
+  for result in (real, ones, noise):
+    assert all(np.isfinite(v) for v in result.values())
+
+
+def test_evaluator_fid_is_the_fid_of_its_features(scores, reference):
+  evaluator = scores['evaluator']
+  samples = evaluator.generate(_from_images(reference.images))
+  net = evaluation.feature_net('classifier_mnist')
+  fake = net.extract(samples)['features']
+  real = net.extract(reference.images)['features']
+  assert evaluator.score(samples)['fid'] == pytest.approx(
+      evaluation.fid_from_features(fake, real), rel=1e-6)
+  # Same noise at every evaluation: a deterministic generator scores the same.
+  np.testing.assert_array_equal(samples, evaluator.generate(_from_images(reference.images)))
+
+
+def test_protocol_is_recorded(scores):
+  with open(scores['tmp_path'] / 'evals' / 'protocol.json') as f:
+    protocol = json.load(f)
+  assert protocol['num_samples'] == 500 and protocol['feature_net'] == 'classifier_mnist'
+  assert protocol['weights_sha256'] == _classifier.info('mnist')['sha256']
+  assert protocol['reference'] == {'name': 'mnist-test-2000', 'num_images': 2000,
+                                   'image_shape': [28, 28, 1]}
+  assert protocol['kid']['subset_size'] == 200
+
+
+def test_reference_statistics_are_cached_by_content(scores, reference, tmp_path,
+                                                    monkeypatch):
+  cache = scores['tmp_path'] / 'cache'
+  files = sorted(p.name for p in cache.iterdir())
+  assert len(files) == 2 and files[0].endswith('.json') and files[1].endswith('.npz')
+  first = scores['evaluator'].reference()
+  # A new Evaluator of the same data reads the cache and computes nothing.
+  monkeypatch.setattr(_features.FeatureNet, 'extract', lambda *a, **k: 1 / 0)
+  config = _config(scores['tmp_path'], metrics='fid')
+  again = evaluation.Evaluator(config, reference, str(tmp_path)).reference()
+  np.testing.assert_array_equal(again['features'], first['features'])
+  np.testing.assert_array_equal(again['sigma'], first['sigma'])
+  # Other pixels: other statistics.
+  monkeypatch.undo()
+  changed = reference.images.copy()
+  changed[0, 0, 0, 0] ^= 1
+  other = data_lib.ImageDataset(changed, None, None, reference.name)
+  evaluation.Evaluator(config, other, str(tmp_path)).reference()
+  assert len(list(cache.iterdir())) == 4
+
+
+def test_best_checkpoint_tracking_survives_restarts(reference, tmp_path):
+  config = _config(tmp_path, metrics='fid,precision_recall', best_metric='fid')
+  evaluator = evaluation.Evaluator(config, reference, str(tmp_path))
+  assert evaluator.best is None
+  assert evaluator.update_best({'fid': 5.0}, 100)
+  assert not evaluator.update_best({'fid': 6.0}, 200)
+  assert not evaluator.update_best({'fid': float('nan')}, 250)
+  assert evaluator.update_best({'fid': 4.0}, 300)
+  restarted = evaluation.Evaluator(config, reference, str(tmp_path))
+  assert restarted.best == {'metric': 'fid', 'mode': 'min', 'value': 4.0, 'step': 300}
+  assert not restarted.update_best({'fid': 4.5}, 400)
+  by_precision = evaluation.Evaluator(
+      _config(tmp_path, metrics='fid,precision_recall', best_metric='precision',
+              best_mode='max'), reference, str(tmp_path))
+  assert by_precision.best is None  # another metric: the old record does not count
+  assert by_precision.update_best({'precision': 0.5}, 1)
+  assert by_precision.update_best({'precision': 0.7}, 2)
+  assert not by_precision.update_best({'precision': 0.6}, 3)
+  nothing = evaluation.Evaluator(_config(tmp_path, metrics='fid'), reference,
+                                 str(tmp_path))
+  assert not nothing.update_best({'fid': 0.0}, 1)
+
+
+def test_stacked_mnist_modes_of_real_stacked_digits(mnist_test, tmp_path):
+  rng = np.random.default_rng(0)
+  triples = rng.integers(0, len(mnist_test), (3000, 3))
+  stacked = np.concatenate([mnist_test.images[triples[:, c]] for c in range(3)], -1)
+  true_modes = evaluation.stacked_mnist_modes(mnist_test.labels[triples])
+  config = _config(tmp_path, metrics='stacked_mnist', num_samples=3000, batch_size=500)
+  evaluator = evaluation.Evaluator(config, None, str(tmp_path))
+  real = evaluator.score(stacked)
+  # ~1% of digits are misclassified: the counts barely move.
+  assert abs(real['stacked_mnist_modes'] - true_modes['stacked_mnist_modes']) <= 10
+  assert real['stacked_mnist_kl'] == pytest.approx(true_modes['stacked_mnist_kl'],
+                                                   abs=0.02)
+  assert real['stacked_mnist_modes'] > 900
+  one = np.repeat(stacked[:1], 3000, axis=0)
+  collapsed = evaluator.score(one)
+  assert collapsed['stacked_mnist_modes'] == 1
+  assert collapsed['stacked_mnist_kl'] == pytest.approx(np.log(1000))
+
+
+@pytest.mark.parametrize('name', ['ring', 'grid'])
+def test_toy_evaluator(name, tmp_path):
+  config = _config(tmp_path, metrics=f'toy_{name}', num_samples=toy.NUM_SAMPLES,
+                   batch_size=500)
+  evaluator = evaluation.Evaluator(config, None, str(tmp_path))
+  mixture = toy.get(name)
+  real = lambda rng, n: mixture.sample(int(jax.random.randint(rng, (), 0, 1 << 30)), n)
+  result = evaluator(real, step=1)
+  assert result['toy_modes'] == mixture.num_modes
+  assert result['toy_high_quality'] > 98.0 and result['toy_reverse_kl'] < 0.02
+  collapsed = lambda rng, n: np.tile(mixture.means[:1], (n, 1))
+  result = evaluator(collapsed, step=2)
+  assert result == {'toy_modes': 1.0, 'toy_high_quality': 100.0,
+                    'toy_reverse_kl': pytest.approx(np.log(mixture.num_modes))}
+
+
+# ------------------------------------------------------- jaxgan.evaluate
+
+
+def test_evaluate_command_writes_a_report_with_the_protocol(tmp_path):
+  """A checkpoint made without training (random weights of the run's shapes,
+  fast) is evaluated by the command."""
+  from jaxgan.train import state as state_lib
+  from jaxgan.train import step as step_lib
+  from jaxgan.train import trainer
+
+  config = tiny_config()
+  workdir = tmp_path / 'run'
+  workdir.mkdir()
+  (workdir / 'config.json').write_text(config.to_json_best_effort())
+  g, d = models.create(config.model, axis_name=step_lib.AXIS)
+  abstract = jax.eval_shape(lambda: state_lib.create(
+      jax.random.PRNGKey(config.seed), g, d,
+      trainer.make_optimizer(config.optimizer.g),
+      trainer.make_optimizer(config.optimizer.d), latent_dim=config.model.latent_dim,
+      image_shape=(28, 28, 1), ema_decay=config.train.ema_decay))
+  rng = np.random.default_rng(0)
+  state = jax.tree.map(lambda x: (0.05 * rng.normal(size=x.shape)).astype(x.dtype),
+                       abstract).replace(step=np.int32(7))
+  checkpointer = checkpoint_lib.Checkpointer(str(workdir / 'checkpoints'))
+  checkpointer.save(7, state, {'seed': 0, 'batches_seen': 7, 'global_batch': 16})
+  checkpointer.wait()
+  checkpointer.close()
+
+  env = dict(os.environ, JAXGAN_CACHE_DIR=str(tmp_path / 'cache'))
+  result = subprocess.run(
+      [sys.executable, '-m', 'jaxgan.evaluate', f'--workdir={workdir}',
+       '--metrics=fid,class_distribution', '--feature_net=classifier_mnist',
+       '--num_samples=64', '--batch_size=32', '--num_reference=300'],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'checkpoint_manager' not in result.stderr  # orbax's INFO lines are dropped
+  report = json.loads((workdir / 'evals' / 'report_step_7.json').read_text())
+  assert report['step'] == 7
+  assert set(report['results']) == {'fid', 'class_kl', 'class_min_frac',
+                                    'class_max_frac'}
+  assert report['results']['fid'] > 0
+  protocol = report['protocol']
+  assert protocol['num_samples'] == 64 and protocol['batch_size'] == 32
+  assert protocol['feature_net'] == 'classifier_mnist'
+  assert protocol['weights_sha256'] == _classifier.info('mnist')['sha256']
+  assert protocol['reference']['split'] == 'train'
+  assert protocol['reference']['num_images'] == 300
+  assert protocol['reference']['data']['source'] == 'digits'
+  assert protocol['generator'].startswith('EMA parameters')
+  assert len(list((tmp_path / 'cache' / 'reference_stats').glob('*.npz'))) == 1
