@@ -18,77 +18,81 @@ from absl import app, flags
 from flax import jax_utils
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from configs import dcgan  # noqa: E402
 from jaxgan import models  # noqa: E402
 from jaxgan.train import state as state_lib  # noqa: E402
 from jaxgan.train import step as step_lib  # noqa: E402
 from jaxgan.train import trainer  # noqa: E402
-
-from configs import dcgan  # noqa: E402
 
 flags.DEFINE_integer("image_size", 32, "DCGAN resolution: 28, 32 or 64.")
 flags.DEFINE_integer("channels", 3, "Image channels.")
 flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 flags.DEFINE_integer("width", 64, "g_width and d_width.")
 flags.DEFINE_string("dtype", "float32", "Compute dtype: float32 or bfloat16.")
-flags.DEFINE_string("conv_impl", "subpixel", "Stride-2 layers: subpixel or xla.")
+flags.DEFINE_string("conv_impl", "subpixel", "Generator's stride-2 layers: subpixel or xla.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps after compiling.")
 flags.DEFINE_integer("steps", 20, "Timed steps.")
-FLAGS = flags.FLAGS
+
+
+class JaxStep:
+  """The jaxgan DCGAN step on all local devices, with a fixed random batch."""
+
+  def __init__(self, *, image_size, channels, batch_size, width, dtype="float32",
+               conv_impl="subpixel"):
+    config = dcgan.get_config()
+    config.model.update(image_size=image_size, channels=channels, g_width=width,
+                        d_width=width, dtype=dtype, conv_impl=conv_impl)
+    config.train.batch_size = batch_size
+    trainer.check_config(config)
+    num_devices = jax.local_device_count()
+    g, d = models.create(config.model, axis_name=step_lib.AXIS)
+    state = state_lib.create(
+        jax.random.PRNGKey(0), g, d, trainer.make_optimizer(config.optimizer.g),
+        trainer.make_optimizer(config.optimizer.d), latent_dim=config.model.latent_dim,
+        image_shape=(image_size, image_size, channels), ema_decay=config.train.ema_decay)
+    self.state = jax_utils.replicate(state)
+    self.rng = jax_utils.replicate(jax.random.PRNGKey(1))
+    images = np.random.default_rng(0).integers(
+        0, 256, (num_devices, 1, batch_size // num_devices, image_size, image_size,
+                 channels), np.uint8)
+    mesh = jax.sharding.Mesh(jax.local_devices(), ("devices",))
+    self.batch = {"image": jax.device_put(
+        images, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices")))}
+    self.p_step = step_lib.make_train_step(g, d, config, num_devices)
+
+  def compile(self) -> tuple[float, float]:
+    """Compiles the step; returns (seconds, FLOPs counted by XLA)."""
+    start = time.perf_counter()
+    compiled = self.p_step.lower(self.state, self.batch, self.rng).compile()
+    seconds = time.perf_counter() - start
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return seconds, float(cost.get("flops", float("nan"))) if cost else float("nan")
+
+  def __call__(self) -> float:
+    """Runs one step to completion; returns its wall time in seconds."""
+    start = time.perf_counter()
+    self.state, metrics = self.p_step(self.state, self.batch, self.rng)
+    jax.block_until_ready(metrics)
+    return time.perf_counter() - start
 
 
 def main(_):
-  config = dcgan.get_config()
-  config.model.image_size = FLAGS.image_size
-  config.model.channels = FLAGS.channels
-  config.model.g_width = config.model.d_width = FLAGS.width
-  config.model.dtype = FLAGS.dtype
-  config.model.conv_impl = FLAGS.conv_impl
-  config.train.batch_size = FLAGS.batch_size
-  trainer.check_config(config)
-
-  num_devices = jax.local_device_count()
-  generator, discriminator = models.create(config.model, axis_name=step_lib.AXIS)
-  state = state_lib.create(
-      jax.random.PRNGKey(0), generator, discriminator,
-      trainer.make_optimizer(config.optimizer.g), trainer.make_optimizer(config.optimizer.d),
-      latent_dim=config.model.latent_dim,
-      image_shape=(FLAGS.image_size, FLAGS.image_size, FLAGS.channels),
-      ema_decay=config.train.ema_decay)
-  state = jax_utils.replicate(state)
-  rng = jax_utils.replicate(jax.random.PRNGKey(1))
-  images = np.random.default_rng(0).integers(
-      0, 256, (num_devices, 1, FLAGS.batch_size // num_devices, FLAGS.image_size,
-               FLAGS.image_size, FLAGS.channels), np.uint8)
-  mesh = jax.sharding.Mesh(jax.local_devices(), ("devices",))
-  batch = {"image": jax.device_put(
-      images, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices")))}
-
-  p_step = step_lib.make_train_step(generator, discriminator, config, num_devices)
-  start = time.perf_counter()
-  compiled = p_step.lower(state, batch, rng).compile()
-  compile_s = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", float("nan"))) if cost else float("nan")
-
-  for _ in range(FLAGS.warmup):
-    state, metrics = p_step(state, batch, rng)
-  jax.block_until_ready(metrics)
-  times = []
-  for _ in range(FLAGS.steps):
-    start = time.perf_counter()
-    state, metrics = p_step(state, batch, rng)
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
+  f = flags.FLAGS
+  step = JaxStep(image_size=f.image_size, channels=f.channels, batch_size=f.batch_size,
+                 width=f.width, dtype=f.dtype, conv_impl=f.conv_impl)
+  compile_s, flops = step.compile()
+  for _ in range(f.warmup):
+    step()
+  times = [step() for _ in range(f.steps)]
   median = float(np.median(times))
   print(json.dumps({
-      "model": f"dcgan{FLAGS.image_size}", "batch_size": FLAGS.batch_size,
-      "width": FLAGS.width, "channels": FLAGS.channels, "dtype": FLAGS.dtype,
-      "conv_impl": FLAGS.conv_impl,
-      "devices": f"{num_devices} x {jax.devices()[0].device_kind}",
+      "model": f"dcgan{f.image_size}", "batch_size": f.batch_size, "width": f.width,
+      "channels": f.channels, "dtype": f.dtype, "conv_impl": f.conv_impl,
+      "devices": f"{jax.local_device_count()} x {jax.devices()[0].device_kind}",
       "compile_s": round(compile_s, 2), "median_ms_per_step": round(1e3 * median, 1),
       "min_ms_per_step": round(1e3 * min(times), 1),
-      "images_per_s": round(FLAGS.batch_size / median, 1),
+      "images_per_s": round(f.batch_size / median, 1),
       "step_gflop": round(flops / 1e9, 2),
       "gflop_per_s": round(flops / 1e9 / median, 1)}))
 

@@ -49,6 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
       data_dir="",  # TFDS data_dir; empty for TFDS's default
       download=False,  # TFDS only: download and prepare when not found
       skip_corrupt=True,  # folder only: skip undecodable files (with a warning)
+      on_device=True,  # keep the images on each device (up to 2 GB); batch there
   ))
 
   config.loss = ml_collections.ConfigDict(dict(
@@ -62,6 +63,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict(dict(
       batch_size=64,
       n_critic=1,  # discriminator updates per generator update
+      steps_per_call=10,  # training steps per compiled call (lax.scan)
       num_steps=1500,
       ema_decay=0.999,  # generator parameter EMA for samples; 0 turns it off
       log_every=50,

@@ -148,11 +148,44 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   return new_state, lax.pmean(metrics, AXIS)
 
 
+def train_steps(state: GANState, batches: dict, rng: jax.Array,
+                images: jax.Array | None = None, *, step_fn) -> tuple[GANState, dict]:
+  """Several training steps in one call: a loop of `step_fn` over `batches`.
+
+  Args:
+    state: the replicated GANState.
+    batches: the steps' batches stacked on a leading axis of length K, either
+      {'image': uint8 (K, n_critic, local_batch, H, W, C)} or, for a dataset
+      held on the device, {'index': int (K, n_critic, local_batch)}.
+    rng: the run's base key.
+    images: uint8 (N, H, W, C), the whole dataset on this device, or None.
+    step_fn: `train_step` with its keyword arguments bound.
+
+  Returns:
+    The state after K steps and the metrics of the last step.
+  """
+  def one_step(state, i):
+    batch = jax.tree.map(lambda x: x[i], batches)
+    if images is not None:
+      batch = {"image": jnp.take(images, batch["index"], axis=0)}
+    return step_fn(state, batch, rng)
+
+  num_steps = jax.tree.leaves(batches)[0].shape[0]
+  metrics = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                         jax.eval_shape(one_step, state, 0)[1])
+  # The trip count is read from the step counter at run time, so XLA keeps the
+  # loop even for one step: every K runs the same compiled step, and K steps
+  # per call give bit-identical results to one step per call.
+  start = state.step
+  return lax.fori_loop(start, start + num_steps,
+                       lambda s, carry: one_step(carry[0], s - start), (state, metrics))
 def make_train_step(generator, discriminator, config: Any, num_devices: int):
-  """Binds the fixed parts of the step and pmaps it, donating the state."""
-  step = functools.partial(
+  """Binds the fixed parts of the step and pmaps `train_steps`, donating the
+  state: `p_step(state, batches, rng, images=None) -> (state, metrics)`."""
+  step_fn = functools.partial(
       train_step, generator=generator, discriminator=discriminator,
       loss=losses.get(config.loss.name), num_devices=num_devices,
       latent_dim=config.model.latent_dim, gp_weight=config.loss.gp_weight,
       ema_decay=config.train.ema_decay)
-  return jax.pmap(step, axis_name=AXIS, donate_argnums=(0,))
+  return jax.pmap(functools.partial(train_steps, step_fn=step_fn), axis_name=AXIS,
+                  donate_argnums=(0,))

@@ -28,9 +28,14 @@ _OPTIMIZERS = {
     "sgd": lambda c: optax.inject_hyperparams(optax.sgd)(learning_rate=c.learning_rate),
 }
 
-# Keys that may change when a run is resumed (how long, how often to log).
+# Keys that may change when a run is resumed: how long, how often to log, and
+# how the same computation is scheduled.
 _RESUMABLE_KEYS = ("train.num_steps", "train.log_every", "train.sample_every",
-                   "train.checkpoint_every")
+                   "train.checkpoint_every", "train.steps_per_call", "data.on_device")
+
+# Datasets up to this size are copied to every device, and batches are gathered
+# there (only indices cross from the host); larger ones are batched on the host.
+_MAX_DEVICE_DATA_BYTES = 2 << 30
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -57,7 +62,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                        f"got {opt.learning_rate}.")
   train = config.train
   for key in ("num_steps", "n_critic", "batch_size", "log_every", "sample_every",
-              "checkpoint_every"):
+              "checkpoint_every", "steps_per_call"):
     if train[key] <= 0:
       raise ValueError(f"config.train.{key} must be positive, got {train[key]}.")
   if train.batch_size % jax.device_count():
@@ -110,17 +115,26 @@ def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   os.replace(tmp, path)
 
 
-def shard_batch(images: np.ndarray, n_critic: int,
-                num_devices: int | None = None) -> np.ndarray:
-  """(n_critic * B, ...) global batch -> (local devices, n_critic, B_dev, ...) for
-  this process: each process keeps its rows of every critic sub-batch."""
-  images = images.reshape(n_critic, -1, *images.shape[1:])
-  per_process = images.shape[1] // jax.process_count()
+def shard_batch(x: np.ndarray, n_critic: int, num_devices: int | None = None) -> np.ndarray:
+  """Global batches of K steps -> this process's per-device slices.
+
+  (K, n_critic * B, ...) -> (local devices, K, n_critic, B_dev, ...): each
+  process keeps its rows of every critic sub-batch, split over its devices.
+  """
+  k = x.shape[0]
+  x = x.reshape(k, n_critic, -1, *x.shape[2:])
+  per_process = x.shape[2] // jax.process_count()
   start = jax.process_index() * per_process
-  images = images[:, start:start + per_process]
+  x = x[:, :, start:start + per_process]
   num_devices = num_devices or jax.local_device_count()
-  images = images.reshape(n_critic, num_devices, -1, *images.shape[2:])
-  return np.swapaxes(images, 0, 1)
+  x = x.reshape(k, n_critic, num_devices, -1, *x.shape[3:])
+  return np.moveaxis(x, 2, 0)
+
+
+def _steps_until_event(step: int, train_cfg: ml_collections.ConfigDict) -> int:
+  """Steps from `step` to the next log, sample, checkpoint or the end."""
+  intervals = (train_cfg.log_every, train_cfg.sample_every, train_cfg.checkpoint_every)
+  return min([train_cfg.num_steps - step] + [i - step % i for i in intervals])
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
@@ -166,8 +180,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
     logging.info("Resumed from step %d in %s.", start_step, checkpointer.directory)
 
   global_batch = train_cfg.n_critic * train_cfg.batch_size
-  batches = data_lib.Batches(dataset, global_batch, seed=config.seed,
-                             start_step=start_step)
+  on_device = config.data.on_device and dataset.images.nbytes <= _MAX_DEVICE_DATA_BYTES
+  if config.data.on_device and not on_device:
+    logging.warning("The dataset (%.1f GB) is too large to hold on each device; "
+                    "batches are gathered on the host.", dataset.images.nbytes / 1e9)
+  if on_device:  # Only indices travel to the devices; images are gathered there.
+    device_images = jax_utils.replicate(dataset.images)
+    batches = None
+  else:
+    device_images = None
+    batches = data_lib.Batches(dataset, global_batch, seed=config.seed,
+                               start_step=start_step)
+
+  def next_batches(step: int, k: int) -> dict:
+    """The batches of steps step+1 .. step+k, sharded for the local devices."""
+    if on_device:
+      indices = np.stack([data_lib.batch_indices(len(dataset), global_batch, config.seed, s)
+                          for s in range(step, step + k)]).astype(np.int32)
+      return {"index": shard_batch(indices, train_cfg.n_critic)}
+    images = np.stack([next(batches)["image"] for _ in range(k)])
+    return {"image": shard_batch(images, train_cfg.n_critic)}
+
   p_train_step = step_lib.make_train_step(generator, discriminator, config,
                                           num_devices=jax.device_count())
   step_rng = jax_utils.replicate(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
@@ -199,11 +232,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   progress = tqdm.tqdm(total=train_cfg.num_steps, initial=start_step, disable=not is_main,
                        desc="train", unit="step", dynamic_ncols=True)
   last_log_time, last_log_step = time.time(), start_step
-  for step in range(start_step + 1, train_cfg.num_steps + 1):
-    batch = next(batches)
-    state, metrics = p_train_step(
-        state, {"image": shard_batch(batch["image"], train_cfg.n_critic)}, step_rng)
-    progress.update(1)
+  step = start_step
+  while step < train_cfg.num_steps:
+    k = min(train_cfg.steps_per_call, _steps_until_event(step, train_cfg))
+    state, metrics = p_train_step(state, next_batches(step, k), step_rng, device_images)
+    step += k
+    progress.update(k)
     if step % train_cfg.log_every == 0 or step == train_cfg.num_steps:
       metrics = jax.device_get(jax.tree.map(lambda x: x[0], metrics))
       now = time.time()
@@ -217,7 +251,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
     if step % train_cfg.checkpoint_every == 0 or step == train_cfg.num_steps:
       save_checkpoint(step)
   progress.close()
-  batches.close()
+  if batches is not None:
+    batches.close()
   checkpointer.wait()
   checkpointer.close()
   writer.close()

@@ -1,0 +1,117 @@
+r"""jaxgan's DCGAN step against PyTorch's canonical DCGAN, timed in one run.
+
+  pip install -e '.[bench]'   # adds torch
+  python benchmarks/compare_pytorch.py [--image_size=32 --batch_size=64]
+  python benchmarks/compare_pytorch.py --image_size=64 --batch_size=128  # on a GPU
+
+Both steps (one D and one G update, same architecture, batch, optimizer and
+loss) are timed alternately, step by step, so both see the same machine load.
+Prints JSON: median ms/step and images/s of each, the median of the per-pair
+time ratios (PyTorch / jaxgan: above 1 means jaxgan is faster), the step's FLOPs
+(XLA's count for the plain transposed-convolution step, the model's own
+arithmetic, which both frameworks perform), and the fraction of this machine's
+float32 matmul throughput (measured here, in this run) each reaches.
+"""
+
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(__file__))
+import pytorch_dcgan  # noqa: E402
+from step_throughput import JaxStep  # noqa: E402
+
+# --image_size, --channels, --batch_size, --width, --dtype, --conv_impl, --warmup
+# and --steps are step_throughput's flags.
+flags.DEFINE_integer("matmul_size", 2048, "n of the n x n x n matmul that measures peak.")
+
+
+def _median_time(fn, repeats=10):
+  fn()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
+def matmul_gflops(n: int, device: str) -> dict:
+  """float32 n x n x n matmul throughput of XLA and of PyTorch, in GFLOP/s."""
+  flops = 2 * n ** 3
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  dot = jax.jit(jnp.dot)
+  jax_s = _median_time(lambda: dot(a, a).block_until_ready())
+  t = torch.randn(n, n, device=device)
+  sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+  def torch_mm():
+    torch.mm(t, t)
+    sync()
+  torch_s = _median_time(torch_mm)
+  return {"xla": flops / jax_s / 1e9, "torch": flops / torch_s / 1e9}
+
+
+def main(_):
+  f = flags.FLAGS
+  device = "cuda" if jax.devices()[0].platform == "gpu" else "cpu"
+  kwargs = dict(image_size=f.image_size, channels=f.channels, batch_size=f.batch_size,
+                width=f.width)
+  jax_step = JaxStep(**kwargs, dtype=f.dtype, conv_impl=f.conv_impl)
+  compile_s, jax_flops = jax_step.compile()
+  # The model's arithmetic: XLA's count for the plain-layer step (the sub-pixel
+  # form computes a few more multiply-adds on the border).
+  _, model_flops = JaxStep(**kwargs, conv_impl="xla").compile()
+
+  torch.manual_seed(0)
+  ref = pytorch_dcgan.Trainer(f.image_size, f.channels, f.width, device=device)
+  real = torch.rand(f.batch_size, f.channels, f.image_size, f.image_size,
+                    device=device) * 2 - 1
+
+  def torch_step():
+    start = time.perf_counter()
+    ref.step(real)  # .item() waits for the device
+    return time.perf_counter() - start
+
+  for _ in range(f.warmup):
+    jax_step()
+    torch_step()
+  jax_times, torch_times = [], []
+  for _ in range(f.steps):
+    jax_times.append(jax_step())
+    torch_times.append(torch_step())
+  peak = matmul_gflops(f.matmul_size, device)
+  peak_gflops = max(peak.values())
+
+  jax_s, torch_s = float(np.median(jax_times)), float(np.median(torch_times))
+  report = {
+      "device": jax.devices()[0].device_kind,
+      "threads": {"torch": torch.get_num_threads(), "cpu_count": os.cpu_count()},
+      "model": f"dcgan{f.image_size}", "batch_size": f.batch_size, "width": f.width,
+      "channels": f.channels, "jaxgan_conv_impl": f.conv_impl, "jaxgan_dtype": f.dtype,
+      "versions": {"jax": jax.__version__, "torch": torch.__version__},
+      "steps_timed": f.steps,
+      "jaxgan_ms": round(1e3 * jax_s, 1), "pytorch_ms": round(1e3 * torch_s, 1),
+      "speedup_pytorch_over_jaxgan_time": round(
+          float(np.median(np.array(torch_times) / np.array(jax_times))), 3),
+      "jaxgan_images_per_s": round(f.batch_size / jax_s, 1),
+      "pytorch_images_per_s": round(f.batch_size / torch_s, 1),
+      "step_gflop": round(model_flops / 1e9, 2),
+      "jaxgan_step_gflop_as_computed": round(jax_flops / 1e9, 2),
+      "matmul_gflop_per_s": {k: round(v, 1) for k, v in peak.items()},
+      "jaxgan_fraction_of_matmul_peak": round(model_flops / jax_s / 1e9 / peak_gflops, 3),
+      "pytorch_fraction_of_matmul_peak": round(model_flops / torch_s / 1e9 / peak_gflops, 3),
+      "jaxgan_compile_s": round(compile_s, 2),
+  }
+  print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+  app.run(main)
