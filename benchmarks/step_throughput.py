@@ -18,11 +18,12 @@ from absl import app, flags
 from flax import jax_utils
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from configs import dcgan  # noqa: E402
 from jaxgan import models  # noqa: E402
 from jaxgan.train import state as state_lib  # noqa: E402
 from jaxgan.train import step as step_lib  # noqa: E402
 from jaxgan.train import trainer  # noqa: E402
+
+from configs import dcgan  # noqa: E402
 
 flags.DEFINE_integer("image_size", 32, "DCGAN resolution: 28, 32 or 64.")
 flags.DEFINE_integer("channels", 3, "Image channels.")
