@@ -236,10 +236,14 @@ def test_best_checkpoint_tracking_survives_restarts(reference, tmp_path):
 
 
 def test_stacked_mnist_modes_of_real_stacked_digits(mnist_test, tmp_path):
-  rng = np.random.default_rng(0)
-  triples = rng.integers(0, len(mnist_test), (3000, 3))
-  stacked = np.concatenate([mnist_test.images[triples[:, c]] for c in range(3)], -1)
-  true_modes = evaluation.stacked_mnist_modes(mnist_test.labels[triples])
+  data = evaluation.stacked_mnist(mnist_test, 3000, seed=0)
+  stacked = data.images
+  assert stacked.shape == (3000, 28, 28, 3) and data.num_classes == 1000
+  # Channel 1 of image 0 is an MNIST image whose digit is the mode's tens.
+  match = np.all(mnist_test.images[..., 0] == stacked[0, ..., 1], axis=(1, 2))
+  assert (data.labels[0] // 10) % 10 in set(mnist_test.labels[match])
+  digits = np.stack([data.labels // 100, data.labels // 10 % 10, data.labels % 10], 1)
+  true_modes = evaluation.stacked_mnist_modes(digits)
   config = _config(tmp_path, metrics='stacked_mnist', num_samples=3000, batch_size=500)
   evaluator = evaluation.Evaluator(config, None, str(tmp_path))
   real = evaluator.score(stacked)

@@ -40,11 +40,13 @@ from jaxgan.evaluation._metrics import (
     precision_recall,
     stacked_mnist_modes,
 )
+from jaxgan.evaluation._stacked_mnist import stacked_mnist
 
 __all__ = [
     'FEATURE_NETS', 'FIDInceptionV3', 'METRICS', 'Evaluator', 'FeatureNet',
     'cache_dir', 'class_distribution', 'default_config', 'density_coverage',
     'feature_net', 'fid_from_features', 'frechet_distance', 'gaussian_stats',
     'inception_score', 'kernel_inception_distance', 'kl_to_uniform',
-    'parse_metrics', 'precision_recall', 'stacked_mnist_modes', 'to_uint8', 'toy',
+    'parse_metrics', 'precision_recall', 'stacked_mnist', 'stacked_mnist_modes',
+    'to_uint8', 'toy',
 ]

@@ -115,7 +115,7 @@ def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray, *,
     estimates[s] = within - 2 * kxy.sum() / m**2
   std = float(estimates.std())
   return {'kid': float(estimates.mean()), 'kid_std': std,
-          'kid_stderr': std / np.sqrt(num_subsets)}
+          'kid_stderr': float(std / np.sqrt(num_subsets))}
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
