@@ -23,6 +23,7 @@ docs/evaluation.md says how each number is computed.
 from __future__ import annotations
 
 import datetime
+import inspect
 import json
 import os
 import time
@@ -63,24 +64,36 @@ def evals_config(config: ml_collections.ConfigDict,
   return evals
 
 
+def _create_models(config: ml_collections.ConfigDict, data_shape: tuple,
+                   axis_name: str | None = None):
+  """models.create for data of `data_shape`, with or without that argument
+  (`models.create` gains `data_shape` for non-image data such as toy points)."""
+  if 'data_shape' in inspect.signature(models.create).parameters:
+    return models.create(config.model, tuple(data_shape), axis_name=axis_name)
+  return models.create(config.model, axis_name=axis_name)
+
+
 def restore_state(config: ml_collections.ConfigDict, workdir: str,
-                  step: int | None = None) -> tuple[int, state_lib.GANState]:
+                  step: int | None = None, data_shape: tuple | None = None
+                  ) -> tuple[int, state_lib.GANState]:
   """The run's training state at `step` (default: the latest checkpoint).
 
-  The template is built as `jaxgan.train.train_and_evaluate` builds its state,
-  but only abstractly (shapes and dtypes): initialising the networks for real
+  The template is built as `jaxgan.train.train_and_evaluate` builds its state
+  for data of `data_shape` (default: image_size x image_size x channels), but
+  only abstractly (shapes and dtypes): initialising the networks for real
   just to overwrite them costs seconds to minutes.
   """
   directory = os.path.join(workdir, 'checkpoints')
   if not os.path.isdir(directory) or not os.listdir(directory):
     raise FileNotFoundError(f'No checkpoints in {directory}.')
-  generator, discriminator = models.create(config.model, axis_name=step_lib.AXIS)
-  size, channels = config.model.image_size, config.model.channels
+  data_shape = data_shape or (config.model.image_size, config.model.image_size,
+                              config.model.channels)
+  generator, discriminator = _create_models(config, data_shape, step_lib.AXIS)
   abstract = jax.eval_shape(lambda: state_lib.create(
       jax.random.PRNGKey(config.seed), generator, discriminator,
       trainer.make_optimizer(config.optimizer.g),
       trainer.make_optimizer(config.optimizer.d),
-      latent_dim=config.model.latent_dim, image_shape=(size, size, channels),
+      latent_dim=config.model.latent_dim, image_shape=tuple(data_shape),
       ema_decay=config.train.ema_decay))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   template = jax.tree.map(
@@ -93,9 +106,13 @@ def restore_state(config: ml_collections.ConfigDict, workdir: str,
   return restored_step, state
 
 
-def make_sample_fn(config: ml_collections.ConfigDict, state: state_lib.GANState):
-  """(rng, n) -> n images in [-1, 1], sampled as the trainer samples."""
-  generator = models.create(config.model)[0]
+def make_sample_fn(config: ml_collections.ConfigDict, state: state_lib.GANState,
+                   data_shape: tuple | None = None):
+  """(rng, n) -> n samples (images in [-1, 1], or points), drawn as the
+  trainer draws them."""
+  data_shape = data_shape or (config.model.image_size, config.model.image_size,
+                              config.model.channels)
+  generator = _create_models(config, data_shape)[0]
   variables = state_lib.sampling_params(state)
   apply = jax.jit(lambda v, z: generator.apply(v, z, train=True,
                                                mutable=['batch_stats'])[0])
@@ -131,15 +148,14 @@ def evaluate_workdir(workdir: str, *, split: str | None = None,
   data_config = ml_collections.ConfigDict(config.data.to_dict())
   split = split or data_config.get('split', None) or 'train'
   data_config.split = split
-  dataset = None
-  if any(m not in ('toy_ring', 'toy_grid') for m in metrics):
-    dataset = data_lib.load(data_config, image_size=config.model.image_size,
-                            channels=config.model.channels)
-  reference_name = f'{dataset.name}:{split}' if dataset is not None else ''
-  evaluator = evaluation.Evaluator(evals, dataset, workdir,
-                                   reference_name=reference_name)
-  restored_step, state = restore_state(config, workdir, step)
-  samples = evaluator.generate(make_sample_fn(config, state))
+  dataset = data_lib.load(data_config, image_size=config.model.image_size,
+                          channels=config.model.channels)
+  data_shape = dataset.images.shape[1:]
+  toy_only = all(m in ('toy_ring', 'toy_grid') for m in metrics)
+  evaluator = evaluation.Evaluator(evals, None if toy_only else dataset, workdir,
+                                   reference_name=f'{dataset.name}:{split}')
+  restored_step, state = restore_state(config, workdir, step, data_shape)
+  samples = evaluator.generate(make_sample_fn(config, state, data_shape))
   results = evaluator.score(samples)
   protocol = evaluator.protocol()
   if 'reference' in protocol:
