@@ -22,7 +22,8 @@ class ImageDataset:
   """A whole dataset in host memory, already at the model's size.
 
   Attributes:
-    images: uint8 array (N, H, W, C), pixel values 0..255.
+    images: uint8 array (N, H, W, C), pixel values 0..255; or, for toy data,
+      float32 points (N, D) used as they are.
     labels: int32 array (N,), or None for unlabelled data.
     num_classes: the number of classes when labels exist, else None.
     name: where the data came from, e.g. 'digits', 'tfds:mnist', 'idx:/path'.
@@ -34,10 +35,12 @@ class ImageDataset:
   name: str
 
   def __post_init__(self):
-    if self.images.dtype != np.uint8 or self.images.ndim != 4:
+    is_image = self.images.dtype == np.uint8 and self.images.ndim == 4
+    is_points = self.images.dtype == np.float32 and self.images.ndim == 2
+    if not (is_image or is_points):
       raise ValueError(
-          f'{self.name}: images must be uint8 (N, H, W, C), got '
-          f'{self.images.dtype} {self.images.shape}.')
+          f'{self.name}: data must be uint8 images (N, H, W, C) or float32 '
+          f'points (N, D), got {self.images.dtype} {self.images.shape}.')
     if len(self.images) == 0:
       raise ValueError(f'{self.name}: the dataset holds no images.')
     if self.labels is not None and self.labels.shape != (len(self.images),):
@@ -48,12 +51,19 @@ class ImageDataset:
   def __len__(self) -> int:
     return len(self.images)
 
+  @property
+  def is_image(self) -> bool:
+    return self.images.dtype == np.uint8
+
 
 def to_float(images):
-  """Maps uint8 pixels 0..255 to float32 in [-1, 1]: x / 127.5 - 1.
+  """Maps uint8 pixels 0..255 to float32 in [-1, 1]: x / 127.5 - 1. Float
+  data (toy points) passes through unchanged.
 
   Works on NumPy and JAX arrays alike (returns the same kind).
   """
+  if images.dtype != np.uint8:
+    return images.astype(np.float32)
   return images.astype(np.float32) / 127.5 - 1.0
 
 

@@ -11,8 +11,9 @@ from jaxgan.data._digits import load_digits
 from jaxgan.data._folder import load_folder
 from jaxgan.data._idx import load_idx
 from jaxgan.data._images import ImageDataset
+from jaxgan.data._toy import load_toy
 
-SOURCES = ('digits', 'tfds', 'idx', 'folder')
+SOURCES = ('digits', 'tfds', 'idx', 'folder', 'toy')
 
 
 def load(config: ml_collections.ConfigDict, *, image_size: int,
@@ -43,12 +44,16 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
   if source not in SOURCES:
     raise ValueError(
         f'Unknown data.source={source!r}; valid sources: {", ".join(SOURCES)}.')
-  if image_size <= 0:
+  if image_size <= 0 and source != 'toy':
     raise ValueError(f'image_size must be positive, got {image_size}.')
   split = config.get('split', None) or 'train'
   start = time.perf_counter()
   if source == 'digits':
     dataset = load_digits(image_size=image_size, channels=channels)
+  elif source == 'toy':
+    dataset = load_toy(config.get('name', None),
+                       num_examples=int(config.get('num_examples', 0) or 100_000),
+                       seed=int(config.get('seed', 0) or 0))
   elif source == 'tfds':
     from jaxgan.data._tfds import load_tfds  # pylint: disable=g-import-not-at-top
     dataset = load_tfds(

@@ -19,6 +19,7 @@ import optax
 from jax import lax
 
 from jaxgan import losses
+from jaxgan.data import to_float
 from jaxgan.train.state import GANState
 
 AXIS = "batch"
@@ -44,6 +45,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     state: the replicated GANState.
     batch: {'image': uint8 (n_critic, local_batch, H, W, C)}: one real batch
       for each discriminator update; the generator update reuses the last.
+      (Toy data: float32 points (n_critic, local_batch, D).)
     rng: the run's base key, identical on all devices; folded with the step.
     generator, discriminator: Flax modules built with `axis_name=AXIS`.
     loss: the (d_loss, g_loss) pair, each `fn(real_logits, fake_logits)`.
@@ -56,7 +58,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   Returns:
     The new state and a dict of scalar metrics averaged over devices.
   """
-  images = batch["image"].astype(jnp.float32) / 127.5 - 1.0
+  images = to_float(batch["image"])  # uint8 pixels to [-1, 1]; points as they are
   n_critic, local_batch = images.shape[:2]
   global_batch = local_batch * num_devices
   rng = jax.random.fold_in(rng, state.step)

@@ -149,20 +149,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   is_main = jax.process_index() == 0
   train_cfg = config.train
 
-  dataset = data_lib.load(config.data, image_size=config.model.image_size,
-                          channels=config.model.channels)
+  dataset = data_lib.load(config.data, image_size=config.model.get("image_size", 0),
+                          channels=config.model.get("channels", 0))
   logging.info("Dataset %s: %d images of shape %s.", dataset.name, len(dataset),
                dataset.images.shape[1:])
-  if dataset.images.shape[-1] != config.model.channels:
+  if dataset.is_image and dataset.images.shape[-1] != config.model.channels:
     raise ValueError(f"The data has {dataset.images.shape[-1]} channels but "
                      f"config.model.channels={config.model.channels}.")
 
-  generator, discriminator = models.create(config.model, axis_name=step_lib.AXIS)
+  data_shape = dataset.images.shape[1:]
+  generator, discriminator = models.create(config.model, data_shape,
+                                           axis_name=step_lib.AXIS)
   state = state_lib.create(
       jax.random.PRNGKey(config.seed), generator, discriminator,
       make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
       latent_dim=config.model.latent_dim,
-      image_shape=dataset.images.shape[1:], ema_decay=train_cfg.ema_decay)
+      image_shape=data_shape, ema_decay=train_cfg.ema_decay)
   state = jax.device_get(state)
 
   os.makedirs(workdir, exist_ok=True)
@@ -208,7 +210,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
 
   # Samples use the batch statistics of the fixed latent batch (as the DCGAN
   # reference does): running averages belong to the raw, not the EMA, weights.
-  sampler = jax.jit(lambda variables, z: models.create(config.model)[0].apply(
+  sampler = jax.jit(lambda variables, z: models.create(config.model, data_shape)[0].apply(
       variables, z, train=True, mutable=["batch_stats"])[0])
   sample_z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2),
                                (train_cfg.num_samples, config.model.latent_dim))
@@ -218,8 +220,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
 
   def save_samples(step: int) -> None:
     first = jax.tree.map(lambda x: x[0], state)
-    images = jax.device_get(sampler(state_lib.sampling_params(first), sample_z))
-    grid = writers.image_grid(images)
+    samples = jax.device_get(sampler(state_lib.sampling_params(first), sample_z))
+    if dataset.is_image:
+      grid = writers.image_grid(samples)
+    else:
+      grid = writers.scatter_plot(samples, reference=dataset.images[:2500])
     if is_main:
       writers.save_png(os.path.join(sample_dir, f"step_{step:07d}.png"), grid)
       writer.write_image(step, "samples", grid)

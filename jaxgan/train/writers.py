@@ -6,7 +6,7 @@ import os
 import time
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 
 def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
@@ -22,6 +22,23 @@ def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
     top, left = pad + r * (h + pad), pad + col * (w + pad)
     grid[top:top + h, left:left + w] = image
   return grid
+
+
+def scatter_plot(points: np.ndarray, reference: np.ndarray | None = None,
+                 size: int = 512) -> np.ndarray:
+  """Draws 2-D points (black) over reference points (grey) as a uint8 RGB image."""
+  everything = points if reference is None else np.concatenate([points, reference])
+  finite = everything[np.all(np.isfinite(everything), axis=1)]
+  extent = 1.2 * (np.abs(finite).max() if finite.size else 1.0) or 1.0
+  image = Image.new("RGB", (size, size), "white")
+  draw = ImageDraw.Draw(image)
+  for pts, color, r in ((reference, (170, 170, 170), 1), (points, (20, 20, 160), 1)):
+    if pts is None:
+      continue
+    pixels = (np.asarray(pts, np.float64) / extent + 1) / 2 * (size - 1)
+    for x, y in pixels[np.all(np.isfinite(pixels), axis=1)]:
+      draw.ellipse((x - r, size - 1 - y - r, x + r, size - 1 - y + r), fill=color)
+  return np.asarray(image)
 
 
 def save_png(path: str, grid: np.ndarray) -> None:

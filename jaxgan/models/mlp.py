@@ -1,0 +1,62 @@
+"""Multilayer-perceptron generator and discriminator.
+
+The original GAN (Goodfellow et al. 2014) used MLPs on MNIST; the toy 2-D
+mode-collapse benchmarks (Metz et al. 2017, Srivastava et al. 2017, Lin et al.
+2018) use small MLPs on points. The generator's output has any shape: images
+(H, W, C) in [-1, 1] through tanh, or points (D,) unbounded.
+"""
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class Generator(nn.Module):
+  """z (B, latent_dim) -> (B, *output_shape).
+
+  Attributes:
+    output_shape: the shape of one sample, e.g. (28, 28, 1) or (2,).
+    width: units per hidden layer.
+    depth: number of hidden layers (ReLU).
+    tanh: squash the output to [-1, 1] (for images).
+    dtype: computation dtype (parameters stay float32).
+  """
+  output_shape: tuple[int, ...]
+  width: int = 128
+  depth: int = 3
+  tanh: bool = False
+  dtype: Any = jnp.float32
+  axis_name: str | None = None  # unused: no BatchNorm
+
+  @nn.compact
+  def __call__(self, z, train: bool = True):
+    x = z.astype(self.dtype)
+    for _ in range(self.depth):
+      x = nn.relu(nn.Dense(self.width, dtype=self.dtype)(x))
+    x = nn.Dense(math.prod(self.output_shape), dtype=self.dtype)(x)
+    if self.tanh:
+      x = jnp.tanh(x)
+    return x.reshape(z.shape[0], *self.output_shape).astype(jnp.float32)
+
+
+class Discriminator(nn.Module):
+  """(B, ...) -> logits (B,).
+
+  Attributes:
+    width: units per hidden layer.
+    depth: number of hidden layers (LeakyReLU 0.2).
+    dtype: computation dtype (parameters stay float32).
+  """
+  width: int = 128
+  depth: int = 3
+  dtype: Any = jnp.float32
+  axis_name: str | None = None  # unused: no BatchNorm
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    x = x.reshape(x.shape[0], -1).astype(self.dtype)
+    for _ in range(self.depth):
+      x = nn.leaky_relu(nn.Dense(self.width, dtype=self.dtype)(x), 0.2)
+    return nn.Dense(1, dtype=self.dtype)(x).reshape(x.shape[0]).astype(jnp.float32)
