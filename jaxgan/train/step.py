@@ -150,9 +150,20 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   return new_state, lax.pmean(metrics, AXIS)
 
 
+def _all_finite(metrics: dict) -> jax.Array:
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(m)) for m in jax.tree.leaves(metrics)]))
+
+
 def train_steps(state: GANState, batches: dict, rng: jax.Array,
-                images: jax.Array | None = None, *, step_fn) -> tuple[GANState, dict]:
+                images: jax.Array | None = None, *, step_fn,
+                skip_nonfinite: bool = False) -> tuple[GANState, dict]:
   """Several training steps in one call: a loop of `step_fn` over `batches`.
+
+  A step whose metrics (losses, gradient norms, ...) are not all finite is not
+  applied. With `skip_nonfinite`, its update is dropped (only the step counter
+  advances) and training goes on; otherwise the state stays as it was before
+  that step for the rest of the call, so the caller can stop with the last
+  finite state. Finite steps are applied exactly as without this check.
 
   Args:
     state: the replicated GANState.
@@ -162,15 +173,33 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
     rng: the run's base key.
     images: uint8 (N, H, W, C), the whole dataset on this device, or None.
     step_fn: `train_step` with its keyword arguments bound.
+    skip_nonfinite: skip non-finite updates instead of freezing the state.
 
   Returns:
-    The state after K steps and the metrics of the last step.
+    The state after K steps, and the metrics of the last step (without
+    `skip_nonfinite`: of the first non-finite step, if any) plus
+    'nonfinite_step' (the number, counted from 1, of the first step in this
+    call with a non-finite metric; 0 if none) and 'nonfinite_count' (how many).
   """
   def one_step(state, i):
     batch = jax.tree.map(lambda x: x[i], batches)
     if images is not None:
       batch = {"image": jnp.take(images, batch["index"], axis=0)}
     return step_fn(state, batch, rng)
+
+  def loop_body(s, carry):
+    state, metrics, first_bad, num_bad = carry
+    new_state, new_metrics = one_step(state, s - start)
+    finite = _all_finite(new_metrics)
+    if skip_nonfinite:
+      apply, keep = finite, state.replace(step=new_state.step)
+    else:  # Once a step is non-finite, the state stays before it.
+      apply, keep = finite & (first_bad == 0), state
+      new_metrics = jax.tree.map(lambda a, b: jnp.where(first_bad == 0, a, b),
+                                 new_metrics, metrics)
+    state = jax.tree.map(lambda a, b: jnp.where(apply, a, b), new_state, keep)
+    first_bad = jnp.where((first_bad == 0) & ~finite, s + 1, first_bad)
+    return state, new_metrics, first_bad, num_bad + (~finite).astype(jnp.int32)
 
   num_steps = jax.tree.leaves(batches)[0].shape[0]
   metrics = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
@@ -179,15 +208,22 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
   # loop even for one step: every K runs the same compiled step, and K steps
   # per call give bit-identical results to one step per call.
   start = state.step
-  return lax.fori_loop(start, start + num_steps,
-                       lambda s, carry: one_step(carry[0], s - start), (state, metrics))
+  zero = jnp.zeros((), jnp.int32)
+  state, metrics, first_bad, num_bad = lax.fori_loop(
+      start, start + num_steps, loop_body, (state, metrics, zero, zero))
+  return state, dict(metrics, nonfinite_step=first_bad, nonfinite_count=num_bad)
+
+
 def make_train_step(generator, discriminator, config: Any, num_devices: int):
   """Binds the fixed parts of the step and pmaps `train_steps`, donating the
-  state: `p_step(state, batches, rng, images=None) -> (state, metrics)`."""
+  state: `p_step(state, batches, rng, images=None) -> (state, metrics)`.
+  `config.train.skip_nonfinite` picks what a non-finite step does."""
   step_fn = functools.partial(
       train_step, generator=generator, discriminator=discriminator,
       loss=losses.get(config.loss.name), num_devices=num_devices,
       latent_dim=config.model.latent_dim, gp_weight=config.loss.gp_weight,
       ema_decay=config.train.ema_decay)
-  return jax.pmap(functools.partial(train_steps, step_fn=step_fn), axis_name=AXIS,
-                  donate_argnums=(0,))
+  return jax.pmap(functools.partial(
+      train_steps, step_fn=step_fn,
+      skip_nonfinite=bool(config.train.get("skip_nonfinite", False))),
+                  axis_name=AXIS, donate_argnums=(0,))
