@@ -33,6 +33,10 @@ from step_throughput import JaxStep  # noqa: E402
 flags.DEFINE_integer("matmul_size", 2048, "n of the n x n x n matmul that measures peak.")
 
 
+def _sig(x: float) -> float:
+  return float(f"{x:.3g}")
+
+
 def _median_time(fn, repeats=10):
   fn()
   times = []
@@ -106,8 +110,8 @@ def main(_):
       "step_gflop": round(model_flops / 1e9, 2),
       "jaxgan_step_gflop_as_computed": round(jax_flops / 1e9, 2),
       "matmul_gflop_per_s": {k: round(v, 1) for k, v in peak.items()},
-      "jaxgan_fraction_of_matmul_peak": round(model_flops / jax_s / 1e9 / peak_gflops, 3),
-      "pytorch_fraction_of_matmul_peak": round(model_flops / torch_s / 1e9 / peak_gflops, 3),
+      "jaxgan_fraction_of_matmul_peak": _sig(model_flops / jax_s / 1e9 / peak_gflops),
+      "pytorch_fraction_of_matmul_peak": _sig(model_flops / torch_s / 1e9 / peak_gflops),
       "jaxgan_compile_s": round(compile_s, 2),
   }
   print(json.dumps(report, indent=1))

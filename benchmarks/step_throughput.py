@@ -53,8 +53,9 @@ class JaxStep:
         image_shape=(image_size, image_size, channels), ema_decay=config.train.ema_decay)
     self.state = jax_utils.replicate(state)
     self.rng = jax_utils.replicate(jax.random.PRNGKey(1))
+    # (devices, steps per call, n_critic, per-device batch, H, W, C)
     images = np.random.default_rng(0).integers(
-        0, 256, (num_devices, 1, batch_size // num_devices, image_size, image_size,
+        0, 256, (num_devices, 1, 1, batch_size // num_devices, image_size, image_size,
                  channels), np.uint8)
     mesh = jax.sharding.Mesh(jax.local_devices(), ("devices",))
     self.batch = {"image": jax.device_put(
