@@ -4,6 +4,9 @@ r"""Trains a GAN from a config file.
       [--config.train.num_steps=1000]
 
 Running the same command again resumes from the latest checkpoint in workdir.
+SIGTERM or SIGINT (Ctrl-C) saves a checkpoint and exits with status 128 + the
+signal number; a second one stops at once. A workdir holding a run with a
+different config is refused unless --override_config is given.
 """
 
 import logging as std_logging
@@ -15,13 +18,17 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import train
+from jaxgan import checkpoint, train
+from jaxgan.train import trainer
 
 config_flags.DEFINE_config_file("config", None, "Training config file.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None,
                     "Where samples, metrics and checkpoints go; default "
                     "runs/<config file stem>.")
+flags.DEFINE_bool("override_config", False,
+                  "Continue the run in --workdir although its config differs; "
+                  "its old config.json is kept as config.N.json.")
 flags.mark_flags_as_required(["config"])
 FLAGS = flags.FLAGS
 
@@ -46,7 +53,14 @@ def main(argv):
                jax.__version__, jax.process_index(), jax.process_count(),
                jax.local_device_count(), jax.device_count(), jax.devices()[0].platform)
   logging.info("Workdir: %s", workdir)
-  train.train_and_evaluate(FLAGS.config, workdir)
+  try:
+    train.train_and_evaluate(FLAGS.config, workdir,
+                             override_config=FLAGS.override_config)
+  except trainer.TrainingInterrupted as e:
+    logging.warning("%s", e)
+    sys.exit(128 + e.signum)
+  except (trainer.DivergenceError, checkpoint.CheckpointError) as e:
+    sys.exit(f"{type(e).__name__}: {e}")
 
 
 def parse_flags(argv):

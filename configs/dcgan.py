@@ -71,5 +71,8 @@ def get_config() -> ml_collections.ConfigDict:
       num_samples=64,
       checkpoint_every=500,
       max_checkpoints=3,
+      # A step with a non-finite loss or gradient stops training with an error
+      # (and workdir/divergence.json); True skips such updates instead.
+      skip_nonfinite=False,
   ))
   return config

@@ -4,28 +4,80 @@ A checkpoint holds two items: `state`, the whole training state pytree, and
 `data`, a small JSON record of the input pipeline's position (the seed and the
 number of global batches consumed), so a resumed run sees the same batches as
 an uninterrupted one.
+
+Orbax writes each checkpoint into a temporary directory and renames it when
+complete, so a process killed mid-write leaves no half checkpoint behind (the
+temporary directory is removed by the next run). A checkpoint that is damaged
+afterwards is skipped with a warning, and moved aside; one that cannot be read
+at all, or a directory that cannot be read, is an error: a run never restarts
+from scratch over checkpoints it could not read.
 """
 
+import os
+import time
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
+from jax.experimental import multihost_utils
 
 
 class CheckpointError(RuntimeError):
   """A checkpoint exists but cannot be restored."""
 
 
+def check_directory(directory: str) -> None:
+  """Raises CheckpointError if `directory` exists in some form but cannot be
+  listed: a file, a symbolic link to nowhere (an unmounted disk), a directory
+  without read permission. A path that does not exist at all is fine."""
+  directory = os.fspath(directory)
+  if os.path.islink(directory) and not os.path.exists(directory):
+    raise CheckpointError(
+        f"The checkpoint directory {directory} is a symbolic link to "
+        f"{os.readlink(directory)}, which cannot be reached (a disk not mounted?). "
+        "Make it reachable to resume the run, or point --workdir elsewhere.")
+  if not os.path.lexists(directory):
+    return
+  if not os.path.isdir(directory):
+    raise CheckpointError(
+        f"{directory} should be the checkpoint directory but is not a directory. "
+        "Move it aside, or point --workdir elsewhere.")
+  try:
+    os.listdir(directory)
+  except OSError as e:
+    raise CheckpointError(
+        f"Cannot read the checkpoint directory {directory} ({e}), so it cannot "
+        "tell whether there is a run to resume. Fix its permissions, or point "
+        "--workdir elsewhere.") from e
+
+
+def _sync(name: str) -> None:
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
 class Checkpointer:
-  """Saves and restores (state, data position) pairs, keeping the last few."""
+  """Saves and restores (state, data position) pairs, keeping the last few.
+
+  In a multi-process run every process creates one, and calls `save` and
+  `restore` at the same steps; all of them pass the same host (numpy) state.
+  """
 
   def __init__(self, directory: str, *, max_to_keep: int = 3):
+    check_directory(directory)
     self.directory = epath.Path(directory).absolute()
-    self._manager = ocp.CheckpointManager(
+    self._max_to_keep = max_to_keep
+    self._manager = self._open()
+
+  def _open(self) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+        options=ocp.CheckpointManagerOptions(
+            max_to_keep=self._max_to_keep, create=True,
+            # Unfinished checkpoints of a killed run; complete ones are kept.
+            cleanup_tmp_directories=True),
         item_names=("state", "data"))
 
   def latest_step(self) -> int | None:
@@ -45,10 +97,12 @@ class Checkpointer:
     """Restores the latest checkpoint (or `step`) into the structure of `template`.
 
     A checkpoint that cannot be read is reported and the one before it is
-    tried; nothing is deleted. Raises CheckpointError when none can be read.
+    tried. When an earlier one is restored, the unreadable later ones are
+    moved (not deleted) to `<directory>.unreadable/`, so that training can
+    save those steps again. Raises CheckpointError when none can be read.
     """
     steps = [step] if step is not None else self.all_steps()[::-1]
-    errors = []
+    errors, unreadable = [], []
     for s in steps:
       try:
         restored = self._manager.restore(
@@ -56,10 +110,12 @@ class Checkpointer:
                                        data=ocp.args.JsonRestore()))
       except Exception as e:  # orbax raises many types for damaged files.
         errors.append(f"step {s}: {type(e).__name__}: {e}")
+        unreadable.append(s)
         logging.warning("Checkpoint at step %d in %s cannot be restored (%s); "
                         "trying an earlier one.", s, self.directory, e)
         continue
-      if errors:
+      if unreadable:
+        self._move_aside(unreadable)
         logging.warning("Resuming from step %d, an earlier checkpoint than the "
                         "latest, which could not be read.", s)
       return s, restored["state"], dict(restored["data"])
@@ -67,6 +123,20 @@ class Checkpointer:
         f"No checkpoint in {self.directory} could be restored:\n  "
         + "\n  ".join(errors)
         + "\nMove the directory aside to start afresh, or point --workdir elsewhere.")
+
+  def _move_aside(self, steps: list[int]) -> None:
+    """Moves the checkpoints of `steps` to `<directory>.unreadable/`."""
+    aside = epath.Path(f"{self.directory}.unreadable")
+    if jax.process_index() == 0:
+      aside.mkdir(parents=True, exist_ok=True)
+      for s in steps:
+        target = aside / str(s)
+        if target.exists():
+          target = aside / f"{s}.{time.strftime('%Y%m%d-%H%M%S')}"
+        (self.directory / str(s)).rename(target)
+        logging.warning("Moved the unreadable checkpoint %d to %s.", s, target)
+    _sync("jaxgan_checkpoint_move_aside")
+    self._manager.reload()
 
   def wait(self) -> None:
     """Blocks until asynchronous saves have finished."""

@@ -2,6 +2,9 @@
 
 import json
 import os
+import shutil
+import signal
+import threading
 import time
 from typing import Any
 
@@ -11,7 +14,7 @@ import numpy as np
 import optax
 import tqdm
 from absl import logging
-from flax import jax_utils
+from jax.experimental import multihost_utils
 
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
@@ -28,10 +31,12 @@ _OPTIMIZERS = {
     "sgd": lambda c: optax.inject_hyperparams(optax.sgd)(learning_rate=c.learning_rate),
 }
 
-# Keys that may change when a run is resumed: how long, how often to log, and
-# how the same computation is scheduled.
+# Keys that may change when a run is resumed: how long, how often to log, how
+# the same computation is scheduled, and whether non-finite steps are skipped
+# (so a diverged run can go on with skipping).
 _RESUMABLE_KEYS = ("train.num_steps", "train.log_every", "train.sample_every",
-                   "train.checkpoint_every", "train.steps_per_call", "data.on_device")
+                   "train.checkpoint_every", "train.steps_per_call", "data.on_device",
+                   "train.skip_nonfinite")
 
 # Datasets up to this size are copied to every device, and batches are gathered
 # there (only indices cross from the host); larger ones are batched on the host.
@@ -62,9 +67,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
                        f"got {opt.learning_rate}.")
   train = config.train
   for key in ("num_steps", "n_critic", "batch_size", "log_every", "sample_every",
-              "checkpoint_every", "steps_per_call"):
+              "checkpoint_every", "steps_per_call", "max_checkpoints", "num_samples"):
     if train[key] <= 0:
       raise ValueError(f"config.train.{key} must be positive, got {train[key]}.")
+  if config.seed < 0:
+    raise ValueError(f"config.seed must be >= 0, got {config.seed}.")
   if train.batch_size % jax.device_count():
     raise ValueError(
         f"config.train.batch_size={train.batch_size} is not divisible by the "
@@ -79,6 +86,23 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         "which mixes examples; set config.model.d_batch_norm=False (as in WGAN-GP).")
 
 
+class DivergenceError(RuntimeError):
+  """A training step produced a non-finite loss or gradient."""
+
+
+class TrainingInterrupted(Exception):
+  """Training stopped on SIGTERM or SIGINT, after saving a checkpoint.
+
+  Attributes:
+    signum: the signal received.
+    step: the step training stopped at (and saved).
+  """
+
+  def __init__(self, signum: int, step: int, message: str):
+    super().__init__(message)
+    self.signum, self.step = signum, step
+
+
 def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
   out = {}
   for key, value in config.items():
@@ -89,30 +113,184 @@ def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> dict:
   return out
 
 
-def _check_workdir_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Refuses a workdir that holds a run with a different config."""
+def _check_workdir_config(config: ml_collections.ConfigDict, workdir: str,
+                          override: bool = False) -> list[str]:
+  """Refuses a workdir that holds a run with a different config, unless
+  `override`; returns the differences, as 'key: old -> new' lines."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
-    return
-  with open(path) as f:
-    old = _flatten(json.load(f))
+    return []
+  try:
+    with open(path) as f:
+      old = _flatten(json.load(f))
+  except (OSError, ValueError) as e:
+    if not override:
+      raise ValueError(
+          f"Cannot read {path} ({e}), the config of the run in {workdir}. Restore "
+          "it, train in another --workdir, or pass --override_config to continue "
+          "the run with this config (the file is kept as config.N.json).") from e
+    return [f"config.json: unreadable ({e})"]
   new = _flatten(json.loads(config.to_json_best_effort()))
   changed = sorted(k for k in old.keys() | new.keys()
                    if old.get(k) != new.get(k) and k not in _RESUMABLE_KEYS)
-  if changed:
-    diff = "\n  ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed)
+  diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed]
+  if diff and not override:
     raise ValueError(
-        f"{workdir} holds a run with a different config:\n  {diff}\n"
-        "Resume it with the same config, or train in another --workdir.")
+        f"{workdir} holds a run with a different config:\n  " + "\n  ".join(diff)
+        + "\nResume it with the same config, or train in another --workdir, or pass "
+        "--override_config (train_and_evaluate(..., override_config=True)) to "
+        "continue it with the new config; the old config.json is then kept as "
+        "config.N.json.")
+  if diff:
+    logging.warning("Continuing the run in %s with a changed config "
+                    "(--override_config):\n  %s", workdir, "\n  ".join(diff))
+  return diff
 
 
-def _write_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Saves the resolved config as workdir/config.json (atomically)."""
+def _write_config(config: ml_collections.ConfigDict, workdir: str,
+                  keep_old: bool = False) -> None:
+  """Saves the resolved config as workdir/config.json (atomically); with
+  `keep_old`, the config.json there is first copied to config.N.json."""
   path = os.path.join(workdir, "config.json")
+  if keep_old and os.path.exists(path):
+    n = 1
+    while os.path.exists(os.path.join(workdir, f"config.{n}.json")):
+      n += 1
+    kept = os.path.join(workdir, f"config.{n}.json")
+    shutil.copy2(path, f"{kept}.tmp")
+    os.replace(f"{kept}.tmp", kept)
+    logging.warning("The previous config of %s is kept as %s.", workdir, kept)
   tmp = f"{path}.tmp"
   with open(tmp, "w") as f:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
   os.replace(tmp, path)
+
+
+def _trim_metrics(workdir: str, step: int) -> None:
+  """Drops the records after `step` from workdir/metrics.jsonl (and a line cut
+  short by a kill): a run resumed from `step` writes them again."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return
+  kept, dropped = [], 0
+  with open(path) as f:
+    for line in f:
+      try:
+        keep = json.loads(line)["step"] <= step
+      except (ValueError, KeyError, TypeError):
+        keep = False
+      if keep:
+        kept.append(line.rstrip("\n") + "\n")
+      else:
+        dropped += 1
+  if dropped:
+    with open(f"{path}.tmp", "w") as f:
+      f.writelines(kept)
+    os.replace(f"{path}.tmp", path)
+    logging.info("Dropped %d records after step %d from %s; the resumed run "
+                 "writes them again.", dropped, step, path)
+
+
+def _with_config_hyperparams(restored: state_lib.GANState,
+                             template: state_lib.GANState) -> state_lib.GANState:
+  """`restored` with the optimizer hyperparameters (learning rates, ...) of
+  `template`: `optax.inject_hyperparams` keeps them in the optimizer state, so
+  a checkpoint would otherwise bring back the old config's values."""
+  def fix(restored_opt, template_opt):
+    if hasattr(restored_opt, "hyperparams") and hasattr(restored_opt, "_replace"):
+      return restored_opt._replace(hyperparams=template_opt.hyperparams)
+    return restored_opt
+
+  def fix_player(r, t):
+    return r.replace(opt_state=jax.tree.map(
+        fix, r.opt_state, t.opt_state, is_leaf=lambda x: hasattr(x, "hyperparams")))
+
+  return restored.replace(
+      generator=fix_player(restored.generator, template.generator),
+      discriminator=fix_player(restored.discriminator, template.discriminator))
+
+
+def _replicate(tree: Any) -> Any:
+  """Copies a host pytree to every local device, laid out as the pmapped
+  step lays out its outputs (so the step compiles once, not again on its
+  second call as it does for `flax.jax_utils.replicate`'s layout)."""
+  mesh = jax.sharding.Mesh(np.array(jax.local_devices()), (step_lib.AXIS,))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(step_lib.AXIS))
+  n = jax.local_device_count()
+  return jax.tree.map(
+      lambda x: jax.device_put(np.broadcast_to(np.asarray(x), (n, *np.shape(x))),
+                               sharding), tree)
+
+
+# Compiled (train step, sampler) pairs by config, so that a process training
+# the same model again (a resumed run, tests) compiles them once.
+_COMPILED: dict = {}
+_MAX_COMPILED = 2
+
+
+def _compiled_functions(config: ml_collections.ConfigDict, data_shape: tuple,
+                        generator, discriminator) -> tuple:
+  flat = _flatten(json.loads(config.to_json_best_effort()))
+  key = (json.dumps({k: v for k, v in flat.items() if k not in _RESUMABLE_KEYS},
+                    sort_keys=True, default=repr),
+         tuple(data_shape), tuple(d.id for d in jax.devices()))
+  if key not in _COMPILED:
+    p_train_step = step_lib.make_train_step(generator, discriminator, config,
+                                            num_devices=jax.device_count())
+    # Samples use the batch statistics of the fixed latent batch (as the DCGAN
+    # reference does): running averages belong to the raw, not the EMA, weights.
+    sample_generator = models.create(config.model, data_shape)[0]
+    sampler = jax.jit(lambda variables, z: sample_generator.apply(
+        variables, z, train=True, mutable=["batch_stats"])[0])
+    while len(_COMPILED) >= _MAX_COMPILED:
+      _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[key] = (p_train_step, sampler)
+  return _COMPILED[key]
+
+
+class _StopSignals:
+  """While active (in the main thread), the first SIGTERM or SIGINT only sets
+  `received`, so that training can save a checkpoint and stop; a second one
+  acts as it would otherwise (SIGINT: KeyboardInterrupt, SIGTERM: exit)."""
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.received = None
+    self._previous = {}
+
+  def __enter__(self) -> "_StopSignals":
+    if threading.current_thread() is threading.main_thread():
+      for signum in self.SIGNALS:
+        self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def _handle(self, signum, frame) -> None:
+    del frame
+    self.received = signum
+    self._restore()
+    logging.warning("Received %s: stopping after this step, with a checkpoint. Send "
+                    "it again to stop at once.", signal.Signals(signum).name)
+
+  def _restore(self) -> None:
+    for signum, handler in self._previous.items():
+      signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+    self._previous = {}
+
+  def __exit__(self, *exc_info) -> None:
+    self._restore()
+
+
+def _any_process(flag: bool) -> bool:
+  """Whether `flag` is set on any process (all processes must call this)."""
+  if jax.process_count() == 1:
+    return flag
+  return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+
+
+def _json_number(x: float) -> float | str:
+  x = float(x)
+  return x if np.isfinite(x) else str(x)  # 'nan', 'inf': JSON has no such numbers
 
 
 def shard_batch(x: np.ndarray, n_critic: int, num_devices: int | None = None) -> np.ndarray:
@@ -137,17 +315,36 @@ def _steps_until_event(step: int, train_cfg: ml_collections.ConfigDict) -> int:
   return min([train_cfg.num_steps - step] + [i - step % i for i in intervals])
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       override_config: bool = False) -> Any:
   """Trains a GAN as `config` says, writing samples, metrics and checkpoints to
   `workdir` and resuming from the latest checkpoint there.
 
+  Args:
+    config: the experiment's config (see configs/dcgan.py).
+    workdir: where the run's files go.
+    override_config: continue a run in `workdir` whose config differs from
+      `config` (the old config.json is kept as config.N.json); the checkpoint
+      must still fit the new config's model and optimizer.
+
   Returns:
     The final state (host copy, numpy arrays).
+
+  Raises:
+    ValueError: a config that cannot work, or that differs from the run in
+      `workdir` (without `override_config`); bad data.
+    CheckpointError: checkpoints in `workdir` that cannot be read.
+    DivergenceError: a step with a non-finite loss or gradient (unless
+      `config.train.skip_nonfinite`); training stops before applying it.
+    TrainingInterrupted: SIGTERM or SIGINT; a checkpoint was saved first.
   """
   check_config(config)
-  _check_workdir_config(config, workdir)
+  config_changes = _check_workdir_config(config, workdir, override_config)
+  checkpoint_dir = os.path.join(workdir, "checkpoints")
+  checkpoint_lib.check_directory(checkpoint_dir)
   is_main = jax.process_index() == 0
   train_cfg = config.train
+  skip_nonfinite = bool(train_cfg.get("skip_nonfinite", False))
 
   dataset = data_lib.load(config.data, image_size=config.model.get("image_size", 0),
                           channels=config.model.get("channels", 0))
@@ -168,18 +365,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
   state = jax.device_get(state)
 
   os.makedirs(workdir, exist_ok=True)
-  if is_main:
-    _write_config(config, workdir)
-  checkpointer = checkpoint_lib.Checkpointer(
-      os.path.join(workdir, "checkpoints"), max_to_keep=train_cfg.max_checkpoints)
+  checkpointer = checkpoint_lib.Checkpointer(checkpoint_dir,
+                                             max_to_keep=train_cfg.max_checkpoints)
   start_step = 0
   if checkpointer.latest_step() is not None:
-    start_step, state, data_position = checkpointer.restore(state)
+    start_step, restored, data_position = checkpointer.restore(state)
     if data_position["batches_seen"] != start_step:
       raise checkpoint_lib.CheckpointError(
           f"Checkpoint {start_step} in {checkpointer.directory} records "
           f"{data_position['batches_seen']} batches seen; it is inconsistent.")
+    state = _with_config_hyperparams(restored, state) if config_changes else restored
     logging.info("Resumed from step %d in %s.", start_step, checkpointer.directory)
+  if is_main:
+    _write_config(config, workdir, keep_old=bool(config_changes))
+    _trim_metrics(workdir, start_step)
 
   global_batch = train_cfg.n_critic * train_cfg.batch_size
   on_device = config.data.on_device and dataset.images.nbytes <= _MAX_DEVICE_DATA_BYTES
@@ -187,7 +386,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
     logging.warning("The dataset (%.1f GB) is too large to hold on each device; "
                     "batches are gathered on the host.", dataset.images.nbytes / 1e9)
   if on_device:  # Only indices travel to the devices; images are gathered there.
-    device_images = jax_utils.replicate(dataset.images)
+    device_images = _replicate(dataset.images)
     batches = None
   else:
     device_images = None
@@ -203,15 +402,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
     images = np.stack([next(batches)["image"] for _ in range(k)])
     return {"image": shard_batch(images, train_cfg.n_critic)}
 
-  p_train_step = step_lib.make_train_step(generator, discriminator, config,
-                                          num_devices=jax.device_count())
-  step_rng = jax_utils.replicate(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
-  state = jax_utils.replicate(state)
+  p_train_step, sampler = _compiled_functions(config, data_shape, generator,
+                                              discriminator)
+  step_rng = _replicate(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
+  state = _replicate(state)
 
-  # Samples use the batch statistics of the fixed latent batch (as the DCGAN
-  # reference does): running averages belong to the raw, not the EMA, weights.
-  sampler = jax.jit(lambda variables, z: models.create(config.model, data_shape)[0].apply(
-      variables, z, train=True, mutable=["batch_stats"])[0])
   sample_z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2),
                                (train_cfg.num_samples, config.model.latent_dim))
   sample_dir = os.path.join(workdir, "samples")
@@ -234,31 +429,82 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Any:
                       {"seed": config.seed, "batches_seen": step,
                        "global_batch": global_batch})
 
+  def diverged(step: int, metrics: dict) -> DivergenceError:
+    """Writes workdir/divergence.json; the error to raise, naming what diverged."""
+    metrics = jax.device_get(jax.tree.map(lambda x: x[0], metrics))
+    bad = {k: float(v) for k, v in sorted(metrics.items()) if not np.isfinite(v)}
+    checkpointer.wait()
+    last_good = checkpointer.latest_step()
+    path = os.path.join(workdir, "divergence.json")
+    if is_main:
+      record = {
+          "step": step, "nonfinite": sorted(bad),
+          "metrics": {k: _json_number(v) for k, v in sorted(metrics.items())},
+          "batch_indices": data_lib.batch_indices(
+              len(dataset), global_batch, config.seed, step - 1).tolist(),
+          "last_checkpoint": last_good, "checkpoint_dir": str(checkpointer.directory)}
+      with open(f"{path}.tmp", "w") as f:
+        json.dump(record, f, indent=2)
+      os.replace(f"{path}.tmp", path)
+    kept = (f"the last checkpoint, step {last_good} in {checkpointer.directory}, is "
+            "kept" if last_good is not None else "there is no checkpoint yet")
+    return DivergenceError(
+        f"Training diverged at step {step}: non-finite "
+        + ", ".join(f"{k}={v}" for k, v in bad.items())
+        + f". Stopped before applying it; {kept}. The step's metrics and batch "
+        f"are in {path}. Lower the learning rates, or set "
+        "config.train.skip_nonfinite=True to skip such updates (also when resuming).")
+
   progress = tqdm.tqdm(total=train_cfg.num_steps, initial=start_step, disable=not is_main,
                        desc="train", unit="step", dynamic_ncols=True)
   last_log_time, last_log_step = time.time(), start_step
-  step = start_step
-  while step < train_cfg.num_steps:
-    k = min(train_cfg.steps_per_call, _steps_until_event(step, train_cfg))
-    state, metrics = p_train_step(state, next_batches(step, k), step_rng, device_images)
-    step += k
-    progress.update(k)
-    if step % train_cfg.log_every == 0 or step == train_cfg.num_steps:
-      metrics = jax.device_get(jax.tree.map(lambda x: x[0], metrics))
-      now = time.time()
-      metrics["steps_per_sec"] = (step - last_log_step) / (now - last_log_time)
-      last_log_time, last_log_step = now, step
-      writer.write_scalars(step, metrics)
-      progress.set_postfix(d_loss=f"{metrics['d_loss']:.3f}",
-                           g_loss=f"{metrics['g_loss']:.3f}")
-    if step % train_cfg.sample_every == 0 or step == train_cfg.num_steps:
-      save_samples(step)
-    if step % train_cfg.checkpoint_every == 0 or step == train_cfg.num_steps:
-      save_checkpoint(step)
-  progress.close()
-  if batches is not None:
-    batches.close()
-  checkpointer.wait()
-  checkpointer.close()
-  writer.close()
+  step = saved_step = start_step
+  skipped = 0  # non-finite updates skipped since the last log
+  try:
+    with _StopSignals() as signals:
+      while step < train_cfg.num_steps:
+        k = min(train_cfg.steps_per_call, _steps_until_event(step, train_cfg))
+        state, metrics = p_train_step(state, next_batches(step, k), step_rng,
+                                      device_images)
+        first_bad, num_bad = (int(x[0]) for x in jax.device_get(
+            (metrics.pop("nonfinite_step"), metrics.pop("nonfinite_count"))))
+        if num_bad and not skip_nonfinite:
+          raise diverged(first_bad, metrics)
+        if num_bad:
+          skipped += num_bad
+          logging.warning("Skipped %d update(s) with a non-finite loss or gradient in "
+                          "steps %d-%d (first: step %d).", num_bad, step + 1, step + k,
+                          first_bad)
+        step += k
+        progress.update(k)
+        if step % train_cfg.log_every == 0 or step == train_cfg.num_steps:
+          metrics = jax.device_get(jax.tree.map(lambda x: x[0], metrics))
+          now = time.time()
+          metrics["steps_per_sec"] = (step - last_log_step) / (now - last_log_time)
+          if skip_nonfinite:
+            metrics["skipped_updates"] = skipped
+          last_log_time, last_log_step, skipped = now, step, 0
+          writer.write_scalars(step, metrics)
+          progress.set_postfix(d_loss=f"{metrics['d_loss']:.3f}",
+                               g_loss=f"{metrics['g_loss']:.3f}")
+        if step % train_cfg.sample_every == 0 or step == train_cfg.num_steps:
+          save_samples(step)
+        if step % train_cfg.checkpoint_every == 0 or step == train_cfg.num_steps:
+          save_checkpoint(step)
+          saved_step = step
+        if _any_process(signals.received is not None):
+          if saved_step != step:
+            save_checkpoint(step)
+          checkpointer.wait()
+          signum = signals.received or signal.SIGTERM
+          raise TrainingInterrupted(
+              signum, step, f"Stopped by {signal.Signals(signum).name} at step {step}, "
+              f"saved in {checkpointer.directory}; run the same command to resume.")
+  finally:
+    progress.close()
+    if batches is not None:
+      batches.close()
+    checkpointer.wait()  # the last checkpoint is complete, whatever stopped us
+    checkpointer.close()
+    writer.close()
   return checkpoint_lib.host_copy(state)
