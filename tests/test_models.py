@@ -35,7 +35,8 @@ def test_shapes(image_size, channels):
 def test_generator_output_is_in_the_image_range():
   g = dcgan.Generator(image_size=28, channels=1, width=4)
   z = 10.0 * jax.random.normal(jax.random.PRNGKey(0), (4, 8))
-  images, _ = g.init_with_output(jax.random.PRNGKey(1), z, train=False)
+  init = jax.jit(functools.partial(g.init_with_output, train=False))
+  images, _ = init(jax.random.PRNGKey(1), z)
   assert jnp.all(jnp.abs(images) <= 1.0) and jnp.std(images) > 0  # tanh output
 
 
@@ -63,18 +64,18 @@ def test_parameter_counts_match_the_architecture():
 
 def test_discriminator_without_batch_norm_has_no_batch_stats():
   d = dcgan.Discriminator(image_size=32, width=4, use_batch_norm=False)
-  variables = d.init(jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, 1)))
+  variables = jax.eval_shape(d.init, jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, 1)))
   assert "batch_stats" not in variables
 
 
 def test_bfloat16_computes_in_bfloat16_with_float32_params():
   g = dcgan.Generator(image_size=32, channels=1, width=4, dtype=jnp.bfloat16)
   z = jnp.ones((2, 8))
-  variables = g.init(jax.random.PRNGKey(0), z)
+  variables = jax.jit(g.init)(jax.random.PRNGKey(0), z)
   assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(variables))
-  jaxpr = jax.make_jaxpr(lambda v: g.apply(v, z, train=False))(variables)
-  assert "bf16" in str(jaxpr)
-  assert g.apply(variables, z, train=False).dtype == jnp.float32
+  apply = functools.partial(g.apply, train=False)
+  assert "bf16" in str(jax.make_jaxpr(apply)(variables, z))
+  assert jax.jit(apply)(variables, z).dtype == jnp.float32
 
 
 def test_unsupported_image_size_lists_supported_ones():
@@ -118,7 +119,7 @@ def test_check_rejects_bad_model_configs(overrides, message):
 def test_upconv_is_the_transposed_convolution(height, width, channels, features):
   x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, channels))
   reference = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
-  variables = reference.init(jax.random.PRNGKey(1), x)
+  variables = jax.jit(reference.init)(jax.random.PRNGKey(1), x)
   variables = jax.tree.map(  # a non-zero bias, so that it is checked too
       lambda v: v + 0.1 * jax.random.normal(jax.random.PRNGKey(2), v.shape), variables)
   upconv = layers.UpConv(features)
@@ -127,10 +128,10 @@ def test_upconv_is_the_transposed_convolution(height, width, channels, features)
     y = module.apply(variables, x)
     return jnp.sum(jnp.sin(y)), y
 
-  (_, want), want_grads = jax.value_and_grad(
-      functools.partial(loss, reference), argnums=(0, 1), has_aux=True)(variables, x)
-  (_, got), got_grads = jax.value_and_grad(
-      functools.partial(loss, upconv), argnums=(0, 1), has_aux=True)(variables, x)
+  (_, want), want_grads = jax.jit(jax.value_and_grad(
+      functools.partial(loss, reference), argnums=(0, 1), has_aux=True))(variables, x)
+  (_, got), got_grads = jax.jit(jax.value_and_grad(
+      functools.partial(loss, upconv), argnums=(0, 1), has_aux=True))(variables, x)
   assert got.shape == (2, 2 * height, 2 * width, features)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   for g, w in zip(jax.tree.leaves(got_grads), jax.tree.leaves(want_grads)):
@@ -143,8 +144,10 @@ def test_generator_is_the_same_function_with_either_conv_impl(image_size):
   subpixel = dcgan.Generator(image_size=image_size, channels=3, width=4,
                              conv_impl="subpixel")
   xla = subpixel.clone(conv_impl="xla")
-  variables = subpixel.init(jax.random.PRNGKey(1), z)
+  variables = jax.jit(subpixel.init)(jax.random.PRNGKey(1), z)
   assert (jax.tree.map(jnp.shape, variables)
-          == jax.tree.map(jnp.shape, xla.init(jax.random.PRNGKey(1), z)))
-  np.testing.assert_allclose(subpixel.apply(variables, z, train=False),
-                             xla.apply(variables, z, train=False), rtol=1e-5, atol=1e-6)
+          == jax.tree.map(jnp.shape, jax.eval_shape(xla.init, jax.random.PRNGKey(1), z)))
+  np.testing.assert_allclose(
+      jax.jit(functools.partial(subpixel.apply, train=False))(variables, z),
+      jax.jit(functools.partial(xla.apply, train=False))(variables, z),
+      rtol=1e-5, atol=1e-6)
