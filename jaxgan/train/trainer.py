@@ -34,9 +34,9 @@ _OPTIMIZERS = {
 # Keys that may change when a run is resumed: how long, how often to log, how
 # the same computation is scheduled, and whether non-finite steps are skipped
 # (so a diverged run can go on with skipping).
-_RESUMABLE_KEYS = ("train.num_steps", "train.log_every", "train.sample_every",
-                   "train.checkpoint_every", "train.steps_per_call", "data.on_device",
-                   "train.skip_nonfinite")
+_SCHEDULE_KEYS = ("train.num_steps", "train.log_every", "train.sample_every",
+                  "train.checkpoint_every", "train.steps_per_call", "data.on_device")
+_RESUMABLE_KEYS = _SCHEDULE_KEYS + ("train.skip_nonfinite",)
 
 # Datasets up to this size are copied to every device, and batches are gathered
 # there (only indices cross from the host); larger ones are batched on the host.
@@ -222,19 +222,28 @@ def _replicate(tree: Any) -> Any:
                                sharding), tree)
 
 
-# Compiled (train step, sampler) pairs by config, so that a process training
-# the same model again (a resumed run, tests) compiles them once.
-_COMPILED: dict = {}
-_MAX_COMPILED = 2
+# What `_setup` built, by config: a process that trains the same model again (a
+# resumed run, a notebook, tests) reuses the compiled step, sampler and initial
+# state. The initial state's static fields (the optimizers, `apply_fn`s) are
+# part of the step's cache key, so it is reused too.
+_SETUPS: dict = {}
+_MAX_SETUPS = 2
 
 
-def _compiled_functions(config: ml_collections.ConfigDict, data_shape: tuple,
-                        generator, discriminator) -> tuple:
+def _setup(config: ml_collections.ConfigDict, data_shape: tuple) -> tuple:
+  """(initial host state, pmapped train step, jitted sampler) for `config`."""
   flat = _flatten(json.loads(config.to_json_best_effort()))
-  key = (json.dumps({k: v for k, v in flat.items() if k not in _RESUMABLE_KEYS},
+  key = (json.dumps({k: v for k, v in flat.items() if k not in _SCHEDULE_KEYS},
                     sort_keys=True, default=repr),
          tuple(data_shape), tuple(d.id for d in jax.devices()))
-  if key not in _COMPILED:
+  if key not in _SETUPS:
+    generator, discriminator = models.create(config.model, data_shape,
+                                             axis_name=step_lib.AXIS)
+    state = jax.device_get(state_lib.create(
+        jax.random.PRNGKey(config.seed), generator, discriminator,
+        make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
+        latent_dim=config.model.latent_dim,
+        image_shape=data_shape, ema_decay=config.train.ema_decay))
     p_train_step = step_lib.make_train_step(generator, discriminator, config,
                                             num_devices=jax.device_count())
     # Samples use the batch statistics of the fixed latent batch (as the DCGAN
@@ -242,10 +251,10 @@ def _compiled_functions(config: ml_collections.ConfigDict, data_shape: tuple,
     sample_generator = models.create(config.model, data_shape)[0]
     sampler = jax.jit(lambda variables, z: sample_generator.apply(
         variables, z, train=True, mutable=["batch_stats"])[0])
-    while len(_COMPILED) >= _MAX_COMPILED:
-      _COMPILED.pop(next(iter(_COMPILED)))
-    _COMPILED[key] = (p_train_step, sampler)
-  return _COMPILED[key]
+    while len(_SETUPS) >= _MAX_SETUPS:
+      _SETUPS.pop(next(iter(_SETUPS)))
+    _SETUPS[key] = (state, p_train_step, sampler)
+  return _SETUPS[key]
 
 
 class _StopSignals:
@@ -355,14 +364,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                      f"config.model.channels={config.model.channels}.")
 
   data_shape = dataset.images.shape[1:]
-  generator, discriminator = models.create(config.model, data_shape,
-                                           axis_name=step_lib.AXIS)
-  state = state_lib.create(
-      jax.random.PRNGKey(config.seed), generator, discriminator,
-      make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
-      latent_dim=config.model.latent_dim,
-      image_shape=data_shape, ema_decay=train_cfg.ema_decay)
-  state = jax.device_get(state)
+  state, p_train_step, sampler = _setup(config, data_shape)
 
   os.makedirs(workdir, exist_ok=True)
   checkpointer = checkpoint_lib.Checkpointer(checkpoint_dir,
@@ -402,8 +404,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     images = np.stack([next(batches)["image"] for _ in range(k)])
     return {"image": shard_batch(images, train_cfg.n_critic)}
 
-  p_train_step, sampler = _compiled_functions(config, data_shape, generator,
-                                              discriminator)
   step_rng = _replicate(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
   state = _replicate(state)
 
@@ -432,13 +432,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   def diverged(step: int, metrics: dict) -> DivergenceError:
     """Writes workdir/divergence.json; the error to raise, naming what diverged."""
     metrics = jax.device_get(jax.tree.map(lambda x: x[0], metrics))
-    bad = {k: float(v) for k, v in sorted(metrics.items()) if not np.isfinite(v)}
+    first = ("d_loss", "g_loss", "gradient_penalty", "d_grad_norm", "g_grad_norm")
+    bad = {k: float(metrics[k]) for k in sorted(
+        metrics, key=lambda k: (first.index(k) if k in first else len(first), k))
+           if not np.isfinite(metrics[k])}
     checkpointer.wait()
     last_good = checkpointer.latest_step()
     path = os.path.join(workdir, "divergence.json")
     if is_main:
       record = {
-          "step": step, "nonfinite": sorted(bad),
+          "step": step, "nonfinite": list(bad),
           "metrics": {k: _json_number(v) for k, v in sorted(metrics.items())},
           "batch_indices": data_lib.batch_indices(
               len(dataset), global_batch, config.seed, step - 1).tolist(),
