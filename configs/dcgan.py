@@ -49,6 +49,9 @@ def get_config() -> ml_collections.ConfigDict:
       data_dir="",  # TFDS data_dir; empty for TFDS's default
       download=False,  # TFDS only: download and prepare when not found
       skip_corrupt=True,  # folder only: skip undecodable files (with a warning)
+      # folder only, when greyscale and colour images are mixed: "convert" all
+      # to model.channels (with a warning that counts them) or "error"
+      mixed_channels="convert",
       on_device=True,  # keep the images on each device (up to 2 GB); batch there
   ))
 

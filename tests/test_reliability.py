@@ -276,6 +276,29 @@ def test_unreadable_checkpoint_directory_is_an_error_not_a_fresh_start(
   assert _metric_steps(workdir) == list(range(1, NUM_STEPS + 1))  # untouched
 
 
+def test_workdir_with_another_config_is_refused_unless_overridden_and_keeps_the_old(
+    reference, tmp_path):
+  workdir = _copy_run(reference, tmp_path)
+  with open(os.path.join(workdir, "config.json")) as f:
+    old = f.read()
+  config = _config(**{"optimizer.g.learning_rate": 1e-4})
+  with pytest.raises(ValueError, match=r"(?s)optimizer\.g\.learning_rate: 0\.0002 -> "
+                     r"0\.0001.*--override_config"):
+    trainer.train_and_evaluate(config, workdir)
+  assert not os.path.exists(os.path.join(workdir, "config.1.json"))
+
+  final = trainer.train_and_evaluate(config, workdir, override_config=True)
+  with open(os.path.join(workdir, "config.1.json")) as f:
+    assert f.read() == old
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f) == json.loads(config.to_json_best_effort())
+  # The run had finished: the parameters are the checkpoint's, but the learning
+  # rate in the optimizer state is the new config's, not the checkpoint's.
+  _assert_states_equal(final.generator.params, reference[1].generator.params)
+  assert final.generator.opt_state.hyperparams["learning_rate"] == np.float32(1e-4)
+  assert final.discriminator.opt_state.hyperparams["learning_rate"] == np.float32(2e-4)
+
+
 # ------------------------------------------------------------ divergence
 
 # A real trigger: the generator's first update (learning rate 1e30) is finite,

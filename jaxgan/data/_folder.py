@@ -28,19 +28,40 @@ def list_images(path: str) -> list[str]:
   return sorted(found, key=lambda f: os.path.relpath(f, path))
 
 
-def _decode(filename: str, mode: str, size: int) -> np.ndarray:
+# PIL modes of one intensity channel (with alpha for 'LA', 'La').
+_GREY_MODES = ('1', 'L', 'LA', 'La', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F')
+MIXED_CHANNELS = ('convert', 'error')
+
+
+def _source_channels(image: Image.Image) -> int:
+  """1 for a greyscale image (a palette image whose used colours are grey
+  too), 3 for a colour one; alpha does not count."""
+  if image.mode in _GREY_MODES:
+    return 1
+  if image.mode in ('P', 'PA'):
+    colours = image.getcolors(256) or []
+    palette = np.asarray(image.getpalette() or [0, 0, 0], np.int32).reshape(-1, 3)
+    used = palette[[min(i, len(palette) - 1) for _, i in colours]]
+    return 1 if np.all(used == used[:, :1]) else 3
+  return 3
+
+
+def _decode(filename: str, mode: str, size: int) -> tuple[np.ndarray, int]:
+  """The image at `filename` in `mode`, resized; and its own channel count."""
   with Image.open(filename) as image:
     image.load()  # decode now, so truncated files fail here
     image = ImageOps.exif_transpose(image)  # photos taken sideways
+    channels = _source_channels(image)
     if image.mode == 'P' and 'transparency' in image.info:
       image = image.convert('RGBA')
     image = resize_pil(image.convert(mode), size)
   array = np.asarray(image, dtype=np.uint8)
-  return array[..., None] if array.ndim == 2 else array
+  return (array[..., None] if array.ndim == 2 else array), channels
 
 
 def load_folder(path: str | None, *, image_size: int, channels: int,
-                skip_corrupt: bool = True) -> ImageDataset:
+                skip_corrupt: bool = True,
+                mixed_channels: str = 'convert') -> ImageDataset:
   """Decodes every image under `path`, converted to `channels` and resized.
 
   Each image is converted to RGB (channels=3) or greyscale (channels=1), its
@@ -52,6 +73,9 @@ def load_folder(path: str | None, *, image_size: int, channels: int,
     channels: 1 or 3.
     skip_corrupt: skip files PIL cannot decode, with one warning that counts
       them; if False, raise on the first such file.
+    mixed_channels: what to do when some images are greyscale and others
+      colour: 'convert' them all to `channels`, with one warning that counts
+      each kind, or raise an 'error' that counts them and names an example.
 
   Returns:
     An unlabelled ImageDataset in sorted file order.
@@ -66,6 +90,10 @@ def load_folder(path: str | None, *, image_size: int, channels: int,
     raise ValueError(
         f'Folder images can be read with 1 or 3 channels, not {channels} '
         '(model.channels).')
+  if mixed_channels not in MIXED_CHANNELS:
+    raise ValueError(
+        f'Unknown data.mixed_channels={mixed_channels!r}; valid: '
+        f'{", ".join(MIXED_CHANNELS)}.')
   files = list_images(path)
   if not files:
     raise FileNotFoundError(
@@ -74,11 +102,12 @@ def load_folder(path: str | None, *, image_size: int, channels: int,
 
   out = np.empty((len(files), image_size, image_size, channels), np.uint8)
   ok = np.zeros(len(files), bool)
+  source_channels = np.zeros(len(files), np.int8)
   errors = []
 
   def decode(i):
     try:
-      out[i] = _decode(files[i], mode, image_size)
+      out[i], source_channels[i] = _decode(files[i], mode, image_size)
       ok[i] = True
     except _DECODE_ERRORS as e:
       if not skip_corrupt:
@@ -101,6 +130,20 @@ def load_folder(path: str | None, *, image_size: int, channels: int,
         'Skipped %d of %d image files under %s that could not be decoded '
         '(set data.skip_corrupt=False to fail instead), e.g. %s',
         len(errors), len(files), path, min(errors))
+  kinds = sorted(set(source_channels[ok].tolist()))
+  if len(kinds) > 1:
+    counts = ', '.join(
+        f'{np.sum(ok & (source_channels == c))} {"greyscale" if c == 1 else "colour"} '
+        f'(e.g. {files[int(np.argmax(ok & (source_channels == c)))]})' for c in kinds)
+    if mixed_channels == 'error':
+      raise ValueError(
+          f'The images under {path} mix greyscale and colour: {counts}. Remove '
+          'the odd ones, or set data.mixed_channels=convert to convert them all to '
+          f'model.channels={channels}.')
+    logging.warning(
+        'The images under %s mix greyscale and colour: %s; all are converted to '
+        '%s (model.channels=%d). Set data.mixed_channels=error to refuse this.',
+        path, counts, 'RGB' if channels == 3 else 'greyscale', channels)
   return ImageDataset(
       images=out if ok.all() else out[ok], labels=None, num_classes=None,
       name=f'folder:{path}')

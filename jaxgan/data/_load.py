@@ -28,6 +28,8 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
     data_dir: the TFDS data_dir (None: TFDS's default).
     download: let TFDS download and prepare (default False).
     skip_corrupt: skip undecodable files in a folder (default True).
+    mixed_channels: a folder mixing greyscale and colour images: 'convert'
+      them all (default, with a warning that counts them) or 'error'.
 
   Images come back as uint8 (N, image_size, image_size, channels): resized
   (bilinear, antialiased when shrinking) after a centre crop to a square.
@@ -66,7 +68,8 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
   else:
     dataset = load_folder(
         config.get('path', None), image_size=image_size, channels=channels,
-        skip_corrupt=bool(config.get('skip_corrupt', True)))
+        skip_corrupt=bool(config.get('skip_corrupt', True)),
+        mixed_channels=config.get('mixed_channels', None) or 'convert')
   logging.info('Loaded %s: %d images %s in %.1fs.', dataset.name, len(dataset),
                dataset.images.shape[1:], time.perf_counter() - start)
   return dataset
