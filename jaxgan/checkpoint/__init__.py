@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
@@ -147,5 +148,10 @@ class Checkpointer:
 
 
 def host_copy(replicated_state: Any) -> Any:
-  """The first device's copy of a pmap-replicated state, as numpy arrays."""
-  return jax.device_get(jax.tree.map(lambda x: x[0], replicated_state))
+  """The first local device's copy of a pmap-replicated state, as numpy arrays.
+
+  Reads that device's buffer directly: indexing (`x[0]`) would run a program
+  over all local devices, which can deadlock a multi-process run on CPU.
+  """
+  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data)[0],
+                      replicated_state)

@@ -414,7 +414,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer = writers.MetricWriter(workdir, enabled=is_main)
 
   def save_samples(step: int) -> None:
-    first = jax.tree.map(lambda x: x[0], state)
+    first = checkpoint_lib.host_copy(state)
     samples = jax.device_get(sampler(state_lib.sampling_params(first), sample_z))
     if dataset.is_image:
       grid = writers.image_grid(samples)
@@ -431,7 +431,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   def diverged(step: int, metrics: dict) -> DivergenceError:
     """Writes workdir/divergence.json; the error to raise, naming what diverged."""
-    metrics = jax.device_get(jax.tree.map(lambda x: x[0], metrics))
+    metrics = checkpoint_lib.host_copy(metrics)
     first = ("d_loss", "g_loss", "gradient_penalty", "d_grad_norm", "g_grad_norm")
     bad = {k: float(metrics[k]) for k in sorted(
         metrics, key=lambda k: (first.index(k) if k in first else len(first), k))
@@ -469,7 +469,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         k = min(train_cfg.steps_per_call, _steps_until_event(step, train_cfg))
         state, metrics = p_train_step(state, next_batches(step, k), step_rng,
                                       device_images)
-        first_bad, num_bad = (int(x[0]) for x in jax.device_get(
+        first_bad, num_bad = (int(x) for x in checkpoint_lib.host_copy(
             (metrics.pop("nonfinite_step"), metrics.pop("nonfinite_count"))))
         if num_bad and not skip_nonfinite:
           raise diverged(first_bad, metrics)
@@ -481,7 +481,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         step += k
         progress.update(k)
         if step % train_cfg.log_every == 0 or step == train_cfg.num_steps:
-          metrics = jax.device_get(jax.tree.map(lambda x: x[0], metrics))
+          metrics = checkpoint_lib.host_copy(metrics)
           now = time.time()
           metrics["steps_per_sec"] = (step - last_log_step) / (now - last_log_time)
           if skip_nonfinite:
