@@ -151,7 +151,9 @@ def host_copy(replicated_state: Any) -> Any:
   """The first local device's copy of a pmap-replicated state, as numpy arrays.
 
   Reads that device's buffer directly: indexing (`x[0]`) would run a program
-  over all local devices, which can deadlock a multi-process run on CPU.
+  over all local devices, which can deadlock a multi-process run on CPU. The
+  arrays are copies, not views of the buffer: the next step may reuse it
+  (donation) while an asynchronous checkpoint is still writing them.
   """
-  return jax.tree.map(lambda x: np.asarray(x.addressable_shards[0].data)[0],
+  return jax.tree.map(lambda x: np.array(x.addressable_shards[0].data)[0, ...],
                       replicated_state)
