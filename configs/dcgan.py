@@ -38,7 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
       d_width=32,  # channels of the discriminator's first map (ndf)
       d_batch_norm=True,
       dtype="float32",  # computation dtype; "bfloat16" for mixed precision
-      conv_impl="subpixel",  # stride-2 layers as dense convolutions ("xla": as-is)
+      conv_impl="matmul",  # stride-2 layers as matrix multiplies ("xla": as convolutions)
   ))
 
   config.data = ml_collections.ConfigDict(dict(

@@ -93,7 +93,7 @@ def test_discriminator_rejects_images_of_another_size():
 def _model_config(**overrides):
   config = ml_collections.ConfigDict(dict(
       name="dcgan", image_size=32, channels=1, latent_dim=8, g_width=4, d_width=4,
-      d_batch_norm=True, dtype="float32", conv_impl="subpixel"))
+      d_batch_norm=True, dtype="float32", conv_impl="matmul"))
   config.update(overrides)
   return config
 
@@ -119,10 +119,17 @@ def test_check_rejects_bad_model_configs(overrides, message):
 def test_upconv_is_the_transposed_convolution(height, width, channels, features):
   x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, channels))
   reference = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
+  upconv = layers.UpConv(features)
+  variables = jax.eval_shape(upconv.init, jax.random.PRNGKey(0), x)
+  assert jax.eval_shape(upconv.apply, variables, x).shape == (
+      2, 2 * height, 2 * width, features)
+  _assert_same_function_and_gradients(reference, upconv, x)
+
+
+def _assert_same_function_and_gradients(reference, module, x):
   variables = jax.jit(reference.init)(jax.random.PRNGKey(1), x)
   variables = jax.tree.map(  # a non-zero bias, so that it is checked too
       lambda v: v + 0.1 * jax.random.normal(jax.random.PRNGKey(2), v.shape), variables)
-  upconv = layers.UpConv(features)
 
   def loss(module, variables, x):
     y = module.apply(variables, x)
@@ -131,23 +138,47 @@ def test_upconv_is_the_transposed_convolution(height, width, channels, features)
   (_, want), want_grads = jax.jit(jax.value_and_grad(
       functools.partial(loss, reference), argnums=(0, 1), has_aux=True))(variables, x)
   (_, got), got_grads = jax.jit(jax.value_and_grad(
-      functools.partial(loss, upconv), argnums=(0, 1), has_aux=True))(variables, x)
-  assert got.shape == (2, 2 * height, 2 * width, features)
+      functools.partial(loss, module), argnums=(0, 1), has_aux=True))(variables, x)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   for g, w in zip(jax.tree.leaves(got_grads), jax.tree.leaves(want_grads)):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("height, width", [(8, 8), (14, 6)])
+def test_downconv_is_the_strided_convolution(height, width):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, 3))
+  _assert_same_function_and_gradients(
+      nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1))), layers.DownConv(5), x)
+
+
+def test_denseconv_is_the_valid_convolution_covering_its_input():
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 7, 7, 4))
+  _assert_same_function_and_gradients(nn.Conv(2, (7, 7), padding="VALID"),
+                                      layers.DenseConv(2), x)
+
+
+@pytest.mark.parametrize("image_size", [28, 32])
+def test_discriminator_is_the_same_function_with_either_conv_impl(image_size):
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, image_size, image_size, 3))
+  matmul = dcgan.Discriminator(image_size=image_size, width=4, conv_impl="matmul")
+  xla = matmul.clone(conv_impl="xla")
+  variables = jax.jit(matmul.init)(jax.random.PRNGKey(1), x)
+  np.testing.assert_allclose(
+      jax.jit(functools.partial(matmul.apply, train=False))(variables, x),
+      jax.jit(functools.partial(xla.apply, train=False))(variables, x),
+      rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("image_size", [28, 32])
 def test_generator_is_the_same_function_with_either_conv_impl(image_size):
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 8))
-  subpixel = dcgan.Generator(image_size=image_size, channels=3, width=4,
-                             conv_impl="subpixel")
-  xla = subpixel.clone(conv_impl="xla")
-  variables = jax.jit(subpixel.init)(jax.random.PRNGKey(1), z)
+  matmul = dcgan.Generator(image_size=image_size, channels=3, width=4,
+                           conv_impl="matmul")
+  xla = matmul.clone(conv_impl="xla")
+  variables = jax.jit(matmul.init)(jax.random.PRNGKey(1), z)
   assert (jax.tree.map(jnp.shape, variables)
           == jax.tree.map(jnp.shape, jax.eval_shape(xla.init, jax.random.PRNGKey(1), z)))
   np.testing.assert_allclose(
-      jax.jit(functools.partial(subpixel.apply, train=False))(variables, z),
+      jax.jit(functools.partial(matmul.apply, train=False))(variables, z),
       jax.jit(functools.partial(xla.apply, train=False))(variables, z),
       rtol=1e-5, atol=1e-6)

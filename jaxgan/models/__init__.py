@@ -17,7 +17,7 @@ def _dcgan(config: Any, data_shape: tuple, dtype, axis_name):
                               conv_impl=config.conv_impl)
   discriminator = dcgan.Discriminator(image_size=config.image_size, width=config.d_width,
                                       use_batch_norm=config.d_batch_norm, dtype=dtype,
-                                      axis_name=axis_name)
+                                      axis_name=axis_name, conv_impl=config.conv_impl)
   return generator, discriminator
 
 

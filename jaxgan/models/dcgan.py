@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jaxgan.models import layers
 
 SUPPORTED_IMAGE_SIZES = (28, 32, 64)
-CONV_IMPLS = ("subpixel", "xla")
+CONV_IMPLS = ("matmul", "xla")
 
 # Radford et al.: all weights from N(0, 0.02); BatchNorm scales from N(1, 0.02).
 _init = nn.initializers.normal(0.02)
@@ -50,6 +50,14 @@ def _up_conv(impl: str, features: int, **kwargs) -> nn.Module:
   return layers.UpConv(features, kernel_init=_init, **kwargs)
 
 
+def _down_conv(impl: str, features: int, **kwargs) -> nn.Module:
+  """4x4 stride-2 convolution with padding 1, PyTorch's Conv2d(4, 2, 1)."""
+  if impl == "xla":
+    return nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                   kernel_init=_init, **kwargs)
+  return layers.DownConv(features, kernel_init=_init, **kwargs)
+
+
 class Generator(nn.Module):
   """DCGAN generator: z of shape (B, latent_dim) -> images (B, S, S, C) in [-1, 1].
 
@@ -60,16 +68,16 @@ class Generator(nn.Module):
     dtype: computation dtype (parameters stay float32).
     axis_name: the pmap axis over which BatchNorm statistics are averaged, so a
       data-parallel step normalises with the statistics of the global batch.
-    conv_impl: how the stride-2 layers are computed: 'subpixel' (dense
-      stride-1 convolutions, `layers.UpConv`) or 'xla' (`nn.ConvTranspose`).
-      Same parameters, same function; 'subpixel' is faster on CPU.
+    conv_impl: how the stride-2 layers are computed: 'matmul' (matrix
+      multiplies, `layers.UpConv`) or 'xla' (`nn.ConvTranspose`). Same
+      parameters, same function; 'matmul' is faster on CPU (see `layers`).
   """
   image_size: int = 32
   channels: int = 3
   width: int = 64
   dtype: Any = jnp.float32
   axis_name: str | None = None
-  conv_impl: str = "subpixel"
+  conv_impl: str = "matmul"
 
   @nn.compact
   def __call__(self, z, train: bool = True):
@@ -104,12 +112,15 @@ class Discriminator(nn.Module):
       for critics trained with a per-example gradient penalty (WGAN-GP).
     dtype: computation dtype (parameters stay float32).
     axis_name: pmap axis over which BatchNorm statistics are averaged.
+    conv_impl: 'matmul' (`layers.DownConv`, `layers.DenseConv`) or 'xla'
+      (`nn.Conv`); same parameters, same function.
   """
   image_size: int = 32
   width: int = 64
   use_batch_norm: bool = True
   dtype: Any = jnp.float32
   axis_name: str | None = None
+  conv_impl: str = "matmul"
 
   @nn.compact
   def __call__(self, x, train: bool = True):
@@ -120,9 +131,9 @@ class Discriminator(nn.Module):
     x = x.astype(self.dtype)
     features = self.width
     for i in range(num_down):
-      x = nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                  use_bias=i == 0 or not self.use_batch_norm, kernel_init=_init,
-                  dtype=self.dtype, name=f"down{i}")(x)
+      x = _down_conv(self.conv_impl, features,
+                     use_bias=i == 0 or not self.use_batch_norm, dtype=self.dtype,
+                     name=f"down{i}")(x)
       if i > 0 and self.use_batch_norm:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                          epsilon=1e-5, dtype=self.dtype,
@@ -130,6 +141,9 @@ class Discriminator(nn.Module):
                          scale_init=_bn_scale_init)(x)
       x = nn.leaky_relu(x, 0.2)
       features *= 2
-    x = nn.Conv(1, (base, base), padding="VALID", kernel_init=_init,
-                dtype=self.dtype, name="logit")(x)
+    if self.conv_impl == "xla":
+      x = nn.Conv(1, (base, base), padding="VALID", kernel_init=_init,
+                  dtype=self.dtype, name="logit")(x)
+    else:
+      x = layers.DenseConv(1, kernel_init=_init, dtype=self.dtype, name="logit")(x)
     return x.reshape(x.shape[0]).astype(jnp.float32)

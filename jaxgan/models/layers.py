@@ -1,22 +1,27 @@
-"""The DCGAN transposed convolution computed as a sub-pixel convolution.
+"""The DCGAN layers computed as matrix multiplies.
 
-A 4x4 stride-2 transposed convolution (PyTorch's ConvTranspose2d(k=4, s=2,
-p=1)) is the DCGAN generator's layer. XLA lowers it to a convolution over an
-input dilated with zeros (three quarters of its multiply-adds hit zeros), and
-XLA:CPU computes the backward pass of that convolution several times slower
-than its forward pass: it dominated the DCGAN step.
+XLA:CPU computes the backward passes of convolutions slowly: a 4x4 stride-2
+transposed convolution (PyTorch's ConvTranspose2d(k=4, s=2, p=1), lowered to a
+convolution over a zero-dilated input) took ~20x longer backward than forward
+and dominated the DCGAN step; and inside a loop (`lax.fori_loop`/`scan`, as
+`train.steps_per_call` uses) the backward pass of a plain strided convolution
+took 30-40x longer than outside one (1234 ms vs 29 ms for 16x16x64 -> 128 at
+batch 64). Matrix multiplies have neither problem. So:
 
-`UpConv` computes the same function without dilation. Each of the four output
-phases (row parity a, column parity b) is a 2x2 convolution of the input with
-the taps k[a::2, b::2]; one 2x2 convolution with 4x the output channels
-computes all four, and the phases are interleaved (depth-to-space): the
-sub-pixel convolution of Shi et al. 2016, with the weights of the transposed
-convolution. The 2x2 convolution is one matrix multiply over gathered patches,
-so the forward pass and both gradients are matrix multiplies.
+- `UpConv`: each of the four output phases (row parity a, column parity b)
+  of the transposed convolution is a 2x2 convolution of the input with the
+  taps k[a::2, b::2]; one 2x2 convolution with 4x the output channels computes
+  all four, and the phases are interleaved (depth-to-space): the sub-pixel
+  convolution of Shi et al. 2016, with the transposed convolution's weights.
+- `DownConv`: space-to-depth of the padded input turns the stride-2 4x4
+  convolution into a stride-1 2x2 convolution with 4x the input channels.
+- `DenseConv`: a VALID convolution whose kernel covers the input is a dense
+  layer.
 
-`UpConv` has the parameters of `nn.ConvTranspose(features, (4, 4), strides=2,
-padding=((2, 2), (2, 2)))` (same names, shapes and meaning) and computes the
-same function (tested), so checkpoints are interchangeable.
+The 2x2 convolutions are one matrix multiply over gathered patches (`_conv`),
+so forward and backward passes are all matrix multiplies. Each layer has the
+parameters of the Flax layer it replaces (same names, shapes and meaning) and
+computes the same function (tested), so checkpoints are interchangeable.
 """
 
 from typing import Any
@@ -69,6 +74,57 @@ class UpConv(nn.Module):
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
     return y
+
+
+class DownConv(nn.Module):
+  """Same function as nn.Conv(features, (4, 4), strides=(2, 2),
+  padding=((1, 1), (1, 1))): (B, H, W, C) -> (B, H/2, W/2, features), H, W even.
+
+  Space-to-depth of the padded input turns the stride-2 4x4 convolution into a
+  stride-1 2x2 convolution with 4x the input channels, computed as one matrix
+  multiply (see `_conv`).
+  """
+  features: int
+  use_bias: bool = True
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    b, h, w, c = x.shape
+    if h % 2 or w % 2:
+      raise ValueError(f"DownConv needs even height and width, got {x.shape}.")
+    kernel = self.param("kernel", self.kernel_init, (4, 4, c, self.features))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    # Space-to-depth: (B, H/2 + 1, W/2 + 1, [a, b, C]) holding x[2m + a, 2n + b].
+    x = x.reshape(b, h // 2 + 1, 2, w // 2 + 1, 2, c).transpose(0, 1, 3, 2, 4, 5)
+    x = x.reshape(b, h // 2 + 1, w // 2 + 1, 4 * c)
+    # Tap (2i + a, 2j + b) of the 4x4 kernel is tap (i, j) on channel (a, b, c).
+    kernel = kernel.reshape(2, 2, 2, 2, c, self.features).transpose(0, 2, 1, 3, 4, 5)
+    y = _conv(x, kernel.reshape(2, 2, 4 * c, self.features), ((0, 0), (0, 0)))
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
+    return y
+
+
+class DenseConv(nn.Module):
+  """Same function as nn.Conv(features, (k, k), padding='VALID') on a k x k
+  input (a 1x1 output): one matrix multiply."""
+  features: int
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    b, h, w, c = x.shape
+    kernel = self.param("kernel", self.kernel_init, (h, w, c, self.features))
+    bias = self.param("bias", self.bias_init, (self.features,))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    y = x.reshape(b, h * w * c) @ kernel.reshape(h * w * c, self.features)
+    return (y + bias.astype(self.dtype)).reshape(b, 1, 1, self.features)
 
 
 def _check():  # pragma: no cover - a quick manual check
