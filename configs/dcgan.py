@@ -24,6 +24,8 @@ Other data:
 
 import ml_collections
 
+from jaxgan import evaluation
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -78,4 +80,8 @@ def get_config() -> ml_collections.ConfigDict:
       # (and workdir/divergence.json); True skips such updates instead.
       skip_nonfinite=False,
   ))
+
+  # What is measured during training (off here: the digits are not MNIST, the
+  # feature space of the shipped classifiers); see jaxgan.evaluation.
+  config.evals = evaluation.default_config()
   return config

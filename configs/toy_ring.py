@@ -10,6 +10,8 @@ the nearest mode; modes captured) scores them (`jaxgan.evaluation.toy`).
 
 import ml_collections
 
+from jaxgan import evaluation
+
 
 def get_config(mixture: str = "ring") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -25,4 +27,9 @@ def get_config(mixture: str = "ring") -> ml_collections.ConfigDict:
       batch_size=256, n_critic=1, steps_per_call=100, num_steps=5000, ema_decay=0.0,
       log_every=500, sample_every=1000, num_samples=2500, checkpoint_every=5000,
       max_checkpoints=2))
+
+  # The published protocol: 2,500 samples, modes captured, % high quality.
+  config.evals = evaluation.default_config()
+  config.evals.update(metrics=f"toy_{mixture}", every=1000, num_samples=2500,
+                      batch_size=2500)
   return config

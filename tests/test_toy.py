@@ -23,7 +23,12 @@ def test_toy_ring_config_trains_a_few_steps(tmp_path):
   assert int(state.step) == 2
   with open(tmp_path / "metrics.jsonl") as f:
     records = [json.loads(line) for line in f]
-  assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in records)
+  train_records = [r for r in records if "d_loss" in r]
+  assert [r["step"] for r in train_records] == [1, 2]
+  assert all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in train_records)
+  # The toy protocol ran at the end of training and was logged.
+  (scores,) = [r for r in records if "eval/toy_modes" in r]
+  assert scores["step"] == 2 and 0 <= scores["eval/toy_modes"] <= 8
   assert (tmp_path / "samples" / "step_0000002.png").exists()  # a scatter plot
   assert all(x.dtype == np.float32 for x in jax.tree.leaves(state.generator.params))
 

@@ -18,7 +18,7 @@ from jax.experimental import multihost_utils
 
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
-from jaxgan import losses, models
+from jaxgan import evaluation, losses, models
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
 from jaxgan.train import writers
@@ -132,7 +132,8 @@ def _check_workdir_config(config: ml_collections.ConfigDict, workdir: str,
     return [f"config.json: unreadable ({e})"]
   new = _flatten(json.loads(config.to_json_best_effort()))
   changed = sorted(k for k in old.keys() | new.keys()
-                   if old.get(k) != new.get(k) and k not in _RESUMABLE_KEYS)
+                   if old.get(k) != new.get(k) and k not in _RESUMABLE_KEYS
+                   and not k.startswith("evals."))  # what is measured may change
   diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed]
   if diff and not override:
     raise ValueError(
@@ -223,27 +224,43 @@ def _replicate(tree: Any) -> Any:
 
 
 # What `_setup` built, by config: a process that trains the same model again (a
-# resumed run, a notebook, tests) reuses the compiled step, sampler and initial
-# state. The initial state's static fields (the optimizers, `apply_fn`s) are
-# part of the step's cache key, so it is reused too.
-_SETUPS: dict = {}
-_MAX_SETUPS = 2
+# resumed run, a notebook, tests) reuses the initial state and the compiled
+# step and sampler. (The state's static fields, its optimizers and `apply_fn`s,
+# are part of the step's cache key, so reusing the step needs the same state.)
+_CACHE: dict = {}
+_CACHE_SIZE = 4
+
+
+def _cached(key: tuple, build):
+  if key not in _CACHE:
+    while len(_CACHE) >= _CACHE_SIZE:
+      _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = build()
+  return _CACHE[key]
 
 
 def _setup(config: ml_collections.ConfigDict, data_shape: tuple) -> tuple:
   """(initial host state, pmapped train step, jitted sampler) for `config`."""
   flat = _flatten(json.loads(config.to_json_best_effort()))
-  key = (json.dumps({k: v for k, v in flat.items() if k not in _SCHEDULE_KEYS},
-                    sort_keys=True, default=repr),
-         tuple(data_shape), tuple(d.id for d in jax.devices()))
-  if key not in _SETUPS:
+
+  def key(kind, ignored):
+    return (kind, json.dumps({k: v for k, v in flat.items() if k not in ignored},
+                             sort_keys=True, default=repr),
+            tuple(data_shape), tuple(d.id for d in jax.devices()))
+
+  def build_state():
     generator, discriminator = models.create(config.model, data_shape,
                                              axis_name=step_lib.AXIS)
-    state = jax.device_get(state_lib.create(
+    return generator, discriminator, jax.device_get(state_lib.create(
         jax.random.PRNGKey(config.seed), generator, discriminator,
         make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
         latent_dim=config.model.latent_dim,
         image_shape=data_shape, ema_decay=config.train.ema_decay))
+
+  # skip_nonfinite changes the step, not the initial state.
+  generator, discriminator, state = _cached(key("state", _RESUMABLE_KEYS), build_state)
+
+  def build_functions():
     p_train_step = step_lib.make_train_step(generator, discriminator, config,
                                             num_devices=jax.device_count())
     # Samples use the batch statistics of the fixed latent batch (as the DCGAN
@@ -251,10 +268,9 @@ def _setup(config: ml_collections.ConfigDict, data_shape: tuple) -> tuple:
     sample_generator = models.create(config.model, data_shape)[0]
     sampler = jax.jit(lambda variables, z: sample_generator.apply(
         variables, z, train=True, mutable=["batch_stats"])[0])
-    while len(_SETUPS) >= _MAX_SETUPS:
-      _SETUPS.pop(next(iter(_SETUPS)))
-    _SETUPS[key] = (state, p_train_step, sampler)
-  return _SETUPS[key]
+    return p_train_step, sampler
+
+  return (state, *_cached(key("functions", _SCHEDULE_KEYS), build_functions))
 
 
 class _StopSignals:
@@ -364,6 +380,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                      f"config.model.channels={config.model.channels}.")
 
   data_shape = dataset.images.shape[1:]
+  # Built before compiling: unknown metrics or a missing feature network fail now.
+  evaluator = evaluation.Evaluator(
+      config.evals, dataset, workdir,
+      reference_name=f"{dataset.name}:{config.data.get('split', 'train')}"
+  ) if "evals" in config else None
   state, p_train_step, sampler = _setup(config, data_shape)
 
   os.makedirs(workdir, exist_ok=True)
@@ -429,6 +450,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                       {"seed": config.seed, "batches_seen": step,
                        "global_batch": global_batch})
 
+  best_checkpointer = None
+
+  def evaluate(step: int) -> None:
+    """Runs config.evals' metrics; keeps the best checkpoint when asked to."""
+    nonlocal best_checkpointer
+    host_state = checkpoint_lib.host_copy(state)
+    variables = state_lib.sampling_params(host_state)
+
+    def sample_fn(rng, n):
+      z = jax.random.normal(rng, (n, config.model.latent_dim))
+      return np.asarray(sampler(variables, z))
+
+    results = evaluator(sample_fn, step)
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+    if evaluator.update_best(results, step):
+      if best_checkpointer is None:
+        best_checkpointer = checkpoint_lib.Checkpointer(
+            os.path.join(workdir, "checkpoints_best"), max_to_keep=1)
+      best_checkpointer.save(step, host_state, {"seed": config.seed,
+                                                "batches_seen": step,
+                                                "global_batch": global_batch})
+
   def diverged(step: int, metrics: dict) -> DivergenceError:
     """Writes workdir/divergence.json; the error to raise, naming what diverged."""
     metrics = checkpoint_lib.host_copy(metrics)
@@ -467,6 +510,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     with _StopSignals() as signals:
       while step < train_cfg.num_steps:
         k = min(train_cfg.steps_per_call, _steps_until_event(step, train_cfg))
+        if evaluator is not None and evaluator.config.every > 0:
+          k = min(k, evaluator.config.every - step % evaluator.config.every)
         state, metrics = p_train_step(state, next_batches(step, k), step_rng,
                                       device_images)
         first_bad, num_bad = (int(x) for x in checkpoint_lib.host_copy(
@@ -492,6 +537,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                                g_loss=f"{metrics['g_loss']:.3f}")
         if step % train_cfg.sample_every == 0 or step == train_cfg.num_steps:
           save_samples(step)
+        if evaluator is not None and evaluator.due(step, step == train_cfg.num_steps):
+          evaluate(step)
         if step % train_cfg.checkpoint_every == 0 or step == train_cfg.num_steps:
           save_checkpoint(step)
           saved_step = step
@@ -509,5 +556,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       batches.close()
     checkpointer.wait()  # the last checkpoint is complete, whatever stopped us
     checkpointer.close()
+    if best_checkpointer is not None:
+      best_checkpointer.wait()
+      best_checkpointer.close()
     writer.close()
   return checkpoint_lib.host_copy(state)
