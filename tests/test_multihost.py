@@ -3,9 +3,9 @@ devices each, train what one process with 8 devices trains (issue 9).
 
 Each process feeds its own rows of every global batch (`shard_batch`), only
 process 0 writes samples and metrics, and the processes save a checkpoint
-together and resume from it (tests/scripts/multihost_worker.py). WGAN-GP with
-two critic updates: the penalty pairs each real image with its fake and
-interpolation weight, so rows fed to the wrong device would change the result.
+together and resume from it (tests/scripts/multihost_worker.py). WGAN-GP: the
+penalty pairs each real image with its fake and interpolation weight, so rows
+fed to the wrong device would change the result.
 """
 
 import json
@@ -26,7 +26,7 @@ from conftest import REPO
 OVERRIDES = {
     "model.image_size": 28, "model.latent_dim": 16, "model.g_width": 8,
     "model.d_width": 8, "model.d_batch_norm": False, "loss.name": "wasserstein",
-    "loss.gp_weight": 10.0, "train.n_critic": 2, "train.batch_size": 16,
+    "loss.gp_weight": 10.0, "train.batch_size": 16,
     "train.num_steps": 4, "train.log_every": 2, "train.sample_every": 2,
     "train.checkpoint_every": 2, "train.num_samples": 16,
 }
@@ -52,8 +52,8 @@ def _free_port():
 
 
 @pytest.fixture(scope="module")
-def two_processes(tmp_path_factory):
-  """Runs the two workers; returns their output directory."""
+def workers(tmp_path_factory):
+  """Starts the two workers; yields their output directory and processes."""
   out = tmp_path_factory.mktemp("multihost")
   port = _free_port()
   env = dict(os.environ, JAX_PLATFORMS="cpu",
@@ -65,26 +65,40 @@ def two_processes(tmp_path_factory):
           [sys.executable, str(REPO / "tests" / "scripts" / "multihost_worker.py"),
            str(i), "2", str(port), str(out / "run"), str(out), json.dumps(OVERRIDES)],
           env=env, stdout=subprocess.DEVNULL, stderr=stderr))
-  try:
-    for p in processes:
+  yield out, processes
+  for p in processes:
+    if p.poll() is None:
+      p.send_signal(signal.SIGKILL)
+      p.wait()
+
+
+@pytest.fixture(scope="module")
+def one_process(workers, tmp_path_factory):
+  """The same training in this process (8 devices), while the workers run."""
+  del workers  # started first
+  workdir = str(tmp_path_factory.mktemp("one_process"))
+  return jax.tree.leaves(trainer.train_and_evaluate(_config(), workdir))
+
+
+@pytest.fixture(scope="module")
+def two_processes(workers, one_process):
+  """The workers' output directory, once both have finished."""
+  del one_process  # computed while they run
+  out, processes = workers
+  for p in processes:
+    try:
       p.wait(timeout=480)
-  except subprocess.TimeoutExpired:
-    pass
-  finally:
-    for p in processes:
-      if p.poll() is None:
-        p.send_signal(signal.SIGKILL)
-        p.wait()
+    except subprocess.TimeoutExpired:
+      break
   for i, p in enumerate(processes):
     assert p.returncode == 0, (out / f"stderr.{i}.txt").read_text()[-3000:]
   return out
 
 
-def test_two_processes_train_to_the_parameters_of_one(two_processes, tmp_path):
-  one = jax.tree.leaves(trainer.train_and_evaluate(_config(), str(tmp_path)))
+def test_two_processes_train_to_the_parameters_of_one(two_processes, one_process):
   finals = [np.load(two_processes / f"final.{i}.npz") for i in range(2)]
-  assert len(finals[0].files) == len(one)
-  for i, want in enumerate(one):
+  assert len(finals[0].files) == len(one_process)
+  for i, want in enumerate(one_process):
     got = finals[0][str(i)]
     np.testing.assert_array_equal(finals[1][str(i)], got)  # the processes agree
     scale = np.max(np.abs(want)) + 1e-12

@@ -80,7 +80,7 @@ class _Paused:
 
   def __init__(self, pause, workdir, control_dir, config):
     os.makedirs(control_dir, exist_ok=True)
-    self.control_dir = control_dir
+    self.workdir, self.control_dir = workdir, control_dir
     self.stderr_path = os.path.join(control_dir, "stderr.txt")
     with open(self.stderr_path, "w") as stderr:
       self.process = subprocess.Popen(
@@ -115,25 +115,42 @@ class _Paused:
     self.process.send_signal(signum)
 
 
+_PAUSES = {"killed_while_training": "step:4", "killed_while_committing": "commit:4",
+           "terminated": "step:2"}
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def paused_runs(tmp_path_factory):
+  """The runs that the kill tests stop, started at once: they compile while
+  this process trains the reference."""
+  root = tmp_path_factory.mktemp("paused")
+  runs = {name: _Paused(pause, str(root / name / "run"), root / name / "control",
+                        _config()) for name, pause in _PAUSES.items()}
+  yield runs
+  for run in runs.values():
+    if run.process.poll() is None:
+      run.kill()
+      run.process.wait()
+
+
+@pytest.fixture(scope="module")
+def reference(paused_runs, tmp_path_factory):
   """An uninterrupted run: its workdir and final state."""
+  del paused_runs  # started first
   workdir = str(tmp_path_factory.mktemp("reference"))
   return workdir, trainer.train_and_evaluate(_config(), workdir)
 
 
 @pytest.fixture(scope="module")
-def killed_while_training(tmp_path_factory):
+def killed_while_training(paused_runs):
   """A run SIGKILLed before step 5, after checkpoint 4 is complete."""
-  root = tmp_path_factory.mktemp("killed_while_training")
-  workdir = str(root / "run")
-  run = _Paused("step:4", workdir, root / "control", _config())
+  run = paused_runs["killed_while_training"]
   run.wait_paused()
-  run.wait_until(lambda: os.path.isdir(os.path.join(workdir, "checkpoints", "4")),
+  run.wait_until(lambda: os.path.isdir(os.path.join(run.workdir, "checkpoints", "4")),
                  "checkpoint 4")
   run.kill()
   assert run.process.wait(60) == -signal.SIGKILL
-  return workdir
+  return run.workdir
 
 
 def test_sigkill_while_training_then_rerun_ends_as_if_uninterrupted(
@@ -162,9 +179,9 @@ def test_two_runs_of_the_same_config_and_seed_are_bit_identical(
 
 
 def test_sigkill_while_writing_a_checkpoint_then_rerun_ends_as_if_uninterrupted(
-    reference, tmp_path, caplog):
-  workdir = str(tmp_path / "run")
-  run = _Paused("commit:4", workdir, tmp_path / "control", _config())
+    reference, paused_runs, caplog):
+  run = paused_runs["killed_while_committing"]
+  workdir = run.workdir
   run.wait_paused()  # checkpoint 4's files are written, its rename is not done
   # Meanwhile training goes on to the end and logs step 6.
   run.wait_until(lambda: os.path.exists(os.path.join(workdir, "metrics.jsonl"))
@@ -185,9 +202,9 @@ def test_sigkill_while_writing_a_checkpoint_then_rerun_ends_as_if_uninterrupted(
 
 
 def test_sigterm_saves_a_checkpoint_then_exits_and_rerun_resumes(
-    reference, tmp_path, caplog):
-  workdir = str(tmp_path / "run")
-  run = _Paused("step:2", workdir, tmp_path / "control", _config())
+    reference, paused_runs, caplog):
+  run = paused_runs["terminated"]
+  workdir = run.workdir
   run.wait_paused()  # before step 3; checkpoints are due at 2, 4, 6 only
   run.kill(signal.SIGTERM)
   run.wait_until(lambda: "Received SIGTERM" in run.stderr(), "the signal")
@@ -276,29 +293,6 @@ def test_unreadable_checkpoint_directory_is_an_error_not_a_fresh_start(
   assert _metric_steps(workdir) == list(range(1, NUM_STEPS + 1))  # untouched
 
 
-def test_workdir_with_another_config_is_refused_unless_overridden_and_keeps_the_old(
-    reference, tmp_path):
-  workdir = _copy_run(reference, tmp_path)
-  with open(os.path.join(workdir, "config.json")) as f:
-    old = f.read()
-  config = _config(**{"optimizer.g.learning_rate": 1e-4})
-  with pytest.raises(ValueError, match=r"(?s)optimizer\.g\.learning_rate: 0\.0002 -> "
-                     r"0\.0001.*--override_config"):
-    trainer.train_and_evaluate(config, workdir)
-  assert not os.path.exists(os.path.join(workdir, "config.1.json"))
-
-  final = trainer.train_and_evaluate(config, workdir, override_config=True)
-  with open(os.path.join(workdir, "config.1.json")) as f:
-    assert f.read() == old
-  with open(os.path.join(workdir, "config.json")) as f:
-    assert json.load(f) == json.loads(config.to_json_best_effort())
-  # The run had finished: the parameters are the checkpoint's, but the learning
-  # rate in the optimizer state is the new config's, not the checkpoint's.
-  _assert_states_equal(final.generator.params, reference[1].generator.params)
-  assert final.generator.opt_state.hyperparams["learning_rate"] == np.float32(1e-4)
-  assert final.discriminator.opt_state.hyperparams["learning_rate"] == np.float32(2e-4)
-
-
 # ------------------------------------------------------------ divergence
 
 # A real trigger: the generator's first update (learning rate 1e30) is finite,
@@ -347,3 +341,30 @@ def test_skip_nonfinite_skips_the_updates_and_a_diverged_run_can_resume_with_it(
   _assert_states_equal(final.generator, after_step_1.generator)
   _assert_states_equal(final.discriminator, after_step_1.discriminator)
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(final))
+
+
+# ------------------------------------------------------------ config
+
+
+def test_workdir_with_another_config_is_refused_unless_overridden_and_keeps_the_old(
+    reference, diverged, tmp_path):
+  del diverged  # (compiled the changed config's initial state)
+  workdir = _copy_run(reference, tmp_path)
+  with open(os.path.join(workdir, "config.json")) as f:
+    old = f.read()
+  config = _config(**_DIVERGING)  # another learning rate and max_checkpoints
+  with pytest.raises(ValueError, match=r"(?s)optimizer\.g\.learning_rate: 0\.0002 -> "
+                     r"1e\+30.*--override_config"):
+    trainer.train_and_evaluate(config, workdir)
+  assert not os.path.exists(os.path.join(workdir, "config.1.json"))
+
+  final = trainer.train_and_evaluate(config, workdir, override_config=True)
+  with open(os.path.join(workdir, "config.1.json")) as f:
+    assert f.read() == old
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f) == json.loads(config.to_json_best_effort())
+  # The run had finished: the parameters are the checkpoint's, but the learning
+  # rate in the optimizer state is the new config's, not the checkpoint's.
+  _assert_states_equal(final.generator.params, reference[1].generator.params)
+  assert final.generator.opt_state.hyperparams["learning_rate"] == np.float32(1e30)
+  assert final.discriminator.opt_state.hyperparams["learning_rate"] == np.float32(2e-4)
