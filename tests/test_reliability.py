@@ -197,8 +197,10 @@ def test_sigkill_while_writing_a_checkpoint_then_rerun_ends_as_if_uninterrupted(
   assert "Resumed from step 2" in caplog.text
   _assert_states_equal(resumed, reference[1])
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4", "6"]
-  # The records of steps 3-6 were dropped and written again, once.
+  # The records of steps 3-6 were written again, once; the first ones kept aside.
   assert _metric_steps(workdir) == list(range(1, NUM_STEPS + 1))
+  with open(os.path.join(workdir, "metrics.dropped.jsonl")) as f:
+    assert [json.loads(line)["step"] for line in f] == [3, 4, 5, 6]
 
 
 def test_sigterm_saves_a_checkpoint_then_exits_and_rerun_resumes(

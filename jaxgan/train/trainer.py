@@ -168,28 +168,28 @@ def _write_config(config: ml_collections.ConfigDict, workdir: str,
 
 
 def _trim_metrics(workdir: str, step: int) -> None:
-  """Drops the records after `step` from workdir/metrics.jsonl (and a line cut
-  short by a kill): a run resumed from `step` writes them again."""
+  """Moves the records after `step` (and a line cut short by a kill) from
+  workdir/metrics.jsonl to metrics.dropped.jsonl: a run resumed from `step`
+  writes them again."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return
-  kept, dropped = [], 0
+  kept, dropped = [], []
   with open(path) as f:
     for line in f:
       try:
         keep = json.loads(line)["step"] <= step
       except (ValueError, KeyError, TypeError):
         keep = False
-      if keep:
-        kept.append(line.rstrip("\n") + "\n")
-      else:
-        dropped += 1
+      (kept if keep else dropped).append(line.rstrip("\n") + "\n")
   if dropped:
+    with open(os.path.join(workdir, "metrics.dropped.jsonl"), "a") as f:
+      f.writelines(dropped)
     with open(f"{path}.tmp", "w") as f:
       f.writelines(kept)
     os.replace(f"{path}.tmp", path)
-    logging.info("Dropped %d records after step %d from %s; the resumed run "
-                 "writes them again.", dropped, step, path)
+    logging.info("Moved %d records after step %d from %s to metrics.dropped.jsonl; "
+                 "the resumed run writes them again.", len(dropped), step, path)
 
 
 def _with_config_hyperparams(restored: state_lib.GANState,
