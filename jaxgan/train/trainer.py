@@ -334,10 +334,13 @@ def shard_batch(x: np.ndarray, n_critic: int, num_devices: int | None = None) ->
   return np.moveaxis(x, 2, 0)
 
 
-def _steps_until_event(step: int, train_cfg: ml_collections.ConfigDict) -> int:
-  """Steps from `step` to the next log, sample, checkpoint or the end."""
-  intervals = (train_cfg.log_every, train_cfg.sample_every, train_cfg.checkpoint_every)
-  return min([train_cfg.num_steps - step] + [i - step % i for i in intervals])
+def _steps_until_event(step: int, train_cfg: ml_collections.ConfigDict,
+                       eval_every: int = 0) -> int:
+  """Steps from `step` to the next log, sample, checkpoint, evaluation (every
+  `eval_every` steps; 0 for none) or the end."""
+  intervals = (train_cfg.log_every, train_cfg.sample_every, train_cfg.checkpoint_every,
+               eval_every)
+  return min([train_cfg.num_steps - step] + [i - step % i for i in intervals if i > 0])
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
@@ -385,6 +388,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       config.evals, dataset, workdir,
       reference_name=f"{dataset.name}:{config.data.get('split', 'train')}"
   ) if "evals" in config else None
+  eval_every = evaluator.config.every if evaluator is not None else 0
   state, p_train_step, sampler = _setup(config, data_shape)
 
   os.makedirs(workdir, exist_ok=True)
@@ -509,9 +513,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   try:
     with _StopSignals() as signals:
       while step < train_cfg.num_steps:
-        k = min(train_cfg.steps_per_call, _steps_until_event(step, train_cfg))
-        if evaluator is not None and evaluator.config.every > 0:
-          k = min(k, evaluator.config.every - step % evaluator.config.every)
+        k = min(train_cfg.steps_per_call,
+                _steps_until_event(step, train_cfg, eval_every))
         state, metrics = p_train_step(state, next_batches(step, k), step_rng,
                                       device_images)
         first_bad, num_bad = (int(x) for x in checkpoint_lib.host_copy(
