@@ -26,6 +26,8 @@ import ml_collections
 
 from jaxgan import evaluation
 
+from configs import common
+
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -57,13 +59,10 @@ def get_config() -> ml_collections.ConfigDict:
       on_device=True,  # keep the images on each device (up to 2 GB); batch there
   ))
 
-  config.loss = ml_collections.ConfigDict(dict(
-      name="non_saturating",
-      gp_weight=0.0,  # WGAN-GP gradient penalty weight; 0 turns it off
-  ))
-
-  adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999)
-  config.optimizer = ml_collections.ConfigDict(dict(g=dict(adam), d=dict(adam)))
+  config.loss = common.loss("non_saturating")
+  # The same rates for both players; set them apart for TTUR (Heusel et al.).
+  config.optimizer = ml_collections.ConfigDict(dict(
+      g=common.optimizer("adam", 2e-4, b1=0.5), d=common.optimizer("adam", 2e-4, b1=0.5)))
 
   config.train = ml_collections.ConfigDict(dict(
       batch_size=64,

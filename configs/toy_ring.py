@@ -12,6 +12,8 @@ import ml_collections
 
 from jaxgan import evaluation
 
+from configs import common
+
 
 def get_config(mixture: str = "ring") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -20,9 +22,9 @@ def get_config(mixture: str = "ring") -> ml_collections.ConfigDict:
       name="mlp", latent_dim=16, g_width=128, d_width=128, depth=3, dtype="float32"))
   config.data = ml_collections.ConfigDict(dict(
       source="toy", name=mixture, num_examples=100_000, on_device=True))
-  config.loss = ml_collections.ConfigDict(dict(name="non_saturating", gp_weight=0.0))
-  adam = dict(name="adam", learning_rate=1e-3, b1=0.5, b2=0.999)
-  config.optimizer = ml_collections.ConfigDict(dict(g=dict(adam), d=dict(adam)))
+  config.loss = common.loss("non_saturating")
+  config.optimizer = ml_collections.ConfigDict(dict(
+      g=common.optimizer("adam", 1e-3, b1=0.5), d=common.optimizer("adam", 1e-3, b1=0.5)))
   config.train = ml_collections.ConfigDict(dict(
       batch_size=256, n_critic=1, steps_per_call=100, num_steps=5000, ema_decay=0.0,
       log_every=500, sample_every=1000, num_samples=2500, checkpoint_every=5000,

@@ -787,3 +787,21 @@ def test_weight_clipping_needs_params():
     tx.update(params, tx.init(params))
   with pytest.raises(ValueError, match="positive"):
     losses.weight_clipping(0.0)
+
+
+def test_historical_averaging_adds_the_gradient_of_the_penalty():
+  """grad of w * ||θ - mean(θ_1..θ_t)||^2, the mean over the updates so far."""
+  weight = 0.3
+  tx = losses.historical_averaging(weight)
+  history = [np.array([1.0, -2.0]), np.array([3.0, 0.5]), np.array([-1.0, 4.0])]
+  state = tx.init(history[0])
+  for t, params in enumerate(history, start=1):
+    grads = np.array([0.25, -0.5])
+    updates, state = tx.update(grads, state, params)
+    mean = np.mean(history[:t], axis=0)
+    np.testing.assert_allclose(updates, grads + 2 * weight * (params - mean), rtol=1e-6)
+  assert int(state.count) == len(history)
+  with pytest.raises(ValueError, match="current parameters"):
+    tx.update(grads, state)
+  with pytest.raises(ValueError, match="weight must be >= 0"):
+    losses.historical_averaging(-1.0)

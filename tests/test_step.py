@@ -22,7 +22,17 @@ def _configs():
   wgan_gp.loss.name = "wasserstein"
   wgan_gp.loss.gp_weight = 10.0
   wgan_gp.train.n_critic = 2
-  return {"standard": standard, "wgan_gp": wgan_gp}
+  # 'Improved Techniques': feature matching beside the adversarial G loss,
+  # one-sided label smoothing, historical averaging of both players, and WGAN
+  # weight clipping on D (all in one config, to compile once).
+  improved = tiny_config()
+  improved.loss.feature_matching = 1.0
+  improved.loss.adv_weight = 0.5
+  improved.loss.label_smoothing = 0.1
+  for player in ("g", "d"):
+    improved.optimizer[player].historical_averaging = 1e-2
+  improved.optimizer.d.clip = 0.05
+  return {"standard": standard, "wgan_gp": wgan_gp, "improved": improved}
 
 
 def _run(config, num_devices, images):
@@ -92,6 +102,22 @@ def test_eight_devices_compute_what_one_device_computes(runs):
       np.testing.assert_allclose(b[name], a[name], rtol=1e-3, atol=1e-5, err_msg=name)
   if config.loss.gp_weight:
     assert "gradient_penalty" in one_metrics[0]
+  if config.loss.get("feature_matching", 0):
+    assert one_metrics[0]["g_feature_matching_loss"] > 0
+
+
+@pytest.mark.parametrize("runs", ["improved"], indirect=True)
+def test_improved_techniques_options_shape_the_update(runs):
+  """The G loss is the weighted sum of its terms, and clipping keeps D's
+  weights in [-c, c]."""
+  config, ((*_, final), history), _ = runs
+  for m in history:
+    expected = (config.loss.adv_weight * m["g_adversarial_loss"]
+                + config.loss.feature_matching * m["g_feature_matching_loss"])
+    np.testing.assert_allclose(m["g_loss"], expected, rtol=1e-5)
+  clip = config.optimizer.d.clip
+  assert max(float(np.max(np.abs(p))) for p in
+             jax.tree.leaves(final.discriminator.params)) <= clip * (1 + 1e-6)
 
 
 def test_ema_follows_the_generator(runs):
@@ -129,7 +155,7 @@ def test_several_steps_per_call_on_device_data_equal_one_step_per_call():
     one_at_a_time, _ = p_step(one_at_a_time, batch, rng)
   scanned = jax_utils.replicate(initial)
   scanned, metrics = p_step(scanned, {"index": trainer.shard_batch(indices, n_critic)},
-                            rng, jax_utils.replicate(dataset))
+                            rng, jax_utils.replicate({"image": dataset}))
   assert metrics["d_loss"].shape == (8,)  # the last step's metrics, per device
   a, b = jax.device_get((one_at_a_time, scanned))
   assert int(b.step[0]) == 3

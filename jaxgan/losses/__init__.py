@@ -29,7 +29,7 @@ from jaxgan.losses._adversarial import (
     wasserstein_discriminator_loss,
     wasserstein_generator_loss,
 )
-from jaxgan.losses._constraints import weight_clipping
+from jaxgan.losses._constraints import historical_averaging, weight_clipping
 from jaxgan.losses._penalties import (
     dragan_penalty,
     gradient_penalty,
@@ -45,6 +45,7 @@ __all__ = [
     "get",
     "gradient_penalty",
     "hinge_discriminator_loss",
+    "historical_averaging",
     "hinge_generator_loss",
     "least_squares_discriminator_loss",
     "least_squares_generator_loss",

@@ -1,4 +1,16 @@
-"""GAN architectures, chosen by name with `create(config.model, data_shape)`."""
+"""GAN architectures, chosen by name with `create(config.model, data_shape)`.
+
+Every generator is called as `G(z, train=)`, or `G(z, cond, train=)` when it
+is conditional, and returns samples of the data's shape (images in [-1, 1]);
+every discriminator as `D(x, train=)` or `D(x, cond, train=)`, and returns
+logits (B,), or {'logits': (B,), 'class_logits': (B, K)} when it also
+classifies (AC-GAN, the semi-supervised K+1 discriminator). `cond` is the
+int class label (B,) of a class-conditional model, or the paired input image
+of an image-to-image one. A discriminator sows its last hidden features
+(B, ...) as 'features' in the 'intermediates' collection (feature matching).
+Non-parameter state (BatchNorm statistics, spectral-norm vectors) lives in
+'batch_stats'; dropout draws from the 'dropout' rng.
+"""
 
 from typing import Any
 
@@ -58,6 +70,11 @@ def check(config: Any) -> None:
       raise ValueError(f"config.model.{key} must be positive, got {config[key]}.")
 
 
+def is_class_conditional(config: Any) -> bool:
+  """Whether the models of `config.model` take class labels."""
+  return config.get("num_classes", 0) > 0
+
+
 def create(config: Any, data_shape: tuple | None = None,
            axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
   """Builds (generator, discriminator) from `config.model` for samples of
@@ -68,4 +85,5 @@ def create(config: Any, data_shape: tuple | None = None,
   return _MODELS[config.name](config, tuple(data_shape), _DTYPES[config.dtype], axis_name)
 
 
-__all__ = ["Discriminator", "Generator", "check", "create", "names"]
+__all__ = ["Discriminator", "Generator", "check", "create", "is_class_conditional",
+           "names"]

@@ -141,6 +141,7 @@ class Discriminator(nn.Module):
                          scale_init=_bn_scale_init)(x)
       x = nn.leaky_relu(x, 0.2)
       features *= 2
+    self.sow("intermediates", "features", x.reshape(x.shape[0], -1))  # feature matching
     if self.conv_impl == "xla":
       x = nn.Conv(1, (base, base), padding="VALID", kernel_init=_init,
                   dtype=self.dtype, name="logit")(x)

@@ -59,4 +59,5 @@ class Discriminator(nn.Module):
     x = x.reshape(x.shape[0], -1).astype(self.dtype)
     for _ in range(self.depth):
       x = nn.leaky_relu(nn.Dense(self.width, dtype=self.dtype)(x), 0.2)
+    self.sow("intermediates", "features", x)  # for feature matching
     return nn.Dense(1, dtype=self.dtype)(x).reshape(x.shape[0]).astype(jnp.float32)

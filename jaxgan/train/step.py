@@ -9,6 +9,7 @@ drawn for the global batch from the same key on every device, and each device
 takes its own slice: the randomness, too, does not depend on the device count.
 """
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -35,23 +36,84 @@ def _mean_probability(logits: jax.Array) -> jax.Array:
   return jnp.mean(jax.nn.sigmoid(logits))
 
 
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  """What the two players minimise: the adversarial pair and the extra terms.
+
+  Attributes:
+    loss: the (d_loss, g_loss) pair, each `fn(real_logits, fake_logits)`.
+    gp_weight: weight of the WGAN-GP gradient penalty (0: off).
+    adv_weight: weight of the generator's adversarial term (SRGAN: 1e-3;
+      0 with feature matching alone, as in 'Improved Techniques').
+    feature_matching: weight of the feature-matching generator loss on the
+      discriminator's 'features' (0: off).
+    aux_class_weight: weight of the auxiliary classifier's cross-entropy
+      (AC-GAN), on real and fake for D and on fake for G (0: off).
+    l1_weight, l2_weight: weights of the mean absolute / squared error
+      between G's output and the paired target image (pix2pix: L1, 100;
+      SRGAN: the pixel-MSE content loss).
+  """
+  loss: losses.GANLoss
+  gp_weight: float = 0.0
+  adv_weight: float = 1.0
+  feature_matching: float = 0.0
+  aux_class_weight: float = 0.0
+  l1_weight: float = 0.0
+  l2_weight: float = 0.0
+
+  @classmethod
+  def from_config(cls, config: Any) -> "Objective":
+    """From `config.loss` (missing keys take the defaults)."""
+    pair = losses.get(config.name)
+    smoothing = float(config.get("label_smoothing", 0.0))
+    if smoothing:
+      pair = pair._replace(d_loss=functools.partial(pair.d_loss,
+                                                    label_smoothing=smoothing))
+    return cls(loss=pair, gp_weight=float(config.get("gp_weight", 0.0)),
+               adv_weight=float(config.get("adv_weight", 1.0)),
+               feature_matching=float(config.get("feature_matching", 0.0)),
+               aux_class_weight=float(config.get("aux_class_weight", 0.0)),
+               l1_weight=float(config.get("l1_weight", 0.0)),
+               l2_weight=float(config.get("l2_weight", 0.0)))
+
+
+def _outputs(out) -> tuple[jax.Array, jax.Array | None]:
+  """A discriminator's (logits, class logits or None): discriminators return
+  logits (B,), or {'logits': (B,), 'class_logits': (B, K)}."""
+  if isinstance(out, dict):
+    return out["logits"], out.get("class_logits")
+  return out, None
+
+
+def _class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels).mean()
+
+
+def _global_mean(x: jax.Array) -> jax.Array:
+  """The mean over the global batch of per-example features (B, ...)."""
+  return lax.pmean(jnp.mean(x.astype(jnp.float32), axis=0), AXIS)
+
+
 def train_step(state: GANState, batch: dict, rng: jax.Array, *,
                generator: nn.Module, discriminator: nn.Module,
-               loss: losses.GANLoss, num_devices: int, latent_dim: int,
-               gp_weight: float, ema_decay: float) -> tuple[GANState, dict]:
+               objective: Objective, num_devices: int, latent_dim: int,
+               ema_decay: float) -> tuple[GANState, dict]:
   """One GAN training step on this device's slice of the global batch.
 
   Args:
     state: the replicated GANState.
     batch: {'image': uint8 (n_critic, local_batch, H, W, C)}: one real batch
       for each discriminator update; the generator update reuses the last.
-      (Toy data: float32 points (n_critic, local_batch, D).)
+      (Toy data: float32 points (n_critic, local_batch, D).) With conditional
+      models also 'label' (int, (n_critic, local_batch)) or 'source' (uint8
+      images, the paired input of image-to-image models): G and D get it as
+      `cond`, and each fake batch is made for the real batch's conditions.
     rng: the run's base key, identical on all devices; folded with the step.
-    generator, discriminator: Flax modules built with `axis_name=AXIS`.
-    loss: the (d_loss, g_loss) pair, each `fn(real_logits, fake_logits)`.
+    generator, discriminator: Flax modules built with `axis_name=AXIS`;
+      `G(z[, cond], train=)` and `D(x[, cond], train=)`, see `jaxgan.models`.
+    objective: the losses and their weights.
     num_devices: devices taking part (over all hosts).
     latent_dim: size of z.
-    gp_weight: weight of the WGAN-GP gradient penalty; 0 turns it off.
     ema_decay: decay of the generator's parameter EMA (0 when not kept); the
       decay at step t is min(ema_decay, (1 + t) / (10 + t)).
 
@@ -59,39 +121,63 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     The new state and a dict of scalar metrics averaged over devices.
   """
   images = to_float(batch["image"])  # uint8 pixels to [-1, 1]; points as they are
+  if "label" in batch:
+    conds = batch["label"]
+  elif "source" in batch:
+    conds = to_float(batch["source"])
+  else:
+    conds = None
+  labels = batch.get("label")
   n_critic, local_batch = images.shape[:2]
   global_batch = local_batch * num_devices
   rng = jax.random.fold_in(rng, state.step)
+  obj = objective
+  with_features = obj.feature_matching > 0
 
   def noise(key):
     return _local_slice(jax.random.normal(key, (global_batch, latent_dim)), local_batch)
 
-  def generate(g_params, g_stats, z):
+  def generate(g_params, g_stats, z, cond, key):
+    inputs = (z,) if cond is None else (z, cond)
     fake, updates = generator.apply({"params": g_params, "batch_stats": g_stats},
-                                    z, train=True, mutable=["batch_stats"])
+                                    *inputs, train=True, mutable=["batch_stats"],
+                                    rngs={"dropout": jax.random.fold_in(key, 0)})
     return fake, updates["batch_stats"]
 
-  def discriminate(d_params, d_stats, x):
-    logits, updates = discriminator.apply({"params": d_params, "batch_stats": d_stats},
-                                          x, train=True, mutable=["batch_stats"])
-    return logits, updates["batch_stats"]
+  def discriminate(d_params, d_stats, x, cond, key, features=False):
+    """(logits, class logits, features or None, new batch_stats)."""
+    inputs = (x,) if cond is None else (x, cond)
+    mutable = ["batch_stats", "intermediates"] if features else ["batch_stats"]
+    out, updates = discriminator.apply({"params": d_params, "batch_stats": d_stats},
+                                       *inputs, train=True, mutable=mutable,
+                                       rngs={"dropout": jax.random.fold_in(key, 1)})
+    feats = updates["intermediates"]["features"][0] if features else None
+    return *_outputs(out), feats, updates.get("batch_stats", d_stats)
 
-  def d_update(d_state, real, fake, key):
+  def d_update(d_state, real, fake, cond, label, key):
+    gp_key, real_key, fake_key = jax.random.split(key, 3)
+
     def loss_fn(params):
-      real_logits, stats = discriminate(params, d_state.batch_stats, real)
-      fake_logits, stats = discriminate(params, stats, fake)
-      d_loss = loss.d_loss(real_logits, fake_logits)
+      real_logits, real_class, _, stats = discriminate(
+          params, d_state.batch_stats, real, cond, real_key)
+      fake_logits, fake_class, _, stats = discriminate(params, stats, fake, cond, fake_key)
+      d_loss = obj.loss.d_loss(real_logits, fake_logits)
       metrics = {"d_loss": d_loss,
                  "d_real_prob": _mean_probability(real_logits),
                  "d_fake_prob": _mean_probability(fake_logits),
                  "d_real_logit": jnp.mean(real_logits),
                  "d_fake_logit": jnp.mean(fake_logits)}
-      if gp_weight > 0:
-        alpha = _local_slice(jax.random.uniform(key, (global_batch,)), local_batch)
-        critic = lambda x: discriminate(params, d_state.batch_stats, x)[0]
+      if obj.gp_weight > 0:
+        alpha = _local_slice(jax.random.uniform(gp_key, (global_batch,)), local_batch)
+        critic = lambda x: discriminate(params, d_state.batch_stats, x, cond, real_key)[0]
         penalty = losses.gradient_penalty(critic, real, fake, alpha=alpha)
         metrics["gradient_penalty"] = penalty
-        d_loss = d_loss + gp_weight * penalty
+        d_loss = d_loss + obj.gp_weight * penalty
+      if obj.aux_class_weight > 0:
+        class_loss = _class_loss(real_class, label) + _class_loss(fake_class, label)
+        metrics["d_class_loss"] = class_loss
+        metrics["d_real_class_accuracy"] = jnp.mean(jnp.argmax(real_class, -1) == label)
+        d_loss = d_loss + obj.aux_class_weight * class_loss
       return d_loss, (stats, metrics)
 
     grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(d_state.params)
@@ -101,41 +187,70 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
 
   g_state, d_state = state.generator, state.discriminator
   keys = jax.random.split(rng, n_critic)
+  at = lambda tree, i: None if tree is None else tree[i]
 
   # The first n_critic - 1 discriminator updates each see a fresh fake batch.
   def critic_update(carry, inputs):
     g_stats, d_state = carry
-    real, key = inputs
-    z_key, gp_key = jax.random.split(key)
-    fake, g_stats = generate(g_state.params, g_stats, noise(z_key))
-    d_state, _ = d_update(d_state, real, lax.stop_gradient(fake), gp_key)
+    real, cond, label, key = inputs
+    z_key, g_key, d_key = jax.random.split(key, 3)
+    fake, g_stats = generate(g_state.params, g_stats, noise(z_key), cond, g_key)
+    d_state, _ = d_update(d_state, real, lax.stop_gradient(fake), cond, label, d_key)
     return (g_stats, d_state), None
 
   g_stats = g_state.batch_stats
   if n_critic > 1:
-    (g_stats, d_state), _ = lax.scan(critic_update, (g_stats, d_state),
-                                     (images[:-1], keys[:-1]))
+    (g_stats, d_state), _ = lax.scan(
+        critic_update, (g_stats, d_state),
+        (images[:-1], at(conds, slice(None, -1)), at(labels, slice(None, -1)),
+         keys[:-1]))
 
   # The last discriminator update and the generator update share one generator
   # forward pass, as in the canonical DCGAN loop: the generator's backward pass
   # runs through the discriminator after its update.
-  z_key, gp_key = jax.random.split(keys[-1])
-  real = images[-1]
+  z_key, g_key, d_key = jax.random.split(keys[-1], 3)
+  real, cond, label = images[-1], at(conds, -1), at(labels, -1)
   fake, g_vjp, g_stats = jax.vjp(
-      lambda p: generate(p, g_stats, noise(z_key)), g_state.params, has_aux=True)
-  d_state, metrics = d_update(d_state, real, lax.stop_gradient(fake), gp_key)
+      lambda p: generate(p, g_stats, noise(z_key), cond, g_key), g_state.params,
+      has_aux=True)
+  d_state, metrics = d_update(d_state, real, lax.stop_gradient(fake), cond, label, d_key)
 
   def g_loss_fn(fake):
-    fake_logits, _ = discriminate(d_state.params, d_state.batch_stats, fake)
-    # Only relativistic losses read the real logits; otherwise XLA drops them.
-    real_logits, _ = discriminate(d_state.params, d_state.batch_stats, real)
-    return loss.g_loss(lax.stop_gradient(real_logits), fake_logits)
+    d_params, d_stats = d_state.params, d_state.batch_stats
+    fake_logits, fake_class, fake_feats, _ = discriminate(
+        d_params, d_stats, fake, cond, d_key, with_features)
+    # Only relativistic losses and feature matching use the real batch;
+    # otherwise XLA drops this pass.
+    real_logits, _, real_feats, _ = discriminate(
+        d_params, d_stats, real, cond, d_key, with_features)
+    adversarial = obj.loss.g_loss(lax.stop_gradient(real_logits), fake_logits)
+    g_metrics = {"g_adversarial_loss": adversarial}
+    g_loss = obj.adv_weight * adversarial
+    if with_features:
+      fm = losses.feature_matching_loss(
+          lax.stop_gradient(_global_mean(real_feats))[None],
+          _global_mean(fake_feats)[None])
+      g_metrics["g_feature_matching_loss"] = fm
+      g_loss = g_loss + obj.feature_matching * fm
+    if obj.aux_class_weight > 0:
+      class_loss = _class_loss(fake_class, label)
+      g_metrics["g_class_loss"] = class_loss
+      g_loss = g_loss + obj.aux_class_weight * class_loss
+    if obj.l1_weight > 0:
+      g_metrics["g_l1_loss"] = l1 = jnp.mean(jnp.abs(fake - real))
+      g_loss = g_loss + obj.l1_weight * l1
+    if obj.l2_weight > 0:
+      g_metrics["g_l2_loss"] = l2 = jnp.mean(jnp.square(fake - real))
+      g_loss = g_loss + obj.l2_weight * l2
+    return g_loss, g_metrics
 
-  g_loss, fake_grads = jax.value_and_grad(g_loss_fn)(fake)
+  (g_loss, g_metrics), fake_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
   (g_grads,) = g_vjp(fake_grads)
   g_grads = lax.pmean(g_grads, AXIS)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
   metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+  if len(g_metrics) > 1:
+    metrics.update(g_metrics)
 
   ema_params = state.ema_params
   if ema_params is not None:
@@ -155,7 +270,7 @@ def _all_finite(metrics: dict) -> jax.Array:
 
 
 def train_steps(state: GANState, batches: dict, rng: jax.Array,
-                images: jax.Array | None = None, *, step_fn,
+                data: dict | None = None, *, step_fn,
                 skip_nonfinite: bool = False) -> tuple[GANState, dict]:
   """Several training steps in one call: a loop of `step_fn` over `batches`.
 
@@ -168,10 +283,12 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
   Args:
     state: the replicated GANState.
     batches: the steps' batches stacked on a leading axis of length K, either
-      {'image': uint8 (K, n_critic, local_batch, H, W, C)} or, for a dataset
-      held on the device, {'index': int (K, n_critic, local_batch)}.
+      {'image': uint8 (K, n_critic, local_batch, H, W, C), ...} (see
+      `train_step`) or, for a dataset held on the device, {'index': int
+      (K, n_critic, local_batch)}.
     rng: the run's base key.
-    images: uint8 (N, H, W, C), the whole dataset on this device, or None.
+    data: the whole dataset on this device, {'image': (N, H, W, C), ...}
+      with the keys of a batch, or None.
     step_fn: `train_step` with its keyword arguments bound.
     skip_nonfinite: skip non-finite updates instead of freezing the state.
 
@@ -183,8 +300,8 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
   """
   def one_step(state, i):
     batch = jax.tree.map(lambda x: x[i], batches)
-    if images is not None:
-      batch = {"image": jnp.take(images, batch["index"], axis=0)}
+    if data is not None:
+      batch = {k: jnp.take(v, batch["index"], axis=0) for k, v in data.items()}
     return step_fn(state, batch, rng)
 
   def loop_body(s, carry):
@@ -216,13 +333,12 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
 
 def make_train_step(generator, discriminator, config: Any, num_devices: int):
   """Binds the fixed parts of the step and pmaps `train_steps`, donating the
-  state: `p_step(state, batches, rng, images=None) -> (state, metrics)`.
+  state: `p_step(state, batches, rng, data=None) -> (state, metrics)`.
   `config.train.skip_nonfinite` picks what a non-finite step does."""
   step_fn = functools.partial(
       train_step, generator=generator, discriminator=discriminator,
-      loss=losses.get(config.loss.name), num_devices=num_devices,
-      latent_dim=config.model.latent_dim, gp_weight=config.loss.gp_weight,
-      ema_decay=config.train.ema_decay)
+      objective=Objective.from_config(config.loss), num_devices=num_devices,
+      latent_dim=config.model.latent_dim, ema_decay=config.train.ema_decay)
   return jax.pmap(functools.partial(
       train_steps, step_fn=step_fn,
       skip_nonfinite=bool(config.train.get("skip_nonfinite", False))),

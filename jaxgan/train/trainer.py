@@ -27,7 +27,7 @@ _OPTIMIZERS = {
     "adam": lambda c: optax.inject_hyperparams(optax.adam)(
         learning_rate=c.learning_rate, b1=c.b1, b2=c.b2),
     "rmsprop": lambda c: optax.inject_hyperparams(optax.rmsprop)(
-        learning_rate=c.learning_rate),
+        learning_rate=c.learning_rate, decay=c.get("decay", 0.9)),
     "sgd": lambda c: optax.inject_hyperparams(optax.sgd)(learning_rate=c.learning_rate),
 }
 
@@ -44,8 +44,16 @@ _MAX_DEVICE_DATA_BYTES = 2 << 30
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """One player's optimizer from `config.optimizer.g` or `.d`."""
-  return _OPTIMIZERS[config.name](config)
+  """One player's optimizer from `config.optimizer.g` or `.d`: `name` with its
+  hyperparameters, after historical averaging (`historical_averaging`: the
+  penalty's weight, 0 for none) and before WGAN weight clipping (`clip`: the
+  bound c, 0 for none)."""
+  chain = [_OPTIMIZERS[config.name](config)]
+  if config.get("historical_averaging", 0.0) > 0:
+    chain.insert(0, losses.historical_averaging(config.historical_averaging))
+  if config.get("clip", 0.0) > 0:
+    chain.append(losses.weight_clipping(config.clip))
+  return chain[0] if len(chain) == 1 else optax.chain(*chain)
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -78,8 +86,22 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         f"{jax.device_count()} devices; choose a multiple of {jax.device_count()}.")
   if not 0 <= train.ema_decay < 1:
     raise ValueError(f"config.train.ema_decay must be in [0, 1), got {train.ema_decay}.")
-  if config.loss.gp_weight < 0:
-    raise ValueError(f"config.loss.gp_weight must be >= 0, got {config.loss.gp_weight}.")
+  for key in ("gp_weight", "adv_weight", "feature_matching", "aux_class_weight",
+              "l1_weight", "l2_weight"):
+    if config.loss.get(key, 0.0) < 0:
+      raise ValueError(f"config.loss.{key} must be >= 0, got {config.loss[key]}.")
+  smoothing = config.loss.get("label_smoothing", 0.0)
+  if smoothing:
+    with_smoothing = ("minimax", "non_saturating", "relativistic_average")
+    if config.loss.name not in with_smoothing:
+      raise ValueError(f"config.loss.label_smoothing applies to the losses "
+                       f"{', '.join(with_smoothing)}, not {config.loss.name!r}.")
+    if not 0 <= smoothing < 1:
+      raise ValueError(f"config.loss.label_smoothing must be in [0, 1), got {smoothing}.")
+  if config.loss.get("aux_class_weight", 0.0) and not models.is_class_conditional(
+      config.model):
+    raise ValueError("config.loss.aux_class_weight (AC-GAN) needs a class-conditional "
+                     "model: set config.model.num_classes.")
   if config.loss.gp_weight > 0 and config.model.d_batch_norm:
     logging.warning(
         "The gradient penalty is per-example, but the discriminator uses BatchNorm, "
@@ -412,11 +434,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if config.data.on_device and not on_device:
     logging.warning("The dataset (%.1f GB) is too large to hold on each device; "
                     "batches are gathered on the host.", dataset.images.nbytes / 1e9)
+  # What the step sees of each example: the image, and the label of a
+  # class-conditional model.
+  step_keys = ("image", "label") if models.is_class_conditional(config.model) else ("image",)
   if on_device:  # Only indices travel to the devices; images are gathered there.
-    device_images = _replicate(dataset.images)
+    device_data = _replicate(
+        {"image": dataset.images, "label": dataset.labels}
+        if "label" in step_keys else {"image": dataset.images})
     batches = None
   else:
-    device_images = None
+    device_data = None
     batches = data_lib.Batches(dataset, global_batch, seed=config.seed,
                                start_step=start_step)
 
@@ -426,8 +453,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       indices = np.stack([data_lib.batch_indices(len(dataset), global_batch, config.seed, s)
                           for s in range(step, step + k)]).astype(np.int32)
       return {"index": shard_batch(indices, train_cfg.n_critic)}
-    images = np.stack([next(batches)["image"] for _ in range(k)])
-    return {"image": shard_batch(images, train_cfg.n_critic)}
+    host = [next(batches) for _ in range(k)]
+    return {key: shard_batch(np.stack([b[key] for b in host]), train_cfg.n_critic)
+            for key in step_keys}
 
   step_rng = _replicate(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
   state = _replicate(state)
@@ -516,7 +544,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         k = min(train_cfg.steps_per_call,
                 _steps_until_event(step, train_cfg, eval_every))
         state, metrics = p_train_step(state, next_batches(step, k), step_rng,
-                                      device_images)
+                                      device_data)
         first_bad, num_bad = (int(x) for x in checkpoint_lib.host_copy(
             (metrics.pop("nonfinite_step"), metrics.pop("nonfinite_count"))))
         if num_bad and not skip_nonfinite:
