@@ -15,6 +15,7 @@ float32 matmul throughput (measured here, in this run) each reaches.
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -63,6 +64,21 @@ def matmul_gflops(n: int, device: str) -> dict:
   return {"xla": flops / jax_s / 1e9, "torch": flops / torch_s / 1e9}
 
 
+def _model_flops(f) -> float:
+  """The model's arithmetic: XLA:CPU's count for the plain-layer step (the
+  sub-pixel form computes a few more multiply-adds on the border). Counted on
+  the CPU in a subprocess: XLA:GPU's cost analysis leaves out cuDNN's
+  convolutions."""
+  args = [f"--{k}={getattr(f, k)}" for k in ("image_size", "channels", "batch_size",
+                                              "width")]
+  out = subprocess.run(
+      [sys.executable, os.path.join(os.path.dirname(__file__), "step_throughput.py"),
+       *args, "--conv_impl=xla", "--flops_only"],
+      env=dict(os.environ, JAX_PLATFORMS="cpu"), check=True, capture_output=True,
+      text=True).stdout
+  return float(json.loads(out.strip().splitlines()[-1])["step_flops"])
+
+
 def main(_):
   f = flags.FLAGS
   device = "cuda" if jax.devices()[0].platform == "gpu" else "cpu"
@@ -70,9 +86,7 @@ def main(_):
                 width=f.width)
   jax_step = JaxStep(**kwargs, dtype=f.dtype, conv_impl=f.conv_impl)
   compile_s, jax_flops = jax_step.compile()
-  # The model's arithmetic: XLA's count for the plain-layer step (the sub-pixel
-  # form computes a few more multiply-adds on the border).
-  _, model_flops = JaxStep(**kwargs, conv_impl="xla").compile()
+  model_flops = _model_flops(f)
 
   torch.manual_seed(0)
   ref = pytorch_dcgan.Trainer(f.image_size, f.channels, f.width, device=device)
@@ -102,6 +116,13 @@ def main(_):
       "channels": f.channels, "jaxgan_conv_impl": f.conv_impl, "jaxgan_dtype": f.dtype,
       "versions": {"jax": jax.__version__, "torch": torch.__version__},
       "steps_timed": f.steps,
+      # float32 arithmetic may run as TF32 on NVIDIA GPUs: XLA's default
+      # precision allows it for matmuls and convolutions, PyTorch's defaults for
+      # cuDNN convolutions only.
+      "float32_precision": {
+          "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+          "torch_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+          "torch_cudnn_allow_tf32": torch.backends.cudnn.allow_tf32},
       "jaxgan_ms": round(1e3 * jax_s, 1), "pytorch_ms": round(1e3 * torch_s, 1),
       "speedup_pytorch_over_jaxgan_time": round(
           float(np.median(np.array(torch_times) / np.array(jax_times))), 3),

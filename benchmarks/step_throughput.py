@@ -33,6 +33,7 @@ flags.DEFINE_string("dtype", "float32", "Compute dtype: float32 or bfloat16.")
 flags.DEFINE_string("conv_impl", "matmul", "Stride-2 layers as matmuls (matmul) or convolutions (xla).")
 flags.DEFINE_integer("warmup", 3, "Untimed steps after compiling.")
 flags.DEFINE_integer("steps", 20, "Timed steps.")
+flags.DEFINE_bool("flops_only", False, "Only compile, and print XLA's FLOP count.")
 
 
 class JaxStep:
@@ -84,6 +85,9 @@ def main(_):
   step = JaxStep(image_size=f.image_size, channels=f.channels, batch_size=f.batch_size,
                  width=f.width, dtype=f.dtype, conv_impl=f.conv_impl)
   compile_s, flops = step.compile()
+  if f.flops_only:
+    print(json.dumps({"step_flops": flops}))
+    return
   for _ in range(f.warmup):
     step()
   times = [step() for _ in range(f.steps)]
