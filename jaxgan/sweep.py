@@ -223,7 +223,8 @@ def _stack(trees: list) -> Any:
 
 
 def _member(tree: Any, i: int) -> Any:
-  return jax.tree.map(lambda x: x[i], tree)
+  """Member `i` of stacked host arrays (arrays, also for scalars)."""
+  return jax.tree.map(lambda x: np.asarray(x[i]), tree)
 
 
 def _with_member_hyperparams(states: state_lib.GANState,
@@ -249,19 +250,24 @@ def _with_member_hyperparams(states: state_lib.GANState,
                         discriminator=player(states.discriminator, "d"))
 
 
-def initial_states(configs: list[ml_collections.ConfigDict], generator, discriminator,
-                   g_tx, d_tx, data_shape: tuple) -> state_lib.GANState:
-  """The members' initial states, stacked (host arrays): one vmapped
-  initialisation from each member's seed, as a single run initialises, then
-  each member's optimizer hyperparameters."""
-  base = configs[0]
-  init = functools.partial(
-      state_lib.create, generator=generator, discriminator=discriminator,
-      g_tx=g_tx, d_tx=d_tx, latent_dim=base.model.latent_dim,
-      image_shape=data_shape, ema_decay=base.train.ema_decay)
+def make_init(config: ml_collections.ConfigDict, generator, discriminator,
+              data_shape: tuple):
+  """`init(keys) -> stacked states`: each member initialised from its key as
+  a single run initialises (`jaxgan.train.state.create`), in one program."""
+  g_tx = trainer.make_optimizer(config.optimizer.g)
+  d_tx = trainer.make_optimizer(config.optimizer.d)
+  return jax.jit(jax.vmap(lambda key: state_lib.create(
+      key, generator, discriminator, g_tx, d_tx, latent_dim=config.model.latent_dim,
+      image_shape=data_shape, ema_decay=config.train.ema_decay)))
+
+
+def initial_states(configs: list[ml_collections.ConfigDict], init
+                   ) -> state_lib.GANState:
+  """The members' initial states, stacked (host arrays): `init` (see
+  `make_init`) from each member's seed, then each member's optimizer
+  hyperparameters."""
   keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in configs])
-  states = jax.device_get(jax.vmap(lambda key: init(key))(keys))
-  return _with_member_hyperparams(states, configs)
+  return _with_member_hyperparams(jax.device_get(init(keys)), configs)
 
 
 def member_weights(configs: list[ml_collections.ConfigDict]) -> dict[str, np.ndarray]:
@@ -293,7 +299,7 @@ def make_sweep_step(generator, discriminator, config: ml_collections.ConfigDict)
     batches = jax.tree.map(lambda x: x[None], batches)
     state, metrics = jax.vmap(steps, in_axes=(None, 0, None, None),
                               axis_name=step_lib.AXIS)(state, batches, rng, data)
-    return _member((state, metrics), 0)
+    return jax.tree.map(lambda x: x[0], (state, metrics))
 
   return jax.pmap(jax.vmap(member_steps, in_axes=(0, 0, 0, None, 0)),
                   axis_name=MEMBER_AXIS, donate_argnums=(0,))
@@ -330,11 +336,15 @@ class _Layout:
         jax.device_get(tree))
 
 
+_PROGRAMS: dict = {}
+
+
 def _program(base: ml_collections.ConfigDict, data_shape: tuple,
              weight_keys: tuple[str, ...]) -> tuple:
-  """(G, D, g_tx, D_tx, p_step, sampler) for the members of `base`, reused by
-  a later sweep of the same program (a resumed one, tests): the optimizers are
-  static parts of the state, so the state must use the same ones."""
+  """(init, p_step, sampler) for the members of `base` (see `make_init`,
+  `make_sweep_step`), reused by a later sweep of the same program (a resumed
+  one, tests) without compiling again: the optimizers are static parts of the
+  state, so the state must come from the same `init`."""
   # Seeds, optimizer hyperparameters and traced loss weights are values in
   # the state or arguments; loss weights that all members share are baked in.
   ignored = set(trainer._SCHEDULE_KEYS) | (
@@ -344,14 +354,16 @@ def _program(base: ml_collections.ConfigDict, data_shape: tuple,
   def build():
     generator, discriminator = models.create(base.model, data_shape,
                                              axis_name=step_lib.AXIS)
-    return (generator, discriminator, trainer.make_optimizer(base.optimizer.g),
-            trainer.make_optimizer(base.optimizer.d),
+    return (make_init(base, generator, discriminator, data_shape),
             make_sweep_step(generator, discriminator, base),
             trainer.make_sampler(base, data_shape))
 
-  key = ("sweep", json.dumps(program, sort_keys=True, default=repr), tuple(data_shape),
-         weight_keys)
-  return trainer._cached(key, build)
+  key = (json.dumps(program, sort_keys=True, default=repr), tuple(data_shape),
+         weight_keys, tuple(d.id for d in jax.devices()))
+  if key not in _PROGRAMS:
+    _PROGRAMS.clear()  # one program at a time: compiled code is large
+    _PROGRAMS[key] = build()
+  return _PROGRAMS[key]
 
 
 def _restore(checkpointers: list, states: state_lib.GANState,
@@ -391,9 +403,8 @@ def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str]
       for c, w in zip(configs, workdirs, strict=True)] if "evals" in base else None
   eval_every = evaluators[0].config.every if evaluators else 0
   weights = member_weights(configs)
-  generator, discriminator, g_tx, d_tx, p_step, sampler = _program(
-      base, data_shape, tuple(weights))
-  host_states = initial_states(configs, generator, discriminator, g_tx, d_tx, data_shape)
+  init, p_step, sampler = _program(base, data_shape, tuple(weights))
+  host_states = initial_states(configs, init)
 
   for w in workdirs:
     os.makedirs(w, exist_ok=True)
