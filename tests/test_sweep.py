@@ -12,10 +12,10 @@ from PIL import Image
 from conftest import REPO, tiny_config
 
 sys.path.insert(0, str(REPO))
-from configs import dcgan, toy_ring  # noqa: E402
-
 from jaxgan import sweep  # noqa: E402
 from jaxgan.train import trainer  # noqa: E402
+
+from configs import dcgan, toy_ring  # noqa: E402
 
 # Two members differing in everything a vectorised sweep may vary: the seed
 # (init, data order, randomness), an optimizer hyperparameter and a loss weight.
@@ -42,7 +42,8 @@ def tiny_toy_config():
 def assert_states_close(a, b, tol):
   for tree_a, tree_b in ((a.generator.params, b.generator.params),
                          (a.discriminator.params, b.discriminator.params),
-                         (a.discriminator.opt_state, b.discriminator.opt_state)):
+                         (a.discriminator.opt_state, b.discriminator.opt_state),
+                         (a.ema_params, b.ema_params)):
     diffs = jax.tree.map(lambda x, y: float(np.max(np.abs(
         np.asarray(x, np.float64) - np.asarray(y, np.float64)), initial=0.0)),
                          tree_a, tree_b)
@@ -196,16 +197,16 @@ def test_sweep_resumes_as_a_whole(toy_runs, tmp_path):
     assert [line.split(",")[0] for line in lines] == ['{"step": 2'] * 2 + ['{"step": 4'] * 2
 
 
-def test_tiny_dcgan_members_equal_single_runs(tmp_path):
-  """BatchNorm, EMA, a per-member beta and gradient-penalty weight (0 for one
-  member: the term is computed and weighted by 0)."""
+def test_tiny_dcgan_member_equals_its_single_run(tmp_path):
+  """BatchNorm, EMA, a per-member beta and gradient-penalty weight (0 for the
+  first member: the term is computed and weighted by 0). The second member,
+  which differs from the config in all of them, is compared with its single
+  run (the first member's equality is the toy test's)."""
   config = tiny_config()
   config.train.update(num_steps=2, checkpoint_every=2)
   states = sweep.train_sweep(config, DCGAN_MEMBERS, str(tmp_path / "sweep"))
   names, _, configs = sweep.member_configs(config, DCGAN_MEMBERS)
-  for name, member_config in zip(names, configs, strict=True):
-    single = trainer.train_and_evaluate(member_config, str(tmp_path / name))
-    assert_states_close(states[name], single, 1e-4)
-    np.testing.assert_allclose(
-        jax.tree.leaves(states[name].ema_params), jax.tree.leaves(single.ema_params),
-        atol=1e-4)
+  single = trainer.train_and_evaluate(configs[1], str(tmp_path / names[1]))
+  assert_states_close(states[names[1]], single, 1e-4)
+  assert not np.allclose(jax.tree.leaves(states[names[0]].generator.params)[0],
+                         jax.tree.leaves(single.generator.params)[0])
