@@ -7,8 +7,16 @@ Running the same command again resumes from the latest checkpoint in workdir.
 SIGTERM or SIGINT (Ctrl-C) saves a checkpoint and exits with status 128 + the
 signal number; a second one stops at once. A workdir holding a run with a
 different config is refused unless --override_config is given.
+
+A sweep trains many members of the config from one command, each in
+workdir/<member>/, and writes workdir/summary.csv and summary.png
+(docs/sweeps.md):
+
+  python launch.py --config=configs/toy_ring.py --sweep='seed=0,1,2,3'
+  python launch.py --config=configs/toy_ring.py --sweep=config  # its get_sweep()
 """
 
+import importlib.util
 import logging as std_logging
 import os
 import re
@@ -18,7 +26,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import checkpoint, train
+from jaxgan import checkpoint, sweep, train
 from jaxgan.train import trainer
 
 config_flags.DEFINE_config_file("config", None, "Training config file.",
@@ -29,6 +37,12 @@ flags.DEFINE_string("workdir", None,
 flags.DEFINE_bool("override_config", False,
                   "Continue the run in --workdir although its config differs; "
                   "its old config.json is kept as config.N.json.")
+flags.DEFINE_string("sweep", "",
+                    "Train a sweep: 'config' for the config file's get_sweep(), or "
+                    "'key=v1,v2;key2=v3,v4' (';': product, '&': zip keys).")
+flags.DEFINE_enum("sweep_mode", "auto", sweep.MODES,
+                  "vectorised: members in one compiled program; process: one after "
+                  "another; auto: vectorised when the members allow it.")
 flags.mark_flags_as_required(["config"])
 FLAGS = flags.FLAGS
 
@@ -43,6 +57,18 @@ logging.get_absl_logger().addFilter(_quiet_libraries)  # orbax logs through absl
 std_logging.getLogger("jax").setLevel(std_logging.WARNING)
 
 
+def _sweep_spec(text: str, config_file: str):
+  """The sweep of --sweep: parsed, or the config file's get_sweep()."""
+  if text != "config":
+    return sweep.parse(text)
+  spec = importlib.util.spec_from_file_location("sweep_config", config_file)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_sweep"):
+    raise ValueError(f"--sweep=config: {config_file} has no get_sweep().")
+  return module.get_sweep()
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -54,8 +80,16 @@ def main(argv):
                jax.local_device_count(), jax.device_count(), jax.devices()[0].platform)
   logging.info("Workdir: %s", workdir)
   try:
-    train.train_and_evaluate(FLAGS.config, workdir,
-                             override_config=FLAGS.override_config)
+    if FLAGS.sweep:
+      try:  # a misspelled key or value fails in one line, before anything runs
+        spec = _sweep_spec(FLAGS.sweep, config_flags.get_config_filename(FLAGS["config"]))
+        sweep.pick_mode(sweep.member_configs(FLAGS.config, spec)[2], FLAGS.sweep_mode)
+      except ValueError as e:
+        sys.exit(f"Bad sweep: {e}")
+      sweep.train_sweep(FLAGS.config, spec, workdir, mode=FLAGS.sweep_mode)
+    else:
+      train.train_and_evaluate(FLAGS.config, workdir,
+                               override_config=FLAGS.override_config)
   except trainer.TrainingInterrupted as e:
     logging.warning("%s", e)
     sys.exit(128 + e.signum)

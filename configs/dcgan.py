@@ -84,3 +84,10 @@ def get_config() -> ml_collections.ConfigDict:
   # feature space of the shipped classifiers); see jaxgan.evaluation.
   config.evals = evaluation.default_config()
   return config
+
+
+def get_sweep() -> list[dict]:
+  """Two seeds times two learning rates (the same for both players), 4 runs in
+  one compiled program: `python launch.py --config=configs/dcgan.py --sweep=config`."""
+  return [{"seed": seed, "optimizer.g.learning_rate": lr, "optimizer.d.learning_rate": lr}
+          for seed in (0, 1) for lr in (2e-4, 1e-4)]

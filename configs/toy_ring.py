@@ -35,3 +35,9 @@ def get_config(mixture: str = "ring") -> ml_collections.ConfigDict:
   config.evals.update(metrics=f"toy_{mixture}", every=1000, num_samples=2500,
                       batch_size=2500)
   return config
+
+
+def get_sweep() -> list[dict]:
+  """Four seeds: `python launch.py --config=configs/toy_ring.py --sweep=config`
+  trains them in one compiled program (docs/sweeps.md)."""
+  return [{"seed": s} for s in range(4)]

@@ -32,6 +32,13 @@ def _local_slice(x: jax.Array, local_size: int) -> jax.Array:
   return lax.dynamic_slice_in_dim(x, start, local_size)
 
 
+def _on(weight) -> bool:
+  """Whether a weighted term is computed: a weight > 0, or a traced weight (a
+  sweep's per-member value, `jaxgan.sweep`), whose term is computed for every
+  member and contributes 0 * term where the member's weight is 0."""
+  return isinstance(weight, jax.Array) or weight > 0
+
+
 def _mean_probability(logits: jax.Array) -> jax.Array:
   return jnp.mean(jax.nn.sigmoid(logits))
 
@@ -45,6 +52,8 @@ class Objective:
     gp_weight: weight of the WGAN-GP gradient penalty (0: off).
     adv_weight: weight of the generator's adversarial term (SRGAN: 1e-3;
       0 with feature matching alone, as in 'Improved Techniques').
+    The weights are floats, or traced arrays when a sweep trains members with
+    different weights in one program.
     feature_matching: weight of the feature-matching generator loss on the
       discriminator's 'features' (0: off).
     aux_class_weight: weight of the auxiliary classifier's cross-entropy
@@ -132,7 +141,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   global_batch = local_batch * num_devices
   rng = jax.random.fold_in(rng, state.step)
   obj = objective
-  with_features = obj.feature_matching > 0
+  with_features = _on(obj.feature_matching)
 
   def noise(key):
     return _local_slice(jax.random.normal(key, (global_batch, latent_dim)), local_batch)
@@ -167,13 +176,13 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
                  "d_fake_prob": _mean_probability(fake_logits),
                  "d_real_logit": jnp.mean(real_logits),
                  "d_fake_logit": jnp.mean(fake_logits)}
-      if obj.gp_weight > 0:
+      if _on(obj.gp_weight):
         alpha = _local_slice(jax.random.uniform(gp_key, (global_batch,)), local_batch)
         critic = lambda x: discriminate(params, d_state.batch_stats, x, cond, real_key)[0]
         penalty = losses.gradient_penalty(critic, real, fake, alpha=alpha)
         metrics["gradient_penalty"] = penalty
         d_loss = d_loss + obj.gp_weight * penalty
-      if obj.aux_class_weight > 0:
+      if _on(obj.aux_class_weight):
         class_loss = _class_loss(real_class, label) + _class_loss(fake_class, label)
         metrics["d_class_loss"] = class_loss
         metrics["d_real_class_accuracy"] = jnp.mean(jnp.argmax(real_class, -1) == label)
@@ -232,14 +241,14 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
           _global_mean(fake_feats)[None])
       g_metrics["g_feature_matching_loss"] = fm
       g_loss = g_loss + obj.feature_matching * fm
-    if obj.aux_class_weight > 0:
+    if _on(obj.aux_class_weight):
       class_loss = _class_loss(fake_class, label)
       g_metrics["g_class_loss"] = class_loss
       g_loss = g_loss + obj.aux_class_weight * class_loss
-    if obj.l1_weight > 0:
+    if _on(obj.l1_weight):
       g_metrics["g_l1_loss"] = l1 = jnp.mean(jnp.abs(fake - real))
       g_loss = g_loss + obj.l1_weight * l1
-    if obj.l2_weight > 0:
+    if _on(obj.l2_weight):
       g_metrics["g_l2_loss"] = l2 = jnp.mean(jnp.square(fake - real))
       g_loss = g_loss + obj.l2_weight * l2
     return g_loss, g_metrics

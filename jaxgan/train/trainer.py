@@ -245,6 +245,36 @@ def _replicate(tree: Any) -> Any:
                                sharding), tree)
 
 
+def load_dataset(config: ml_collections.ConfigDict) -> data_lib.ImageDataset:
+  """The training data of `config.data`, checked against `config.model`."""
+  dataset = data_lib.load(config.data, image_size=config.model.get("image_size", 0),
+                          channels=config.model.get("channels", 0))
+  logging.info("Dataset %s: %d images of shape %s.", dataset.name, len(dataset),
+               dataset.images.shape[1:])
+  if dataset.is_image and dataset.images.shape[-1] != config.model.channels:
+    raise ValueError(f"The data has {dataset.images.shape[-1]} channels but "
+                     f"config.model.channels={config.model.channels}.")
+  return dataset
+
+
+def make_sampler(config: ml_collections.ConfigDict, data_shape: tuple):
+  """`sampler(generator variables, z) -> samples`, jitted.
+
+  Samples use the batch statistics of the fixed latent batch (as the DCGAN
+  reference does): running averages belong to the raw, not the EMA, weights.
+  """
+  sample_generator = models.create(config.model, data_shape)[0]
+  return jax.jit(lambda variables, z: sample_generator.apply(
+      variables, z, train=True, mutable=["batch_stats"])[0])
+
+
+def sample_grid(samples: np.ndarray, dataset: data_lib.ImageDataset) -> np.ndarray:
+  """What a person looks at: images tiled, or 2-D points over the data's."""
+  if dataset.is_image:
+    return writers.image_grid(samples)
+  return writers.scatter_plot(samples, reference=dataset.images[:2500])
+
+
 # What `_setup` built, by config: a process that trains the same model again (a
 # resumed run, a notebook, tests) reuses the initial state and the compiled
 # step and sampler. (The state's static fields, its optimizers and `apply_fn`s,
@@ -285,12 +315,7 @@ def _setup(config: ml_collections.ConfigDict, data_shape: tuple) -> tuple:
   def build_functions():
     p_train_step = step_lib.make_train_step(generator, discriminator, config,
                                             num_devices=jax.device_count())
-    # Samples use the batch statistics of the fixed latent batch (as the DCGAN
-    # reference does): running averages belong to the raw, not the EMA, weights.
-    sample_generator = models.create(config.model, data_shape)[0]
-    sampler = jax.jit(lambda variables, z: sample_generator.apply(
-        variables, z, train=True, mutable=["batch_stats"])[0])
-    return p_train_step, sampler
+    return p_train_step, make_sampler(config, data_shape)
 
   return (state, *_cached(key("functions", _SCHEDULE_KEYS), build_functions))
 
@@ -396,14 +421,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   train_cfg = config.train
   skip_nonfinite = bool(train_cfg.get("skip_nonfinite", False))
 
-  dataset = data_lib.load(config.data, image_size=config.model.get("image_size", 0),
-                          channels=config.model.get("channels", 0))
-  logging.info("Dataset %s: %d images of shape %s.", dataset.name, len(dataset),
-               dataset.images.shape[1:])
-  if dataset.is_image and dataset.images.shape[-1] != config.model.channels:
-    raise ValueError(f"The data has {dataset.images.shape[-1]} channels but "
-                     f"config.model.channels={config.model.channels}.")
-
+  dataset = load_dataset(config)
   data_shape = dataset.images.shape[1:]
   # Built before compiling: unknown metrics or a missing feature network fail now.
   evaluator = evaluation.Evaluator(
@@ -469,10 +487,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   def save_samples(step: int) -> None:
     first = checkpoint_lib.host_copy(state)
     samples = jax.device_get(sampler(state_lib.sampling_params(first), sample_z))
-    if dataset.is_image:
-      grid = writers.image_grid(samples)
-    else:
-      grid = writers.scatter_plot(samples, reference=dataset.images[:2500])
+    grid = sample_grid(samples, dataset)
     if is_main:
       writers.save_png(os.path.join(sample_dir, f"step_{step:07d}.png"), grid)
       writer.write_image(step, "samples", grid)

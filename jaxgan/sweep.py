@@ -1,0 +1,656 @@
+"""Sweeps: many runs of one config from one command, vectorised when they can be.
+
+A sweep is a list of members, each a dict of config overrides
+(`{'seed': 1, 'optimizer.g.learning_rate': 1e-3}`). It is declared as a spec:
+
+- a dict is the product of its keys' values: `{'seed': [0, 1], 'loss.gp_weight':
+  [1.0, 10.0]}` has 4 members (a single value is one value);
+- a list is its elements' members one after another, so a list of dicts of
+  single values is a zip: `[{'seed': 0, 'train.n_critic': 1}, {'seed': 1,
+  'train.n_critic': 5}]` has 2 members;
+- `product(spec, ...)` combines specs: every member of the first with every
+  member of the next.
+
+`get_sweep()` next to `get_config()` in a config file returns a spec, and
+`parse('seed=0,1,2,3;optimizer.g.learning_rate=1e-3,2e-4')` reads one from the
+command line (`;` separates product factors, `&` zips keys within a factor).
+
+Vectorised mode trains members that differ only in `VECTOR_KEYS` (seed,
+optimizer hyperparameters, loss weights) in one compiled program: the state
+has a leading member axis, members are spread over the local devices with
+`jax.pmap` and vmapped on each device, and each member runs the unchanged
+`jaxgan.train.step.train_steps` under `jax.vmap(..., axis_name=AXIS)` over an
+axis of size 1, so the step's collectives are identities and each member
+computes what a single run computes on one device. Learning rates and betas
+are per-member arrays in the optax state (`optax.inject_hyperparams`); loss
+weights that differ are traced per-member values. Process mode trains the
+members one after another with `train_and_evaluate`. Either way member `name`
+writes to `workdir/name/` what a single run writes (samples, metrics.jsonl,
+checkpoints, config.json), so a member's directory is also a single run's
+workdir; the sweep writes `summary.csv` and `summary.png` to `workdir`.
+"""
+
+import ast
+import copy
+import csv
+import dataclasses
+import difflib
+import functools
+import itertools
+import json
+import math
+import os
+import signal
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import tqdm
+from absl import logging
+from PIL import Image, ImageDraw
+
+from jaxgan import checkpoint as checkpoint_lib
+from jaxgan import data as data_lib
+from jaxgan import evaluation, models
+from jaxgan.train import state as state_lib
+from jaxgan.train import step as step_lib
+from jaxgan.train import trainer, writers
+
+_LOSS_WEIGHTS = ("gp_weight", "adv_weight", "feature_matching", "aux_class_weight",
+                 "l1_weight", "l2_weight")
+_HYPERPARAMS = ("learning_rate", "b1", "b2", "decay")
+# Keys that may differ between the members of one compiled program.
+VECTOR_KEYS = (("seed",) + tuple(f"loss.{k}" for k in _LOSS_WEIGHTS)
+               + tuple(f"optimizer.{p}.{h}" for p in "gd" for h in _HYPERPARAMS))
+MODES = ("auto", "vectorised", "process")
+# The pmap axis over which the members are spread (the step's own axis, AXIS,
+# is the size-1 vmap axis of each member).
+MEMBER_AXIS = "members"
+
+
+# -- Declaring a sweep ---------------------------------------------------------
+
+def expand(spec: Any) -> list[dict]:
+  """The members (dicts of overrides) of a spec: a dict is the product of its
+  keys' values, a list its elements' members one after another."""
+  if isinstance(spec, dict):
+    members = [{}]
+    for key, values in spec.items():
+      values = list(values) if isinstance(values, (list, tuple)) else [values]
+      members = [{**m, key: v} for m in members for v in values]
+    return members
+  if isinstance(spec, (list, tuple)):
+    return [m for part in spec for m in expand(part)]
+  raise TypeError(f"A sweep spec is a dict (product) or a list (members one after "
+                  f"another), got {type(spec).__name__}: {spec!r}.")
+
+
+def product(*specs: Any) -> list[dict]:
+  """Every member of the first spec combined with every member of the next."""
+  return [dict(itertools.chain.from_iterable(m.items() for m in combo))
+          for combo in itertools.product(*(expand(s) for s in specs))]
+
+
+def _value(text: str) -> Any:
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text  # a bare word: a string such as a loss name
+
+
+def parse(text: str) -> list[dict]:
+  """Reads a command-line spec: `key=v1,v2` gives a key's values, `&` zips
+  keys (same number of values), `;` takes the product of such factors.
+
+  'seed=0,1;optimizer.g.learning_rate=1e-3,2e-4&optimizer.d.learning_rate=1e-3,2e-4'
+  has 4 members: 2 seeds times 2 pairs of learning rates.
+  """
+  factors = []
+  for factor in filter(None, (f.strip() for f in text.split(";"))):
+    columns = {}
+    for group in factor.split("&"):
+      key, eq, values = group.partition("=")
+      if not eq or not key.strip() or not values.strip():
+        raise ValueError(f"Bad sweep {text!r}: {group!r} should read key=v1,v2,... "
+                         "(';' separates product factors, '&' zips keys).")
+      columns[key.strip()] = [_value(v.strip()) for v in values.split(",")]
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+      raise ValueError(f"Bad sweep {text!r}: keys zipped with '&' need as many "
+                       f"values each, got {lengths}.")
+    n = next(iter(lengths.values()))
+    factors.append([{k: v[i] for k, v in columns.items()} for i in range(n)])
+  if not factors:
+    raise ValueError(f"Bad sweep {text!r}: it names no key.")
+  return product(*factors)
+
+
+def member_name(overrides: dict) -> str:
+  """A directory name from a member's overrides, each key shortened to its
+  shortest dotted suffix that tells the swept keys apart."""
+  if not overrides:
+    return "base"
+
+  def short(key):
+    parts = key.split(".")
+    for n in range(1, len(parts) + 1):
+      suffix = ".".join(parts[-n:])
+      if sum(k == suffix or k.endswith("." + suffix) for k in overrides) == 1:
+        return suffix
+    return key
+
+  return ",".join(f"{short(k)}={v}" for k, v in overrides.items()).replace("/", "_")
+
+
+def member_configs(config: ml_collections.ConfigDict, spec: Any
+                   ) -> tuple[list[str], list[dict], list[ml_collections.ConfigDict]]:
+  """(names, overrides, configs) of the members of `spec` applied to `config`.
+
+  Raises ValueError for an unknown key (listing the valid ones), a value of
+  the wrong type, or two members with the same overrides.
+  """
+  overrides = expand(spec)
+  if not overrides:
+    raise ValueError("The sweep has no members.")
+  valid = sorted(trainer._flatten(config))
+  configs = []
+  for member in overrides:
+    for key in member:
+      if key not in valid:
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"Unknown sweep key {key!r}.{hint} Valid keys: "
+                         f"{', '.join(valid)}.")
+    member_config = copy.deepcopy(config)
+    try:
+      member_config.update_from_flattened_dict(member)
+    except TypeError as e:
+      raise ValueError(f"Bad sweep value in {member}: {e}") from e
+    configs.append(member_config)
+  names = [member_name(m) for m in overrides]
+  duplicates = sorted({n for n in names if names.count(n) > 1})
+  if duplicates:
+    raise ValueError(f"The sweep has the same member more than once: {duplicates}.")
+  return names, overrides, configs
+
+
+def program_keys(configs: list[ml_collections.ConfigDict]) -> list[str]:
+  """Config keys that differ between members and are not in `VECTOR_KEYS`:
+  they change the compiled program (shapes, losses, schedule), so such members
+  cannot train together in vectorised mode."""
+  flats = [trainer._flatten(c) for c in configs]
+  keys = set().union(*flats)
+  return sorted(k for k in keys if k not in VECTOR_KEYS
+                and any(f.get(k) != flats[0].get(k) for f in flats))
+
+
+def pick_mode(configs: list[ml_collections.ConfigDict], mode: str = "auto") -> str:
+  """'vectorised' or 'process' for `mode` ('auto': vectorised when it can)."""
+  if mode not in MODES:
+    raise ValueError(f"Unknown sweep mode {mode!r}; valid: {', '.join(MODES)}.")
+  differing = program_keys(configs)
+  if mode == "vectorised" and differing:
+    raise ValueError(
+        f"Vectorised mode trains the members in one compiled program, but they "
+        f"differ in {', '.join(differing)}, which change it; sweep only "
+        f"{', '.join(VECTOR_KEYS)} together, or use mode 'process'.")
+  if mode == "vectorised" and jax.process_count() > 1:
+    raise ValueError("Vectorised sweeps run in one process; use mode 'process'.")
+  if mode == "auto":
+    return "process" if differing or jax.process_count() > 1 else "vectorised"
+  return mode
+
+
+# -- Vectorised mode -----------------------------------------------------------
+
+def layout(num_members: int, num_devices: int) -> tuple[int, int]:
+  """(devices used, members per device): as few members per device as the
+  devices allow, on as few devices as that needs; the last device's spare
+  slots run copies of the last member, whose results are dropped."""
+  per_device = math.ceil(num_members / num_devices)
+  return math.ceil(num_members / per_device), per_device
+
+
+def _stack(trees: list) -> Any:
+  """Members' pytrees (same leaves) stacked on a new leading axis, with the
+  first one's structure."""
+  leaves = [jax.tree.leaves(t) for t in trees]
+  return jax.tree.unflatten(jax.tree.structure(trees[0]),
+                            [np.stack(ls) for ls in zip(*leaves, strict=True)])
+
+
+def _member(tree: Any, i: int) -> Any:
+  """Member `i` of stacked host arrays (arrays, also for scalars)."""
+  return jax.tree.map(lambda x: np.asarray(x[i]), tree)
+
+
+def _with_member_hyperparams(states: state_lib.GANState,
+                             configs: list[ml_collections.ConfigDict]
+                             ) -> state_lib.GANState:
+  """Stacked states whose optax hyperparameters (`inject_hyperparams`) are
+  each member's `config.optimizer.{g,d}` values."""
+  def player(train_state, p):
+    def fix(opt_state):
+      if not hasattr(opt_state, "hyperparams"):
+        return opt_state
+      hyperparams = dict(opt_state.hyperparams)
+      for key, old in hyperparams.items():
+        if key in _HYPERPARAMS and key in configs[0].optimizer[p]:
+          hyperparams[key] = np.asarray([c.optimizer[p][key] for c in configs],
+                                        np.asarray(old).dtype)
+      return opt_state._replace(hyperparams=hyperparams)
+
+    return train_state.replace(opt_state=jax.tree.map(
+        fix, train_state.opt_state, is_leaf=lambda x: hasattr(x, "hyperparams")))
+
+  return states.replace(generator=player(states.generator, "g"),
+                        discriminator=player(states.discriminator, "d"))
+
+
+def make_init(config: ml_collections.ConfigDict, generator, discriminator,
+              data_shape: tuple):
+  """`init(keys) -> stacked states`: each member initialised from its key as
+  a single run initialises (`jaxgan.train.state.create`), in one program."""
+  g_tx = trainer.make_optimizer(config.optimizer.g)
+  d_tx = trainer.make_optimizer(config.optimizer.d)
+  return jax.jit(jax.vmap(lambda key: state_lib.create(
+      key, generator, discriminator, g_tx, d_tx, latent_dim=config.model.latent_dim,
+      image_shape=data_shape, ema_decay=config.train.ema_decay)))
+
+
+def initial_states(configs: list[ml_collections.ConfigDict], init
+                   ) -> state_lib.GANState:
+  """The members' initial states, stacked (host arrays): `init` (see
+  `make_init`) from each member's seed, then each member's optimizer
+  hyperparameters."""
+  keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in configs])
+  return _with_member_hyperparams(jax.device_get(init(keys)), configs)
+
+
+def member_weights(configs: list[ml_collections.ConfigDict]) -> dict[str, np.ndarray]:
+  """The loss weights that differ between members, as (members,) arrays."""
+  return {k: np.asarray([c.loss.get(k, 0.0) for c in configs], np.float32)
+          for k in _LOSS_WEIGHTS
+          if len({c.loss.get(k, 0.0) for c in configs}) > 1}
+
+
+def make_sweep_step(generator, discriminator, config: ml_collections.ConfigDict):
+  """The members' `train_steps`, vmapped over the members of a device and
+  pmapped over devices, donating the states:
+  `p_step(states, batches, rngs, data, weights) -> (states, metrics)`, every
+  argument with leading axes (devices, members per device), but `data`
+  (devices, ...) and `weights`, the differing loss weights (see `member_weights`).
+  """
+  objective = step_lib.Objective.from_config(config.loss)
+  skip_nonfinite = bool(config.train.get("skip_nonfinite", False))
+
+  def member_steps(state, batches, rng, data, weights):
+    step_fn = functools.partial(
+        step_lib.train_step, generator=generator, discriminator=discriminator,
+        objective=dataclasses.replace(objective, **weights), num_devices=1,
+        latent_dim=config.model.latent_dim, ema_decay=config.train.ema_decay)
+    steps = functools.partial(step_lib.train_steps, step_fn=step_fn,
+                              skip_nonfinite=skip_nonfinite)
+    # A single run on one device: the step's collectives over AXIS run over
+    # this axis of size 1.
+    batches = jax.tree.map(lambda x: x[None], batches)
+    state, metrics = jax.vmap(steps, in_axes=(None, 0, None, None),
+                              axis_name=step_lib.AXIS)(state, batches, rng, data)
+    return jax.tree.map(lambda x: x[0], (state, metrics))
+
+  return jax.pmap(jax.vmap(member_steps, in_axes=(0, 0, 0, None, 0)),
+                  axis_name=MEMBER_AXIS, donate_argnums=(0,))
+
+
+class _Layout:
+  """Puts members' arrays (members, ...) on the devices as (devices, members
+  per device, ...), and takes them back."""
+
+  def __init__(self, num_members: int):
+    self.num_members = num_members
+    self.devices, self.per_device = layout(num_members, jax.local_device_count())
+    mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:self.devices]), (MEMBER_AXIS,))
+    self._sharding = jax.sharding.NamedSharding(
+        mesh, jax.sharding.PartitionSpec(MEMBER_AXIS))
+
+  def put(self, tree: Any) -> Any:
+    def one(x):
+      x = np.asarray(x)
+      pad = self.devices * self.per_device - len(x)
+      x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)]) if pad else x
+      return jax.device_put(x.reshape(self.devices, self.per_device, *x.shape[1:]),
+                            self._sharding)
+    return jax.tree.map(one, tree)
+
+  def replicate(self, tree: Any) -> Any:
+    return jax.tree.map(lambda x: jax.device_put(
+        np.broadcast_to(np.asarray(x), (self.devices, *np.shape(x))), self._sharding),
+                        tree)
+
+  def get(self, tree: Any) -> Any:
+    return jax.tree.map(
+        lambda x: np.asarray(x).reshape(-1, *x.shape[2:])[:self.num_members],
+        jax.device_get(tree))
+
+
+_PROGRAMS: dict = {}
+
+
+def _program(base: ml_collections.ConfigDict, data_shape: tuple,
+             weight_keys: tuple[str, ...]) -> tuple:
+  """(init, p_step, sampler) for the members of `base` (see `make_init`,
+  `make_sweep_step`), reused by a later sweep of the same program (a resumed
+  one, tests) without compiling again: the optimizers are static parts of the
+  state, so the state must come from the same `init`."""
+  # Seeds, optimizer hyperparameters and traced loss weights are values in
+  # the state or arguments; loss weights that all members share are baked in.
+  ignored = set(trainer._SCHEDULE_KEYS) | (
+      set(VECTOR_KEYS) - {f"loss.{w}" for w in _LOSS_WEIGHTS if w not in weight_keys})
+  program = {k: v for k, v in trainer._flatten(base).items() if k not in ignored}
+
+  def build():
+    generator, discriminator = models.create(base.model, data_shape,
+                                             axis_name=step_lib.AXIS)
+    return (make_init(base, generator, discriminator, data_shape),
+            make_sweep_step(generator, discriminator, base),
+            trainer.make_sampler(base, data_shape))
+
+  key = (json.dumps(program, sort_keys=True, default=repr), tuple(data_shape),
+         weight_keys, tuple(d.id for d in jax.devices()))
+  if key not in _PROGRAMS:
+    _PROGRAMS.clear()  # one program at a time: compiled code is large
+    _PROGRAMS[key] = build()
+  return _PROGRAMS[key]
+
+
+def _restore(checkpointers: list, states: state_lib.GANState,
+             names: list[str]) -> tuple[int, state_lib.GANState]:
+  """(step, stacked states) from the members' checkpoints: the latest step
+  that every member saved (a sweep killed between two members' saves
+  resumes from the one before)."""
+  latest = [c.latest_step() for c in checkpointers]
+  if all(s is None for s in latest):
+    return 0, states
+  if any(s is None for s in latest):
+    missing = [n for n, s in zip(names, latest, strict=True) if s is None]
+    raise checkpoint_lib.CheckpointError(
+        f"Members {missing} of the sweep have no checkpoint but others do; resume "
+        "the sweep in a fresh workdir or move the others' checkpoints aside.")
+  step = min(latest)
+  restored = []
+  for i, checkpointer in enumerate(checkpointers):
+    if step not in checkpointer.all_steps():
+      raise checkpoint_lib.CheckpointError(
+          f"Member {names[i]} has no checkpoint of step {step}, the latest that "
+          f"every member saved (it has {checkpointer.all_steps()}).")
+    _, state, _ = checkpointer.restore(_member(states, i), step=step)
+    restored.append(state)
+  logging.info("Resumed the sweep from step %d.", step)
+  return step, _stack(restored)
+
+
+def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str],
+                      workdirs: list[str]) -> list[state_lib.GANState]:
+  """Trains the members together; returns their final host states."""
+  base, train_cfg = configs[0], configs[0].train
+  dataset = trainer.load_dataset(base)
+  data_shape = dataset.images.shape[1:]
+  evaluators = [evaluation.Evaluator(
+      c.evals, dataset, w, reference_name=f"{dataset.name}:{c.data.get('split', 'train')}")
+      for c, w in zip(configs, workdirs, strict=True)] if "evals" in base else None
+  eval_every = evaluators[0].config.every if evaluators else 0
+  weights = member_weights(configs)
+  init, p_step, sampler = _program(base, data_shape, tuple(weights))
+  host_states = initial_states(configs, init)
+
+  for w in workdirs:
+    os.makedirs(w, exist_ok=True)
+  checkpointers = [checkpoint_lib.Checkpointer(os.path.join(w, "checkpoints"),
+                                               max_to_keep=train_cfg.max_checkpoints)
+                   for w in workdirs]
+  start_step, host_states = _restore(checkpointers, host_states, names)
+  for c, w in zip(configs, workdirs, strict=True):
+    trainer._write_config(c, w)
+    trainer._trim_metrics(w, start_step)
+
+  devices = _Layout(len(configs))
+  logging.info("Vectorised sweep: %d members on %d devices, %d per device.",
+               len(configs), devices.devices, devices.per_device)
+  states = devices.put(host_states)
+  seeds = [c.seed for c in configs]
+  rngs = devices.put(np.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1)
+                               for s in seeds]))
+  weights = devices.put(weights)
+  global_batch = train_cfg.n_critic * train_cfg.batch_size
+  on_device = base.data.on_device and dataset.images.nbytes <= trainer._MAX_DEVICE_DATA_BYTES
+  with_labels = models.is_class_conditional(base.model)
+  device_data = None
+  if on_device:
+    device_data = devices.replicate(
+        {"image": dataset.images, "label": dataset.labels} if with_labels
+        else {"image": dataset.images})
+
+  def next_batches(step: int, k: int) -> dict:
+    """The members' batches of steps step+1 .. step+k: (members, k, n_critic, B)."""
+    indices = np.stack([np.stack([
+        data_lib.batch_indices(len(dataset), global_batch, seed, s)
+        for s in range(step, step + k)]) for seed in seeds])
+    indices = indices.reshape(len(seeds), k, train_cfg.n_critic, -1)
+    if on_device:
+      return devices.put({"index": indices.astype(np.int32)})
+    batch = {"image": dataset.images[indices]}
+    if with_labels:
+      batch["label"] = dataset.labels[indices]
+    return devices.put(batch)
+
+  sample_zs = [jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(s), 2),
+                                 (train_cfg.num_samples, base.model.latent_dim))
+               for s in seeds]
+  metric_writers = [writers.MetricWriter(w) for w in workdirs]
+  best_checkpointers = {}
+
+  def position(i: int, step: int) -> dict:
+    return {"seed": seeds[i], "batches_seen": step, "global_batch": global_batch}
+
+  def best_checkpointer(i: int) -> checkpoint_lib.Checkpointer:
+    if i not in best_checkpointers:
+      best_checkpointers[i] = checkpoint_lib.Checkpointer(
+          os.path.join(workdirs[i], "checkpoints_best"), max_to_keep=1)
+    return best_checkpointers[i]
+
+  def sample_and_evaluate(step: int, host: state_lib.GANState, do_samples: bool,
+                          do_evals: bool) -> None:
+    for i, w in enumerate(workdirs):
+      variables = state_lib.sampling_params(_member(host, i))
+      if do_samples:
+        samples = jax.device_get(sampler(variables, sample_zs[i]))
+        grid = trainer.sample_grid(samples, dataset)
+        os.makedirs(os.path.join(w, "samples"), exist_ok=True)
+        writers.save_png(os.path.join(w, "samples", f"step_{step:07d}.png"), grid)
+        metric_writers[i].write_image(step, "samples", grid)
+      if do_evals:
+        results = evaluators[i](lambda rng, n, v=variables: np.asarray(
+            sampler(v, jax.random.normal(rng, (n, base.model.latent_dim)))), step)
+        metric_writers[i].write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
+        if evaluators[i].update_best(results, step):
+          best_checkpointer(i).save(step, _member(host, i), position(i, step))
+
+  progress = tqdm.tqdm(total=train_cfg.num_steps, initial=start_step, desc="sweep",
+                       unit="step", dynamic_ncols=True)
+  last_log_time, last_log_step = time.time(), start_step
+  step = start_step
+  try:
+    with trainer._StopSignals() as signals:
+      while step < train_cfg.num_steps:
+        k = min(train_cfg.steps_per_call,
+                trainer._steps_until_event(step, train_cfg, eval_every))
+        states, metrics = p_step(states, next_batches(step, k), rngs, device_data,
+                                 weights)
+        metrics = devices.get(metrics)
+        bad = [(names[i], int(metrics["nonfinite_step"][i]))
+               for i in np.flatnonzero(metrics.pop("nonfinite_count"))]
+        metrics.pop("nonfinite_step")
+        if bad and not train_cfg.get("skip_nonfinite", False):
+          raise trainer.DivergenceError(
+              f"Sweep members diverged (member, step): {bad}. Stopped before applying "
+              "those steps; the last checkpoints are kept. Lower their learning rates, "
+              "leave them out, or set train.skip_nonfinite=True.")
+        step += k
+        progress.update(k)
+        final = step == train_cfg.num_steps
+        if step % train_cfg.log_every == 0 or final:
+          now = time.time()
+          for i, writer in enumerate(metric_writers):
+            writer.write_scalars(step, {**_member(metrics, i), "steps_per_sec":
+                                        (step - last_log_step) / (now - last_log_time)})
+          last_log_time, last_log_step = now, step
+        do_samples = step % train_cfg.sample_every == 0 or final
+        do_evals = evaluators is not None and evaluators[0].due(step, final)
+        do_checkpoint = step % train_cfg.checkpoint_every == 0 or final
+        if do_samples or do_evals or do_checkpoint or signals.received is not None:
+          host = devices.get(states)
+          sample_and_evaluate(step, host, do_samples, do_evals)
+          if do_checkpoint or signals.received is not None:
+            for i, checkpointer in enumerate(checkpointers):
+              checkpointer.save(step, _member(host, i), position(i, step))
+        if signals.received is not None:
+          signum = signals.received
+          raise trainer.TrainingInterrupted(
+              signum, step, f"Stopped by {signal.Signals(signum).name} at step {step}, "
+              "saved in each member's checkpoints; run the same command to resume.")
+  finally:
+    progress.close()
+    for c in [*checkpointers, *best_checkpointers.values()]:
+      c.wait()
+      c.close()
+    for writer in metric_writers:
+      writer.close()
+  host = devices.get(states)
+  return [_member(host, i) for i in range(len(configs))]
+
+
+# -- Running a sweep -----------------------------------------------------------
+
+def train_sweep(config: ml_collections.ConfigDict, spec: Any, workdir: str, *,
+                mode: str = "auto") -> dict[str, state_lib.GANState]:
+  """Trains every member of `spec` (see `expand`) applied to `config`, each in
+  `workdir/<member name>/`, and writes the summary (`summarize`). Running it
+  again resumes every member from its checkpoints.
+
+  Args:
+    config: the base config.
+    spec: the sweep: a dict (product), a list (members), or parsed text.
+    workdir: the sweep's directory.
+    mode: 'vectorised' (members in one compiled program; they may differ
+      only in `VECTOR_KEYS`), 'process' (one after another) or 'auto'
+      (vectorised when it can).
+
+  Returns:
+    Each member's final state (host copy), by name.
+
+  Raises:
+    ValueError: an unknown key or mode, a member config that cannot work, a
+      workdir that holds a member run with another config, or keys that
+      change the program in vectorised mode; all before anything is compiled.
+  """
+  names, overrides, configs = member_configs(config, spec)
+  mode = pick_mode(configs, mode)
+  workdirs = [os.path.join(workdir, n) for n in names]
+  for c, w in zip(configs, workdirs, strict=True):  # every member fails early
+    trainer.check_config(c)
+    trainer._check_workdir_config(c, w)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "sweep.json"), "w") as f:
+    json.dump({"mode": mode, "members": dict(zip(names, overrides, strict=True))}, f,
+              indent=2, default=repr)
+  logging.info("Sweep of %d members in %s mode: %s", len(names), mode, ", ".join(names))
+  if mode == "vectorised":
+    states = _train_vectorised(configs, names, workdirs)
+  else:
+    states = [trainer.train_and_evaluate(c, w)
+              for c, w in zip(configs, workdirs, strict=True)]
+  rows = summarize(workdir, names, overrides)
+  print(format_table(rows))
+  return dict(zip(names, states, strict=True))
+
+
+# -- Summary -------------------------------------------------------------------
+
+_SUMMARY_KEYS = ("d_loss", "g_loss", "d_real_prob", "d_fake_prob")
+
+
+def _last_values(path: str) -> dict:
+  """The last value of every scalar in a metrics.jsonl, and the last step."""
+  values = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        try:
+          values.update(json.loads(line))
+        except ValueError:
+          continue  # a line cut short by a kill
+  return values
+
+
+def summarize(workdir: str, names: list[str], overrides: list[dict]) -> list[dict]:
+  """Writes `workdir/summary.csv` (one row per member: its overrides, last
+  step, final losses and discriminator outputs, last evaluation results) and
+  `workdir/summary.png` (a bar chart of each); returns the rows."""
+  rows = []
+  for name, member in zip(names, overrides, strict=True):
+    last = _last_values(os.path.join(workdir, name, "metrics.jsonl"))
+    rows.append({"member": name, **member, "step": last.get("step"),
+                 **{k: last[k] for k in _SUMMARY_KEYS if k in last},
+                 **{k: v for k, v in sorted(last.items()) if k.startswith("eval/")}})
+  fields = list(dict.fromkeys(k for row in rows for k in row))
+  with open(os.path.join(workdir, "summary.csv.tmp"), "w", newline="") as f:
+    writer = csv.DictWriter(f, fields)
+    writer.writeheader()
+    writer.writerows(rows)
+  os.replace(os.path.join(workdir, "summary.csv.tmp"), os.path.join(workdir, "summary.csv"))
+  metrics = [k for k in fields if k in _SUMMARY_KEYS or k.startswith("eval/")]
+  writers.save_png(os.path.join(workdir, "summary.png"), bar_charts(rows, metrics))
+  return rows
+
+
+def _text(value: Any) -> str:
+  return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def format_table(rows: list[dict]) -> str:
+  """The summary rows as an aligned text table."""
+  fields = list(dict.fromkeys(k for row in rows for k in row))
+  cells = [fields] + [[_text(row.get(k, "")) for k in fields] for row in rows]
+  widths = [max(len(r[j]) for r in cells) for j in range(len(fields))]
+  return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True))
+                   for r in cells)
+
+
+def bar_charts(rows: list[dict], metrics: list[str], *, width: int = 260,
+               height: int = 180) -> np.ndarray:
+  """One bar chart per metric, a bar per member (labelled by its row number
+  in summary.csv, from 0), as a uint8 RGB image."""
+  columns = min(len(metrics), 3) or 1
+  image = Image.new("RGB", (columns * width, max(1, math.ceil(len(metrics) / columns))
+                            * height), "white")
+  draw = ImageDraw.Draw(image)
+  for n, metric in enumerate(metrics):
+    left, top = (n % columns) * width, (n // columns) * height
+    values = [row.get(metric) for row in rows]
+    finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    low, high = min([0.0, *finite]), max([0.0, *finite])
+    scale = (height - 50) / ((high - low) or 1.0)
+    zero = top + 25 + high * scale
+    draw.text((left + 8, top + 4), metric, fill="black")
+    bar = (width - 20) / max(len(rows), 1)
+    for i, v in enumerate(values):
+      x0 = left + 10 + i * bar
+      if v in finite:
+        draw.rectangle((x0 + 2, min(zero, zero - v * scale), x0 + bar - 2,
+                        max(zero, zero - v * scale)), fill=(60, 90, 170))
+      draw.text((x0 + 2, top + height - 18), str(i), fill="black")
+    draw.line((left + 10, zero, left + width - 10, zero), fill="grey")
+  return np.asarray(image)
