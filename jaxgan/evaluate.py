@@ -126,6 +126,37 @@ def make_sample_fn(config: ml_collections.ConfigDict, state: state_lib.GANState,
   return sample_fn
 
 
+def discriminator_test_error(workdir: str, *, split: str = 'test',
+                             step: int | None = None, batch_size: int = 1000
+                             ) -> dict[str, Any]:
+  """The classification error of a semi-supervised run's discriminator
+  (argmax of its class logits, no noise) on `split` of the run's data.
+
+  Returns:
+    {'step', 'errors', 'num_images', 'error_rate', 'data'}.
+  """
+  with open(os.path.join(workdir, 'config.json')) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if not models.is_semi_supervised(config.model):
+    raise ValueError(f'The run in {workdir} (model {config.model.name!r}) has no '
+                     'classifying discriminator.')
+  data_config = ml_collections.ConfigDict(config.data.to_dict())
+  data_config.split = split
+  dataset = data_lib.load(data_config, image_size=config.model.image_size,
+                          channels=config.model.channels)
+  restored_step, state = restore_state(config, workdir, step, dataset.images.shape[1:])
+  discriminator = _create_models(config, dataset.images.shape[1:])[1]
+  variables = {'params': state.discriminator.params,
+               'batch_stats': state.discriminator.batch_stats}
+  predict = jax.jit(lambda x: jax.numpy.argmax(discriminator.apply(
+      variables, data_lib.to_float(x), train=False)['class_logits'], -1))
+  predictions = np.concatenate([np.asarray(predict(dataset.images[i:i + batch_size]))
+                                for i in range(0, len(dataset), batch_size)])
+  errors = int((predictions != dataset.labels).sum())
+  return {'step': int(restored_step), 'errors': errors, 'num_images': len(dataset),
+          'error_rate': errors / len(dataset), 'data': f'{dataset.name}:{split}'}
+
+
 def evaluate_workdir(workdir: str, *, split: str | None = None,
                      step: int | None = None, output: str | None = None,
                      **overrides) -> dict[str, Any]:
