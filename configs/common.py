@@ -19,6 +19,7 @@ def loss(name: str = "non_saturating", **overrides) -> ml_collections.ConfigDict
       aux_class_weight=0.0,  # AC-GAN auxiliary classifier loss weight; 0: off
       l1_weight=0.0,  # paired data: weight of |G(x) - y| (pix2pix: 100)
       l2_weight=0.0,  # paired data: weight of (G(x) - y)^2 (SRGAN's pixel MSE)
+      semi_supervised=0.0,  # weight of D's cross-entropy on labelled data (SSGAN); 0: off
   ))
   config.update(overrides)
   return config

@@ -94,7 +94,7 @@ def restore_state(config: ml_collections.ConfigDict, workdir: str,
       trainer.make_optimizer(config.optimizer.g),
       trainer.make_optimizer(config.optimizer.d),
       latent_dim=config.model.latent_dim, image_shape=tuple(data_shape),
-      ema_decay=config.train.ema_decay))
+      ema_decay=config.train.ema_decay, cond=trainer.example_cond(config)))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   template = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)
@@ -108,20 +108,53 @@ def restore_state(config: ml_collections.ConfigDict, workdir: str,
 
 def make_sample_fn(config: ml_collections.ConfigDict, state: state_lib.GANState,
                    data_shape: tuple | None = None):
-  """(rng, n) -> n samples (images in [-1, 1], or points), drawn as the
-  trainer draws them."""
+  """(rng, n[, labels]) -> n samples (images in [-1, 1], or points), drawn
+  as the trainer draws them; labels (int (n,)) for class-conditional models."""
   data_shape = data_shape or (config.model.image_size, config.model.image_size,
                               config.model.channels)
   generator = _create_models(config, data_shape)[0]
   variables = state_lib.sampling_params(state)
-  apply = jax.jit(lambda v, z: generator.apply(v, z, train=True,
-                                               mutable=['batch_stats'])[0])
+  apply = jax.jit(lambda v, z, *cond: generator.apply(v, z, *cond, train=True,
+                                                      mutable=['batch_stats'])[0])
 
-  def sample_fn(rng: jax.Array, n: int) -> np.ndarray:
+  def sample_fn(rng: jax.Array, n: int, labels: np.ndarray | None = None
+                ) -> np.ndarray:
     z = jax.random.normal(rng, (n, config.model.latent_dim))
-    return np.asarray(jax.device_get(apply(variables, z)))
+    cond = () if labels is None else (np.asarray(labels, np.int32),)
+    return np.asarray(jax.device_get(apply(variables, z, *cond)))
 
   return sample_fn
+
+
+def discriminator_test_error(workdir: str, *, split: str = 'test',
+                             step: int | None = None, batch_size: int = 1000
+                             ) -> dict[str, Any]:
+  """The classification error of a semi-supervised run's discriminator
+  (argmax of its class logits, no noise) on `split` of the run's data.
+
+  Returns:
+    {'step', 'errors', 'num_images', 'error_rate', 'data'}.
+  """
+  with open(os.path.join(workdir, 'config.json')) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if not models.is_semi_supervised(config.model):
+    raise ValueError(f'The run in {workdir} (model {config.model.name!r}) has no '
+                     'classifying discriminator.')
+  data_config = ml_collections.ConfigDict(config.data.to_dict())
+  data_config.split = split
+  dataset = data_lib.load(data_config, image_size=config.model.image_size,
+                          channels=config.model.channels)
+  restored_step, state = restore_state(config, workdir, step, dataset.images.shape[1:])
+  discriminator = _create_models(config, dataset.images.shape[1:])[1]
+  variables = {'params': state.discriminator.params,
+               'batch_stats': state.discriminator.batch_stats}
+  predict = jax.jit(lambda x: jax.numpy.argmax(discriminator.apply(
+      variables, data_lib.to_float(x), train=False)['class_logits'], -1))
+  predictions = np.concatenate([np.asarray(predict(dataset.images[i:i + batch_size]))
+                                for i in range(0, len(dataset), batch_size)])
+  errors = int((predictions != dataset.labels).sum())
+  return {'step': int(restored_step), 'errors': errors, 'num_images': len(dataset),
+          'error_rate': errors / len(dataset), 'data': f'{dataset.name}:{split}'}
 
 
 def evaluate_workdir(workdir: str, *, split: str | None = None,
@@ -153,10 +186,11 @@ def evaluate_workdir(workdir: str, *, split: str | None = None,
   data_shape = dataset.images.shape[1:]
   toy_only = all(m in ('toy_ring', 'toy_grid') for m in metrics)
   evaluator = evaluation.Evaluator(evals, None if toy_only else dataset, workdir,
-                                   reference_name=f'{dataset.name}:{split}')
+                                   reference_name=f'{dataset.name}:{split}',
+                                   num_classes=config.model.get('num_classes', 0))
   restored_step, state = restore_state(config, workdir, step, data_shape)
   samples = evaluator.generate(make_sample_fn(config, state, data_shape))
-  results = evaluator.score(samples)
+  results = evaluator.score(samples, evaluator.sample_labels())
   protocol = evaluator.protocol()
   if 'reference' in protocol:
     protocol['reference'].update(split=split, data=config.data.to_dict())

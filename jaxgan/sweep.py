@@ -199,9 +199,19 @@ def pick_mode(configs: list[ml_collections.ConfigDict], mode: str = "auto") -> s
         f"{', '.join(VECTOR_KEYS)} together, or use mode 'process'.")
   if mode == "vectorised" and jax.process_count() > 1:
     raise ValueError("Vectorised sweeps run in one process; use mode 'process'.")
+  unconditional = _unconditional(configs[0])
+  if mode == "vectorised" and not unconditional:
+    raise ValueError("Vectorised sweeps train unconditional models only (no labels, "
+                     "labelled stream or paired inputs yet); use mode 'process'.")
   if mode == "auto":
-    return "process" if differing or jax.process_count() > 1 else "vectorised"
+    return ("process" if differing or jax.process_count() > 1 or not unconditional
+            else "vectorised")
   return mode
+
+
+def _unconditional(config: ml_collections.ConfigDict) -> bool:
+  return not (models.is_class_conditional(config.model)
+              or models.is_semi_supervised(config.model) or config.data.get("pairs"))
 
 
 # -- Vectorised mode -----------------------------------------------------------

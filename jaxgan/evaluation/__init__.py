@@ -1,5 +1,6 @@
 """Evaluation of generative models: FID, KID, IS, precision/recall, density/
-coverage, classifier-based scores, Stacked MNIST and toy mode counts.
+coverage, classifier-based scores, intra-class FID and the classifier
+accuracy of class-conditional samples, Stacked MNIST and toy mode counts.
 
     from jaxgan import evaluation
 
@@ -30,11 +31,13 @@ from jaxgan.evaluation._features import get as feature_net
 from jaxgan.evaluation._inception import FIDInceptionV3, cache_dir
 from jaxgan.evaluation._metrics import (
     class_distribution,
+    classifier_accuracy,
     density_coverage,
     fid_from_features,
     frechet_distance,
     gaussian_stats,
     inception_score,
+    intra_fid,
     kernel_inception_distance,
     kl_to_uniform,
     precision_recall,
@@ -44,9 +47,9 @@ from jaxgan.evaluation._stacked_mnist import stacked_mnist
 
 __all__ = [
     'FEATURE_NETS', 'FIDInceptionV3', 'METRICS', 'Evaluator', 'FeatureNet',
-    'cache_dir', 'class_distribution', 'default_config', 'density_coverage',
+    'cache_dir', 'class_distribution', 'classifier_accuracy', 'default_config', 'density_coverage',
     'feature_net', 'fid_from_features', 'frechet_distance', 'gaussian_stats',
-    'inception_score', 'kernel_inception_distance', 'kl_to_uniform',
+    'inception_score', 'intra_fid', 'kernel_inception_distance', 'kl_to_uniform',
     'parse_metrics', 'precision_recall', 'stacked_mnist', 'stacked_mnist_modes',
     'to_uint8', 'toy',
 ]

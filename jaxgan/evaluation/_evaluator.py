@@ -34,11 +34,15 @@ METRICS: dict[str, tuple[str, ...]] = {
     'density_coverage': ('density', 'coverage'),
     'class_distribution': ('class_kl', 'class_min_frac', 'class_max_frac'),
     'stacked_mnist': ('stacked_mnist_modes', 'stacked_mnist_kl'),
+    'intra_fid': ('intra_fid', 'intra_fid_max'),
+    'classifier_accuracy': ('classifier_accuracy',),
     'toy_ring': ('toy_modes', 'toy_high_quality', 'toy_reverse_kl'),
     'toy_grid': ('toy_modes', 'toy_high_quality', 'toy_reverse_kl'),
 }
-_NEEDS_REFERENCE = ('fid', 'kid', 'precision_recall', 'density_coverage')
-_NEEDS_CLASSIFIER = ('class_distribution', 'stacked_mnist')
+_NEEDS_REFERENCE = ('fid', 'kid', 'precision_recall', 'density_coverage', 'intra_fid')
+_NEEDS_CLASSIFIER = ('class_distribution', 'stacked_mnist', 'classifier_accuracy')
+# Metrics of class-conditional generators: samples are generated for given classes.
+_CONDITIONAL = ('intra_fid', 'classifier_accuracy')
 _TOY = ('toy_ring', 'toy_grid')
 # Bump when the preprocessing or the stored statistics change.
 _CACHE_VERSION = 1
@@ -128,7 +132,8 @@ class Evaluator:
   def __init__(self, config_evals: ml_collections.ConfigDict,
                dataset: ImageDataset | None, workdir: str, *,
                reference_name: str | None = None,
-               feature_net: _features.FeatureNet | None = None):
+               feature_net: _features.FeatureNet | None = None,
+               num_classes: int = 0):
     """
     Args:
       config_evals: `config.evals` (see `default_config`).
@@ -140,11 +145,24 @@ class Evaluator:
         'idx:/data/mnist:train'); default `dataset.name`.
       feature_net: use this network instead of `config_evals.feature_net`
         (tests, custom networks).
+      num_classes: K of a class-conditional generator (0: unconditional).
+        Samples are then generated for the classes `sample_labels()`, the
+        same number of each, and `sample_fn` is called as
+        `sample_fn(rng, n, labels)`.
     """
     self.config = config_evals
     self.metrics = parse_metrics(config_evals.metrics)
     self.workdir = workdir
     self._dataset = dataset
+    self.num_classes = num_classes
+    conditional = [m for m in self.metrics if m in _CONDITIONAL]
+    if conditional and num_classes <= 0:
+      raise ValueError(f'Metrics {", ".join(conditional)} (config.evals.metrics) score '
+                       'class-conditional generators; this model has no '
+                       'config.model.num_classes.')
+    if 'intra_fid' in self.metrics and dataset is not None and dataset.labels is None:
+      raise ValueError(f'intra_fid needs the class labels of the reference data; '
+                       f'{dataset.name} has none.')
     self._reference_name = reference_name or (dataset.name if dataset else '')
     for key in ('every', 'num_reference'):
       if config_evals[key] < 0:
@@ -177,7 +195,8 @@ class Evaluator:
       if (any(m in _NEEDS_CLASSIFIER for m in image_metrics)
           and not net_name.startswith('classifier')):
         raise ValueError(
-            'class_distribution and stacked_mnist need a classifier: set '
+            'class_distribution, stacked_mnist and classifier_accuracy need a '
+            'classifier: set '
             "config.evals.feature_net to 'classifier_mnist' or "
             f"'classifier_fashion_mnist' (got {net_name!r}).")
       self.net = feature_net or _features.get(net_name)
@@ -317,14 +336,26 @@ class Evaluator:
 
   # -- evaluation -------------------------------------------------------------
 
-  def generate(self, sample_fn: Callable[[jax.Array, int], np.ndarray]) -> np.ndarray:
-    """num_samples samples, batch by batch, with the same noise every time."""
+  def sample_labels(self) -> np.ndarray | None:
+    """The classes of the num_samples samples of a class-conditional
+    generator (i mod K for sample i: uniform, as equal as the count allows),
+    or None."""
+    if not self.num_classes:
+      return None
+    return np.arange(self.config.num_samples, dtype=np.int32) % self.num_classes
+
+  def generate(self, sample_fn: Callable[..., np.ndarray]) -> np.ndarray:
+    """num_samples samples, batch by batch, with the same noise every time
+    (and, for a class-conditional generator, for the classes `sample_labels()`)."""
     c = self.config
     key = jax.random.PRNGKey(c.seed)
+    labels = self.sample_labels()
     chunks, total = [], 0
     for i in range(-(-c.num_samples // c.batch_size)):
       n = min(c.batch_size, c.num_samples - total)
-      chunk = np.asarray(sample_fn(jax.random.fold_in(key, i), n))
+      rng = jax.random.fold_in(key, i)
+      chunk = np.asarray(sample_fn(rng, n) if labels is None
+                         else sample_fn(rng, n, labels[total:total + n]))
       if len(chunk) != n:
         raise ValueError(f'sample_fn returned {len(chunk)} samples, asked for {n}.')
       chunks.append(chunk if self._toy is not None else _features.to_uint8(chunk))
@@ -337,7 +368,8 @@ class Evaluator:
 
     Args:
       sample_fn: (rng, n) -> n samples: images (n, H, W, C), float in [-1, 1]
-        (or uint8), or (n, 2) points for the toy metrics.
+        (or uint8), or (n, 2) points for the toy metrics; (rng, n, labels)
+        for a class-conditional generator (labels: int (n,)).
       step: the training step (for logs and the best checkpoint).
 
     Returns:
@@ -348,7 +380,7 @@ class Evaluator:
       return {}
     start = time.perf_counter()
     samples = self.generate(sample_fn)
-    results = self.score(samples)
+    results = self.score(samples, self.sample_labels())
     logging.info('Evaluation at step %d (%d samples, %.1fs): %s', step,
                  len(samples), time.perf_counter() - start,
                  ', '.join(f'{k}={v:.4g}' for k, v in results.items()))
@@ -358,8 +390,10 @@ class Evaluator:
                   self.protocol())
     return results
 
-  def score(self, samples: np.ndarray) -> dict[str, float]:
-    """The metrics of given samples (uint8 / [-1, 1] images, or 2-D points)."""
+  def score(self, samples: np.ndarray, labels: np.ndarray | None = None
+            ) -> dict[str, float]:
+    """The metrics of given samples (uint8 / [-1, 1] images, or 2-D points);
+    `labels`: the classes they were generated for (class-conditional metrics)."""
     c = self.config
     results: dict[str, float] = {}
     if self._toy is not None:
@@ -395,11 +429,26 @@ class Evaluator:
         results.update(_metrics.precision_recall(real, features, k=c.pr_k))
       if 'density_coverage' in self.metrics:
         results.update(_metrics.density_coverage(real, features, k=c.dc_k))
+    if any(m in _CONDITIONAL for m in self.metrics):
+      if labels is None or len(labels) != len(samples):
+        raise ValueError('intra_fid and classifier_accuracy need the class of each '
+                         'sample (labels of the same length).')
+      if 'intra_fid' in self.metrics:
+        results.update(_metrics.intra_fid(self.reference()['features'],
+                                          self._reference_labels(), features, labels))
+      if 'classifier_accuracy' in self.metrics:
+        results['classifier_accuracy'] = _metrics.classifier_accuracy(out['logits'],
+                                                                      labels)
     if 'class_distribution' in self.metrics:
       dist = _metrics.class_distribution(out['logits'].argmax(-1),
                                          out['logits'].shape[-1])
       results.update({k: dist[k] for k in METRICS['class_distribution']})
     return results
+
+  def _reference_labels(self) -> np.ndarray:
+    """The classes of the reference images, in the order of their features."""
+    indices = self._reference_indices()
+    return self._dataset.labels if indices is None else self._dataset.labels[indices]
 
   def _matched_reference(self, n: int) -> np.ndarray:
     """n reference features (a fixed random subset): the k-NN metrics compare

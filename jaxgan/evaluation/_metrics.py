@@ -290,3 +290,36 @@ def stacked_mnist_modes(digits: np.ndarray) -> dict[str, float]:
   counts = np.bincount(modes, minlength=1000)
   return {'stacked_mnist_modes': float((counts > 0).sum()),
           'stacked_mnist_kl': kl_to_uniform(counts)}
+
+
+def intra_fid(real_features: np.ndarray, real_labels: np.ndarray,
+              fake_features: np.ndarray, fake_labels: np.ndarray) -> dict[str, float]:
+  """Intra-class FID (Miyato & Koyama 2018, arXiv:1802.05637): the mean over
+  classes c of the FID between the features of generated samples asked for
+  class c and of the real images of class c.
+
+  Args:
+    real_features, fake_features: (N, D) and (M, D) features.
+    real_labels, fake_labels: int (N,) and (M,): the real class, and the class
+      each sample was generated for. Every class of the fakes needs at least 2
+      samples and 2 real images.
+
+  Returns:
+    {'intra_fid': the mean, 'intra_fid_max': the worst class's FID}.
+  """
+  classes = np.unique(fake_labels)
+  scores = []
+  for c in classes:
+    real, fake = real_features[real_labels == c], fake_features[fake_labels == c]
+    if len(real) < 2 or len(fake) < 2:
+      raise ValueError(f'Intra-class FID needs >= 2 real and generated examples of '
+                       f'each class; class {c} has {len(real)} real, {len(fake)} '
+                       'generated.')
+    scores.append(fid_from_features(real, fake))
+  return {'intra_fid': float(np.mean(scores)), 'intra_fid_max': float(np.max(scores))}
+
+
+def classifier_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+  """The fraction of samples whose classifier prediction (argmax of logits
+  (N, K)) is the class (N,) they were generated for."""
+  return float(np.mean(np.argmax(logits, -1) == labels))

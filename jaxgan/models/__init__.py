@@ -17,7 +17,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import dcgan, mlp
+from jaxgan.models import conditional, dcgan, mlp
 from jaxgan.models.dcgan import Discriminator, Generator
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -41,8 +41,49 @@ def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   return generator, discriminator
 
 
+def _cgan_mlp(config: Any, data_shape: tuple, dtype, axis_name):
+  k = config.num_classes
+  generator = conditional.CGANMLPGenerator(
+      output_shape=tuple(data_shape), num_classes=k, z_units=config.g_z_units,
+      y_units=config.g_y_units, width=config.g_width, dtype=dtype)
+  discriminator = conditional.CGANMLPDiscriminator(
+      num_classes=k, x_units=config.d_x_units, y_units=config.d_y_units,
+      width=config.d_width, dtype=dtype)
+  return generator, discriminator
+
+
+def _cgan_dcgan(config: Any, data_shape: tuple, dtype, axis_name):
+  generator, discriminator = _dcgan(config, data_shape, dtype, axis_name)
+  k = config.num_classes
+  return (conditional.LabelConcatGenerator(generator, k),
+          conditional.LabelChannelsDiscriminator(discriminator, k, dtype=dtype))
+
+
+def _acgan(config: Any, data_shape: tuple, dtype, axis_name):
+  generator, discriminator = _dcgan(config, data_shape, dtype, axis_name)
+  k = config.num_classes
+  return (conditional.LabelConcatGenerator(generator, k),
+          conditional.AuxClassifierDiscriminator(discriminator, k, dtype=dtype))
+
+
+def _ssgan_mlp(config: Any, data_shape: tuple, dtype, axis_name):
+  generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
+                            depth=config.depth, tanh=True, dtype=dtype)
+  body = conditional.NoisyMLP(widths=tuple(config.d_widths),
+                              input_noise=config.d_input_noise,
+                              hidden_noise=config.d_hidden_noise, dtype=dtype)
+  return generator, conditional.SemiSupervisedDiscriminator(
+      body, config.d_classes, dtype=dtype)
+
+
 # name -> builder(config.model, data_shape, dtype, axis_name) -> (G, D)
-_MODELS = {"dcgan": _dcgan, "mlp": _mlp}
+_MODELS = {"dcgan": _dcgan, "mlp": _mlp, "cgan_mlp": _cgan_mlp,
+           "cgan_dcgan": _cgan_dcgan, "acgan": _acgan, "ssgan_mlp": _ssgan_mlp}
+# Models whose players take class labels (need config.model.num_classes > 0),
+# and models that classify into config.model.d_classes without being given labels.
+CLASS_CONDITIONAL = ("cgan_mlp", "cgan_dcgan", "acgan")
+SEMI_SUPERVISED = ("ssgan_mlp",)
+_DCGAN_BASED = ("dcgan", "cgan_dcgan", "acgan")
 
 
 def names() -> list[str]:
@@ -54,7 +95,18 @@ def check(config: Any) -> None:
   if config.name not in _MODELS:
     raise ValueError(f"Unknown model {config.name!r} (config.model.name); valid "
                      f"names: {', '.join(names())}.")
-  if config.name == "dcgan":
+  num_classes = config.get("num_classes", 0)
+  if config.name in CLASS_CONDITIONAL and num_classes <= 0:
+    raise ValueError(f"Model {config.name!r} is class-conditional: set "
+                     f"config.model.num_classes > 0 (got {num_classes}).")
+  if config.name in ("dcgan", "mlp") and num_classes:
+    raise ValueError(f"Model {config.name!r} takes no labels, but "
+                     f"config.model.num_classes={num_classes}; use one of "
+                     f"{', '.join(CLASS_CONDITIONAL)}, or num_classes=0.")
+  if config.name in SEMI_SUPERVISED and config.get("d_classes", 0) <= 0:
+    raise ValueError(f"Model {config.name!r} needs config.model.d_classes > 0 "
+                     "(the K of its K+1-class discriminator).")
+  if config.name in _DCGAN_BASED:
     if config.image_size not in dcgan.SUPPORTED_IMAGE_SIZES:
       raise ValueError(f"Model 'dcgan' supports image sizes "
                        f"{dcgan.SUPPORTED_IMAGE_SIZES}, got "
@@ -75,6 +127,11 @@ def is_class_conditional(config: Any) -> bool:
   return config.get("num_classes", 0) > 0
 
 
+def is_semi_supervised(config: Any) -> bool:
+  """Whether the discriminator of `config.model` is a K+1-class classifier."""
+  return config.name in SEMI_SUPERVISED
+
+
 def create(config: Any, data_shape: tuple | None = None,
            axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
   """Builds (generator, discriminator) from `config.model` for samples of
@@ -86,4 +143,4 @@ def create(config: Any, data_shape: tuple | None = None,
 
 
 __all__ = ["Discriminator", "Generator", "check", "create", "is_class_conditional",
-           "names"]
+           "is_semi_supervised", "names"]

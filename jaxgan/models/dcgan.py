@@ -123,7 +123,9 @@ class Discriminator(nn.Module):
   conv_impl: str = "matmul"
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, train: bool = True, features_only: bool = False):
+    """features_only: return the last feature map, flattened (B, ...), instead
+    of logits, for discriminators that put their own heads on it."""
     base, num_down = layout(self.image_size)
     if x.shape[1:3] != (self.image_size, self.image_size):
       raise ValueError(f"Discriminator built for {self.image_size}x"
@@ -141,6 +143,8 @@ class Discriminator(nn.Module):
                          scale_init=_bn_scale_init)(x)
       x = nn.leaky_relu(x, 0.2)
       features *= 2
+    if features_only:
+      return x.reshape(x.shape[0], -1)
     self.sow("intermediates", "features", x.reshape(x.shape[0], -1))  # feature matching
     if self.conv_impl == "xla":
       x = nn.Conv(1, (base, base), padding="VALID", kernel_init=_init,

@@ -55,9 +55,13 @@ class Discriminator(nn.Module):
   axis_name: str | None = None  # unused: no BatchNorm
 
   @nn.compact
-  def __call__(self, x, train: bool = True):
+  def __call__(self, x, train: bool = True, features_only: bool = False):
+    """features_only: return the last hidden features (B, width) instead of
+    logits, for discriminators that put their own heads on them."""
     x = x.reshape(x.shape[0], -1).astype(self.dtype)
     for _ in range(self.depth):
       x = nn.leaky_relu(nn.Dense(self.width, dtype=self.dtype)(x), 0.2)
+    if features_only:
+      return x
     self.sow("intermediates", "features", x)  # for feature matching
     return nn.Dense(1, dtype=self.dtype)(x).reshape(x.shape[0]).astype(jnp.float32)

@@ -61,6 +61,9 @@ class Objective:
     l1_weight, l2_weight: weights of the mean absolute / squared error
       between G's output and the paired target image (pix2pix: L1, 100;
       SRGAN: the pixel-MSE content loss).
+    semi_supervised: weight of the discriminator's supervised cross-entropy
+      on the labelled batch ('labeled_image', 'labeled_label'): the
+      semi-supervised GAN of 'Improved Techniques' (0: off).
   """
   loss: losses.GANLoss
   gp_weight: float = 0.0
@@ -69,6 +72,7 @@ class Objective:
   aux_class_weight: float = 0.0
   l1_weight: float = 0.0
   l2_weight: float = 0.0
+  semi_supervised: float = 0.0
 
   @classmethod
   def from_config(cls, config: Any) -> "Objective":
@@ -83,7 +87,8 @@ class Objective:
                feature_matching=float(config.get("feature_matching", 0.0)),
                aux_class_weight=float(config.get("aux_class_weight", 0.0)),
                l1_weight=float(config.get("l1_weight", 0.0)),
-               l2_weight=float(config.get("l2_weight", 0.0)))
+               l2_weight=float(config.get("l2_weight", 0.0)),
+               semi_supervised=float(config.get("semi_supervised", 0.0)))
 
 
 def _outputs(out) -> tuple[jax.Array, jax.Array | None]:
@@ -117,6 +122,9 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
       models also 'label' (int, (n_critic, local_batch)) or 'source' (uint8
       images, the paired input of image-to-image models): G and D get it as
       `cond`, and each fake batch is made for the real batch's conditions.
+      Semi-supervised training adds 'labeled_image' (n_critic,
+      local_labeled_batch, H, W, C) and 'labeled_label' from the labelled
+      subset: D's class cross-entropy on them joins its loss.
     rng: the run's base key, identical on all devices; folded with the step.
     generator, discriminator: Flax modules built with `axis_name=AXIS`;
       `G(z[, cond], train=)` and `D(x[, cond], train=)`, see `jaxgan.models`.
@@ -137,6 +145,8 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   else:
     conds = None
   labels = batch.get("label")
+  labeled = ({"image": to_float(batch["labeled_image"]), "label": batch["labeled_label"]}
+             if objective.semi_supervised > 0 else None)
   n_critic, local_batch = images.shape[:2]
   global_batch = local_batch * num_devices
   rng = jax.random.fold_in(rng, state.step)
@@ -163,7 +173,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     feats = updates["intermediates"]["features"][0] if features else None
     return *_outputs(out), feats, updates.get("batch_stats", d_stats)
 
-  def d_update(d_state, real, fake, cond, label, key):
+  def d_update(d_state, real, fake, cond, label, labeled, key):
     gp_key, real_key, fake_key = jax.random.split(key, 3)
 
     def loss_fn(params):
@@ -187,6 +197,14 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
         metrics["d_class_loss"] = class_loss
         metrics["d_real_class_accuracy"] = jnp.mean(jnp.argmax(real_class, -1) == label)
         d_loss = d_loss + obj.aux_class_weight * class_loss
+      if labeled is not None:
+        _, labeled_class, _, stats = discriminate(params, stats, labeled["image"],
+                                                  None, jax.random.fold_in(key, 3))
+        supervised = _class_loss(labeled_class, labeled["label"])
+        metrics["d_supervised_loss"] = supervised
+        metrics["d_labeled_accuracy"] = jnp.mean(
+            jnp.argmax(labeled_class, -1) == labeled["label"])
+        d_loss = d_loss + obj.semi_supervised * supervised
       return d_loss, (stats, metrics)
 
     grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(d_state.params)
@@ -196,15 +214,16 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
 
   g_state, d_state = state.generator, state.discriminator
   keys = jax.random.split(rng, n_critic)
-  at = lambda tree, i: None if tree is None else tree[i]
+  at = lambda tree, i: None if tree is None else jax.tree.map(lambda x: x[i], tree)
 
   # The first n_critic - 1 discriminator updates each see a fresh fake batch.
   def critic_update(carry, inputs):
     g_stats, d_state = carry
-    real, cond, label, key = inputs
+    real, cond, label, labeled, key = inputs
     z_key, g_key, d_key = jax.random.split(key, 3)
     fake, g_stats = generate(g_state.params, g_stats, noise(z_key), cond, g_key)
-    d_state, _ = d_update(d_state, real, lax.stop_gradient(fake), cond, label, d_key)
+    d_state, _ = d_update(d_state, real, lax.stop_gradient(fake), cond, label, labeled,
+                          d_key)
     return (g_stats, d_state), None
 
   g_stats = g_state.batch_stats
@@ -212,17 +231,19 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     (g_stats, d_state), _ = lax.scan(
         critic_update, (g_stats, d_state),
         (images[:-1], at(conds, slice(None, -1)), at(labels, slice(None, -1)),
-         keys[:-1]))
+         at(labeled, slice(None, -1)), keys[:-1]))
 
   # The last discriminator update and the generator update share one generator
   # forward pass, as in the canonical DCGAN loop: the generator's backward pass
   # runs through the discriminator after its update.
   z_key, g_key, d_key = jax.random.split(keys[-1], 3)
-  real, cond, label = images[-1], at(conds, -1), at(labels, -1)
+  real, cond, label, labeled = (images[-1], at(conds, -1), at(labels, -1),
+                                 at(labeled, -1))
   fake, g_vjp, g_stats = jax.vjp(
       lambda p: generate(p, g_stats, noise(z_key), cond, g_key), g_state.params,
       has_aux=True)
-  d_state, metrics = d_update(d_state, real, lax.stop_gradient(fake), cond, label, d_key)
+  d_state, metrics = d_update(d_state, real, lax.stop_gradient(fake), cond, label,
+                             labeled, d_key)
 
   def g_loss_fn(fake):
     d_params, d_stats = d_state.params, d_state.batch_stats
@@ -294,7 +315,8 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
     batches: the steps' batches stacked on a leading axis of length K, either
       {'image': uint8 (K, n_critic, local_batch, H, W, C), ...} (see
       `train_step`) or, for a dataset held on the device, {'index': int
-      (K, n_critic, local_batch)}.
+      (K, n_critic, local_batch), ...}: the indices into `data`, and any
+      other keys as they are (the labelled batch of semi-supervised runs).
     rng: the run's base key.
     data: the whole dataset on this device, {'image': (N, H, W, C), ...}
       with the keys of a batch, or None.
@@ -309,8 +331,9 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
   """
   def one_step(state, i):
     batch = jax.tree.map(lambda x: x[i], batches)
-    if data is not None:
-      batch = {k: jnp.take(v, batch["index"], axis=0) for k, v in data.items()}
+    if data is not None:  # gather the examples; other keys (labelled) come as they are
+      batch = {**{k: v for k, v in batch.items() if k != "index"},
+               **{k: jnp.take(v, batch["index"], axis=0) for k, v in data.items()}}
     return step_fn(state, batch, rng)
 
   def loop_body(s, carry):

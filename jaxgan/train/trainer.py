@@ -87,7 +87,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if not 0 <= train.ema_decay < 1:
     raise ValueError(f"config.train.ema_decay must be in [0, 1), got {train.ema_decay}.")
   for key in ("gp_weight", "adv_weight", "feature_matching", "aux_class_weight",
-              "l1_weight", "l2_weight"):
+              "l1_weight", "l2_weight", "semi_supervised"):
     if config.loss.get(key, 0.0) < 0:
       raise ValueError(f"config.loss.{key} must be >= 0, got {config.loss[key]}.")
   smoothing = config.loss.get("label_smoothing", 0.0)
@@ -102,7 +102,24 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       config.model):
     raise ValueError("config.loss.aux_class_weight (AC-GAN) needs a class-conditional "
                      "model: set config.model.num_classes.")
-  if config.loss.gp_weight > 0 and config.model.d_batch_norm:
+  if config.loss.get("semi_supervised", 0.0) > 0:
+    if not models.is_semi_supervised(config.model):
+      raise ValueError(f"config.loss.semi_supervised needs a K+1-class discriminator: "
+                       f"config.model.name one of {', '.join(models.SEMI_SUPERVISED)}, "
+                       f"not {config.model.name!r}.")
+    num_labeled, k = config.data.get("num_labeled", 0), config.model.d_classes
+    if num_labeled <= 0 or num_labeled % k:
+      raise ValueError(f"config.data.num_labeled must be a positive multiple of "
+                       f"config.model.d_classes={k} (the same number per class), got "
+                       f"{num_labeled}.")
+    labeled_batch = train.get("labeled_batch_size", 0)
+    if labeled_batch <= 0 or labeled_batch % jax.device_count():
+      raise ValueError(f"config.train.labeled_batch_size must be a positive multiple "
+                       f"of the {jax.device_count()} devices, got {labeled_batch}.")
+  elif models.is_semi_supervised(config.model):
+    raise ValueError(f"Model {config.model.name!r} is trained semi-supervised: set "
+                     "config.loss.semi_supervised > 0 (the supervised loss weight).")
+  if config.loss.get("gp_weight", 0.0) > 0 and config.model.get("d_batch_norm", False):
     logging.warning(
         "The gradient penalty is per-example, but the discriminator uses BatchNorm, "
         "which mixes examples; set config.model.d_batch_norm=False (as in WGAN-GP).")
@@ -264,14 +281,17 @@ def make_sampler(config: ml_collections.ConfigDict, data_shape: tuple):
   reference does): running averages belong to the raw, not the EMA, weights.
   """
   sample_generator = models.create(config.model, data_shape)[0]
-  return jax.jit(lambda variables, z: sample_generator.apply(
-      variables, z, train=True, mutable=["batch_stats"])[0])
+  # sampler(variables, z[, labels]): labels for class-conditional models.
+  return jax.jit(lambda variables, z, *cond: sample_generator.apply(
+      variables, z, *cond, train=True, mutable=["batch_stats"])[0])
 
 
-def sample_grid(samples: np.ndarray, dataset: data_lib.ImageDataset) -> np.ndarray:
-  """What a person looks at: images tiled, or 2-D points over the data's."""
+def sample_grid(samples: np.ndarray, dataset: data_lib.ImageDataset,
+                num_classes: int = 0) -> np.ndarray:
+  """What a person looks at: images tiled (one row per class when
+  `num_classes`), or 2-D points over the data's."""
   if dataset.is_image:
-    return writers.image_grid(samples)
+    return writers.image_grid(samples, len(samples) // num_classes if num_classes else None)
   return writers.scatter_plot(samples, reference=dataset.images[:2500])
 
 
@@ -291,6 +311,56 @@ def _cached(key: tuple, build):
   return _CACHE[key]
 
 
+def check_data(config: ml_collections.ConfigDict, dataset: data_lib.ImageDataset) -> None:
+  """Rejects data a class-conditional or semi-supervised model cannot use."""
+  conditional = models.is_class_conditional(config.model)
+  semi = models.is_semi_supervised(config.model)
+  if not (conditional or semi):
+    return
+  key = "num_classes" if conditional else "d_classes"
+  what = "class-conditional" if conditional else "semi-supervised"
+  if dataset.labels is None:
+    raise ValueError(f"Model {config.model.name!r} is {what} but the dataset "
+                     f"{dataset.name} has no labels; choose labelled data "
+                     "(config.data.source: digits, idx, tfds).")
+  k = config.model[key]
+  if dataset.num_classes != k:
+    raise ValueError(f"The dataset {dataset.name} has {dataset.num_classes} classes "
+                     f"but config.model.{key}={k}.")
+  if semi:
+    per_class = config.data.num_labeled // k
+    fewest = np.bincount(dataset.labels, minlength=k).min()
+    if per_class > fewest:
+      raise ValueError(f"config.data.num_labeled={config.data.num_labeled} asks for "
+                       f"{per_class} examples per class; the smallest class of "
+                       f"{dataset.name} has {fewest}.")
+
+
+def labeled_subset(labels: np.ndarray, num_labeled: int, num_classes: int,
+                   seed: int) -> np.ndarray:
+  """Indices of the labelled examples of a semi-supervised run: num_labeled /
+  num_classes of each class, drawn by `seed` (sorted)."""
+  rng = np.random.default_rng((seed, 7))
+  per_class = num_labeled // num_classes
+  return np.sort(np.concatenate([
+      rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
+      for c in range(num_classes)]))
+
+
+def example_cond(config: ml_collections.ConfigDict) -> np.ndarray | None:
+  """Conditions for initialising the players of `config.model` (a batch of
+  2), or None when they are unconditional."""
+  return np.zeros((2,), np.int32) if models.is_class_conditional(config.model) else None
+
+
+def class_grid_inputs(z: jax.Array, num_classes: int) -> tuple[jax.Array, np.ndarray]:
+  """(z, labels) for a sample grid with one row per class: the first
+  len(z) // num_classes latents (at least one) repeated in every row."""
+  columns = max(1, len(z) // num_classes)
+  return (jax.numpy.tile(z[:columns], (num_classes, 1)),
+          np.repeat(np.arange(num_classes, dtype=np.int32), columns))
+
+
 def _setup(config: ml_collections.ConfigDict, data_shape: tuple) -> tuple:
   """(initial host state, pmapped train step, jitted sampler) for `config`."""
   flat = _flatten(json.loads(config.to_json_best_effort()))
@@ -307,7 +377,8 @@ def _setup(config: ml_collections.ConfigDict, data_shape: tuple) -> tuple:
         jax.random.PRNGKey(config.seed), generator, discriminator,
         make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
         latent_dim=config.model.latent_dim,
-        image_shape=data_shape, ema_decay=config.train.ema_decay))
+        image_shape=data_shape, ema_decay=config.train.ema_decay,
+        cond=example_cond(config)))
 
   # skip_nonfinite changes the step, not the initial state.
   generator, discriminator, state = _cached(key("state", _RESUMABLE_KEYS), build_state)
@@ -422,12 +493,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   skip_nonfinite = bool(train_cfg.get("skip_nonfinite", False))
 
   dataset = load_dataset(config)
+  check_data(config, dataset)
   data_shape = dataset.images.shape[1:]
+  num_classes = config.model.get("num_classes", 0)
   # Built before compiling: unknown metrics or a missing feature network fail now.
   evaluator = evaluation.Evaluator(
       config.evals, dataset, workdir,
-      reference_name=f"{dataset.name}:{config.data.get('split', 'train')}"
-  ) if "evals" in config else None
+      reference_name=f"{dataset.name}:{config.data.get('split', 'train')}",
+      num_classes=num_classes) if "evals" in config else None
   eval_every = evaluator.config.every if evaluator is not None else 0
   state, p_train_step, sampler = _setup(config, data_shape)
 
@@ -465,29 +538,47 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     batches = data_lib.Batches(dataset, global_batch, seed=config.seed,
                                start_step=start_step)
 
+  semi_supervised = models.is_semi_supervised(config.model)
+  if semi_supervised:  # The labelled stream: batches from the labelled subset.
+    labeled = labeled_subset(dataset.labels, config.data.num_labeled,
+                             config.model.d_classes, config.seed)
+    labeled_global = train_cfg.n_critic * train_cfg.labeled_batch_size
+    logging.info("Semi-supervised: %d labelled examples (indices %s...).",
+                 len(labeled), labeled[:5].tolist())
+
+  def labeled_batches(step: int, k: int) -> dict:
+    idx = labeled[np.stack([data_lib.batch_indices(len(labeled), labeled_global,
+                                                   config.seed, s)
+                            for s in range(step, step + k)])]
+    return {"labeled_image": shard_batch(dataset.images[idx], train_cfg.n_critic),
+            "labeled_label": shard_batch(dataset.labels[idx], train_cfg.n_critic)}
+
   def next_batches(step: int, k: int) -> dict:
     """The batches of steps step+1 .. step+k, sharded for the local devices."""
+    extra = labeled_batches(step, k) if semi_supervised else {}
     if on_device:
       indices = np.stack([data_lib.batch_indices(len(dataset), global_batch, config.seed, s)
                           for s in range(step, step + k)]).astype(np.int32)
-      return {"index": shard_batch(indices, train_cfg.n_critic)}
+      return {"index": shard_batch(indices, train_cfg.n_critic), **extra}
     host = [next(batches) for _ in range(k)]
-    return {key: shard_batch(np.stack([b[key] for b in host]), train_cfg.n_critic)
-            for key in step_keys}
+    return {**{key: shard_batch(np.stack([b[key] for b in host]), train_cfg.n_critic)
+               for key in step_keys}, **extra}
 
   step_rng = _replicate(jax.random.fold_in(jax.random.PRNGKey(config.seed), 1))
   state = _replicate(state)
 
   sample_z = jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(config.seed), 2),
                                (train_cfg.num_samples, config.model.latent_dim))
+  # A class-conditional grid has one row per class, the same z down each column.
+  sample_inputs = class_grid_inputs(sample_z, num_classes) if num_classes else (sample_z,)
   sample_dir = os.path.join(workdir, "samples")
   os.makedirs(sample_dir, exist_ok=True)
   writer = writers.MetricWriter(workdir, enabled=is_main)
 
   def save_samples(step: int) -> None:
     first = checkpoint_lib.host_copy(state)
-    samples = jax.device_get(sampler(state_lib.sampling_params(first), sample_z))
-    grid = sample_grid(samples, dataset)
+    samples = jax.device_get(sampler(state_lib.sampling_params(first), *sample_inputs))
+    grid = sample_grid(samples, dataset, num_classes)
     if is_main:
       writers.save_png(os.path.join(sample_dir, f"step_{step:07d}.png"), grid)
       writer.write_image(step, "samples", grid)
@@ -505,9 +596,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     host_state = checkpoint_lib.host_copy(state)
     variables = state_lib.sampling_params(host_state)
 
-    def sample_fn(rng, n):
+    def sample_fn(rng, n, labels=None):
       z = jax.random.normal(rng, (n, config.model.latent_dim))
-      return np.asarray(sampler(variables, z))
+      cond = () if labels is None else (np.asarray(labels, np.int32),)
+      return np.asarray(sampler(variables, z, *cond))
 
     results = evaluator(sample_fn, step)
     writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
