@@ -19,7 +19,8 @@ def get_config(mixture: str = "ring") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.model = ml_collections.ConfigDict(dict(
-      name="mlp", latent_dim=16, g_width=128, d_width=128, depth=3, dtype="float32"))
+      name="mlp", latent_dim=16, g_width=128, d_width=128, depth=3, pack=1,
+      dtype="float32"))
   config.data = ml_collections.ConfigDict(dict(
       source="toy", name=mixture, num_examples=100_000, on_device=True))
   config.loss = common.loss("non_saturating")

@@ -43,7 +43,8 @@ def create(rng: jax.Array, generator, discriminator, g_tx: optax.GradientTransfo
   def init(rng):
     g_rng, d_rng = jax.random.split(rng)
     z = jnp.zeros((2, latent_dim), jnp.float32)
-    x = jnp.zeros((2, *image_shape), jnp.float32)
+    # A packing discriminator (PacGAN) takes a multiple of `pack` samples.
+    x = jnp.zeros((2 * getattr(discriminator, "pack", 1), *image_shape), jnp.float32)
     g_vars = generator.init(g_rng, z, train=False)
     d_vars = discriminator.init(d_rng, x, train=False)
     g_state = TrainState.create(apply_fn=generator.apply, params=g_vars["params"],
