@@ -1,9 +1,10 @@
 r"""The grid of 25 Gaussians (means on {-4, -2, 0, 2, 4}^2, std 0.05).
 
-The same players and protocol as `configs/toy_ring.py` (VEEGAN / PacGAN:
-2,500 samples; high quality = within 3 std of the nearest mode), tuned here
-to cover all 25 modes: a PacGAN discriminator that sees `model.pack` samples
-per logit (Lin et al. 2018) and an EMA generator.
+The players, training and protocol of `configs/toy_ring.py` (PacGAN packing
+of 4 samples per logit, EMA generator, 10,000 steps; VEEGAN / PacGAN
+protocol: 2,500 samples, high quality = within 3 std of the nearest mode).
+Not tuned for the grid yet: it finds most modes but few samples are high
+quality (docs/toy_results.md).
 
   python launch.py --config=configs/toy_grid.py
 """
