@@ -86,16 +86,16 @@ def _mean_std(values) -> str:
 
 def table(runs: list[dict]) -> str:
   """A markdown table: one row per config, mean ± std over its seeds."""
-  lines = ["| config | mixture | modes | % high quality | reverse KL | seeds | steps x batch | wall time per run |",
+  lines = ["| config | mixture | modes | % high quality | reverse KL (median) | seeds | "
+           "steps x batch | wall time per run |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
   for name in dict.fromkeys(r["config"] for r in runs):
     rs = [r for r in runs if r["config"] == name]
     num_modes = toy.get(rs[0]["mixture"]).num_modes
-    kl = np.asarray([r["reverse_kl"] for r in rs])
     lines.append(
         f"| `{name}` | {rs[0]['mixture']} | {_mean_std([r['modes'] for r in rs])} / "
         f"{num_modes} | {_mean_std([r['high_quality'] for r in rs])} | "
-        f"{np.mean(kl):.2f} ± {np.std(kl):.2f} | {len(rs)} | "
+        f"{np.median([r['reverse_kl'] for r in rs]):.3f} | {len(rs)} | "
         f"{rs[0]['steps']} x {rs[0]['batch_size']} | "
         f"{np.median([r['wall_s'] for r in rs]):.0f} s (median) |")
   return "\n".join(lines)
