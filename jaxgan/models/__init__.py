@@ -37,7 +37,8 @@ def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   depth = config.get("depth", 3)
   generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
                             depth=depth, tanh=len(data_shape) == 3, dtype=dtype)
-  discriminator = mlp.Discriminator(width=config.d_width, depth=depth, dtype=dtype)
+  discriminator = mlp.Discriminator(width=config.d_width, depth=depth,
+                                    pack=config.get("pack", 1), dtype=dtype)
   return generator, discriminator
 
 
@@ -117,7 +118,10 @@ def check(config: Any) -> None:
   if config.dtype not in _DTYPES:
     raise ValueError(f"Unknown config.model.dtype {config.dtype!r}; valid: "
                      f"{', '.join(_DTYPES)}.")
-  for key in ("channels", "g_width", "d_width", "latent_dim"):
+  if config.get("pack", 1) != 1 and config.name != "mlp":
+    raise ValueError(f"config.model.pack (PacGAN) is implemented for the 'mlp' "
+                     f"discriminator only, not {config.name!r}; set it to 1.")
+  for key in ("channels", "g_width", "d_width", "latent_dim", "pack"):
     if key in config and config[key] <= 0:
       raise ValueError(f"config.model.{key} must be positive, got {config[key]}.")
 

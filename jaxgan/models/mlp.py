@@ -4,6 +4,13 @@ The original GAN (Goodfellow et al. 2014) used MLPs on MNIST; the toy 2-D
 mode-collapse benchmarks (Metz et al. 2017, Srivastava et al. 2017, Lin et al.
 2018) use small MLPs on points. The generator's output has any shape: images
 (H, W, C) in [-1, 1] through tanh, or points (D,) unbounded.
+
+PacGAN packing (Lin et al. 2018, "PacGAN: The power of two samples in
+generative adversarial networks", arXiv:1712.04086): the discriminator sees
+`pack` samples of the same kind (all real or all generated) concatenated into
+one input and returns one logit for them, so a generator that drops modes is
+easier to tell apart. It is a change of the discriminator's input only: the
+loss, the optimizer and the generator are those of the unpacked GAN.
 """
 
 import math
@@ -42,23 +49,30 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """(B, ...) -> logits (B,).
+  """(B, ...) -> logits (B // pack,).
 
   Attributes:
     width: units per hidden layer.
     depth: number of hidden layers (LeakyReLU 0.2).
+    pack: samples per logit (PacGAN); consecutive samples x[pack*i : pack*(i+1)]
+      are flattened into one input. B must be a multiple of it.
     dtype: computation dtype (parameters stay float32).
   """
   width: int = 128
   depth: int = 3
+  pack: int = 1
   dtype: Any = jnp.float32
   axis_name: str | None = None  # unused: no BatchNorm
 
   @nn.compact
   def __call__(self, x, train: bool = True, features_only: bool = False):
-    """features_only: return the last hidden features (B, width) instead of
-    logits, for discriminators that put their own heads on them."""
-    x = x.reshape(x.shape[0], -1).astype(self.dtype)
+    """features_only: return the last hidden features (B / pack, width)
+    instead of logits, for discriminators that put their own heads on them."""
+    if x.shape[0] % self.pack:
+      raise ValueError(f"The discriminator packs {self.pack} samples per input "
+                       f"(config.model.pack) but got a batch of {x.shape[0]}; use a "
+                       f"per-device batch size divisible by {self.pack}.")
+    x = x.reshape(x.shape[0] // self.pack, -1).astype(self.dtype)
     for _ in range(self.depth):
       x = nn.leaky_relu(nn.Dense(self.width, dtype=self.dtype)(x), 0.2)
     if features_only:

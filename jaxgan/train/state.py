@@ -44,7 +44,8 @@ def create(rng: jax.Array, generator, discriminator, g_tx: optax.GradientTransfo
   def init(rng):
     g_rng, d_rng = jax.random.split(rng)
     z = jnp.zeros((2, latent_dim), jnp.float32)
-    x = jnp.zeros((2, *image_shape), jnp.float32)
+    # A packing discriminator (PacGAN) takes a multiple of `pack` samples.
+    x = jnp.zeros((2 * getattr(discriminator, "pack", 1), *image_shape), jnp.float32)
     extra = () if cond is None else (cond,)
     g_vars = generator.init(g_rng, z, *extra, train=False)
     d_vars = discriminator.init(d_rng, x, *extra, train=False)

@@ -84,6 +84,13 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(
         f"config.train.batch_size={train.batch_size} is not divisible by the "
         f"{jax.device_count()} devices; choose a multiple of {jax.device_count()}.")
+  pack = config.model.get("pack", 1)
+  if pack > 1 and (train.batch_size // jax.device_count()) % pack:
+    raise ValueError(
+        f"config.train.batch_size={train.batch_size} gives {jax.device_count()} "
+        f"device(s) {train.batch_size // jax.device_count()} samples each, which the "
+        f"discriminator cannot split into packs of config.model.pack={pack}; choose "
+        f"a batch size divisible by {pack * jax.device_count()}.")
   if not 0 <= train.ema_decay < 1:
     raise ValueError(f"config.train.ema_decay must be in [0, 1), got {train.ema_decay}.")
   for key in ("gp_weight", "adv_weight", "feature_matching", "aux_class_weight",
