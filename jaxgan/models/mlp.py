@@ -12,6 +12,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxgan.models import layers
+
 
 class Generator(nn.Module):
   """z (B, latent_dim) -> (B, *output_shape).
@@ -47,10 +49,14 @@ class Discriminator(nn.Module):
   Attributes:
     width: units per hidden layer.
     depth: number of hidden layers (LeakyReLU 0.2).
+    minibatch_discrimination, minibatch_stddev: the 'Improved Techniques'
+      layers before the output (see `layers.minibatch_layers`; 0: off).
     dtype: computation dtype (parameters stay float32).
   """
   width: int = 128
   depth: int = 3
+  minibatch_discrimination: int = 0
+  minibatch_stddev: int = 0
   dtype: Any = jnp.float32
   axis_name: str | None = None  # unused: no BatchNorm
 
@@ -60,4 +66,6 @@ class Discriminator(nn.Module):
     for _ in range(self.depth):
       x = nn.leaky_relu(nn.Dense(self.width, dtype=self.dtype)(x), 0.2)
     self.sow("intermediates", "features", x)  # for feature matching
+    x = layers.minibatch_layers(x, discrimination=self.minibatch_discrimination,
+                                stddev=self.minibatch_stddev, dtype=self.dtype)
     return nn.Dense(1, dtype=self.dtype)(x).reshape(x.shape[0]).astype(jnp.float32)
