@@ -6,6 +6,8 @@ exists), so each block lists all its keys with their off values.
 
 import ml_collections
 
+from jaxgan import evaluation
+
 
 def loss(name: str = "non_saturating", **overrides) -> ml_collections.ConfigDict:
   """`config.loss`: the adversarial pair and the extra terms (see
@@ -38,3 +40,102 @@ def optimizer(name: str = "adam", learning_rate: float = 2e-4, **overrides
   ))
   config.update(overrides)
   return config
+
+
+def model(name: str = "dcgan", **overrides) -> ml_collections.ConfigDict:
+  """`config.model`: the architecture (see `jaxgan.models`); every key, off
+  where it is an option."""
+  config = ml_collections.ConfigDict(dict(
+      name=name,  # one of jaxgan.models.names()
+      variant="wgan_gp",  # resnet only: wgan_gp | sngan (SN, sum pooling)
+      image_size=32,
+      channels=1,
+      latent_dim=100,
+      g_width=64,  # generator width (DCGAN: its last hidden map, ngf)
+      d_width=64,  # discriminator width (DCGAN: its first map, ndf)
+      depth=3,  # mlp only: hidden layers
+      d_batch_norm=True,  # dcgan: False turns d_norm="batch" off (older switch)
+      d_norm="batch",  # dcgan discriminator: batch | layer | none
+      d_spectral_norm=False,  # spectral normalisation of every D layer
+      minibatch_discrimination=0,  # kernels (Salimans et al. 2016); 0: off
+      minibatch_stddev=0,  # group size (Karras et al. 2018); 0: off
+      num_classes=0,  # > 0: class-conditional (resnet: cond. BN, projection D)
+      dtype="float32",  # computation dtype; "bfloat16" for mixed precision
+      conv_impl="matmul",  # dcgan: stride-2 layers as matrix multiplies ("xla": convs)
+  ))
+  config.update(overrides)
+  return config
+
+
+def data(source: str = "digits", **overrides) -> ml_collections.ConfigDict:
+  """`config.data`: where the images come from (see `jaxgan.data.load`)."""
+  config = ml_collections.ConfigDict(dict(
+      source=source,  # digits | tfds | idx | folder | stacked_mnist
+      name="",  # TFDS name for source=tfds, e.g. mnist, fashion_mnist, cifar10
+      split="train",
+      path="",  # directory for source=idx, folder and stacked_mnist
+      data_dir="",  # TFDS data_dir; empty for TFDS's default
+      download=False,  # TFDS only: download and prepare when not found
+      skip_corrupt=True,  # folder only: skip undecodable files (with a warning)
+      # folder only, when greyscale and colour images are mixed: "convert" all
+      # to model.channels (with a warning that counts them) or "error"
+      mixed_channels="convert",
+      num_examples=0,  # stacked_mnist: images drawn (0: 128,000, PacGAN's)
+      seed=0,  # stacked_mnist: the seed the digit triples are drawn with
+      on_device=True,  # keep the images on each device (up to 2 GB); batch there
+  ))
+  config.update(overrides)
+  return config
+
+
+def train(**overrides) -> ml_collections.ConfigDict:
+  """`config.train`: batch, schedule, logging and checkpointing."""
+  config = ml_collections.ConfigDict(dict(
+      batch_size=64,
+      n_critic=1,  # discriminator updates per generator update
+      steps_per_call=10,  # training steps per compiled call (lax.scan)
+      num_steps=1500,
+      ema_decay=0.999,  # generator parameter EMA for samples; 0 turns it off
+      log_every=50,
+      sample_every=250,
+      num_samples=64,
+      checkpoint_every=500,
+      max_checkpoints=3,
+      # A step with a non-finite loss or gradient stops training with an error
+      # (and workdir/divergence.json); True skips such updates instead.
+      skip_nonfinite=False,
+  ))
+  config.update(overrides)
+  return config
+
+
+# The offline MNIST-format datasets (../shared/data, see its README) and the
+# classifier whose feature space their FID is measured in.
+MNIST_DATASETS = ("mnist", "fashion_mnist")
+
+
+def mnist_data(dataset: str = "mnist") -> ml_collections.ConfigDict:
+  """`config.data` for MNIST or Fashion-MNIST from IDX files in ../shared/data."""
+  if dataset not in MNIST_DATASETS:
+    raise ValueError(f"Unknown dataset {dataset!r} (the config argument); valid: "
+                     f"{', '.join(MNIST_DATASETS)}.")
+  return data("idx", path=f"../shared/data/{dataset}")
+
+
+def mnist_evals(dataset: str = "mnist", metrics: str = "fid"
+                ) -> ml_collections.ConfigDict:
+  """`config.evals`: FID (10,000 samples) in the feature space of jaxgan's
+  classifier for `dataset`, at the end of training."""
+  config = evaluation.default_config()
+  config.update(metrics=metrics, every=0, num_samples=10_000,
+                feature_net=f"classifier_{dataset}")
+  return config
+
+
+def optimizers(name: str = "adam", learning_rate: float = 2e-4, **overrides
+               ) -> ml_collections.ConfigDict:
+  """`config.optimizer`: the same optimizer for both players (override
+  `config.optimizer.d.learning_rate` for TTUR, Heusel et al. 2017)."""
+  return ml_collections.ConfigDict(dict(
+      g=optimizer(name, learning_rate, **overrides),
+      d=optimizer(name, learning_rate, **overrides)))

@@ -33,52 +33,15 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
 
-  config.model = ml_collections.ConfigDict(dict(
-      name="dcgan",
-      image_size=32,
-      channels=1,
-      latent_dim=100,
-      g_width=32,  # channels of the generator's last hidden map (ngf)
-      d_width=32,  # channels of the discriminator's first map (ndf)
-      d_batch_norm=True,
-      dtype="float32",  # computation dtype; "bfloat16" for mixed precision
-      conv_impl="matmul",  # stride-2 layers as matrix multiplies ("xla": as convolutions)
-  ))
-
-  config.data = ml_collections.ConfigDict(dict(
-      source="digits",  # digits | tfds | idx | folder
-      name="",  # TFDS name for source=tfds, e.g. mnist, fashion_mnist, cifar10
-      split="train",
-      path="",  # directory for source=idx and source=folder
-      data_dir="",  # TFDS data_dir; empty for TFDS's default
-      download=False,  # TFDS only: download and prepare when not found
-      skip_corrupt=True,  # folder only: skip undecodable files (with a warning)
-      # folder only, when greyscale and colour images are mixed: "convert" all
-      # to model.channels (with a warning that counts them) or "error"
-      mixed_channels="convert",
-      on_device=True,  # keep the images on each device (up to 2 GB); batch there
-  ))
-
+  config.model = common.model("dcgan", image_size=32, channels=1, latent_dim=100,
+                              g_width=32, d_width=32)
+  config.data = common.data("digits")
   config.loss = common.loss("non_saturating")
   # The same rates for both players; set them apart for TTUR (Heusel et al.).
   config.optimizer = ml_collections.ConfigDict(dict(
       g=common.optimizer("adam", 2e-4, b1=0.5), d=common.optimizer("adam", 2e-4, b1=0.5)))
 
-  config.train = ml_collections.ConfigDict(dict(
-      batch_size=64,
-      n_critic=1,  # discriminator updates per generator update
-      steps_per_call=10,  # training steps per compiled call (lax.scan)
-      num_steps=1500,
-      ema_decay=0.999,  # generator parameter EMA for samples; 0 turns it off
-      log_every=50,
-      sample_every=250,
-      num_samples=64,
-      checkpoint_every=500,
-      max_checkpoints=3,
-      # A step with a non-finite loss or gradient stops training with an error
-      # (and workdir/divergence.json); True skips such updates instead.
-      skip_nonfinite=False,
-  ))
+  config.train = common.train(batch_size=64, n_critic=1, num_steps=1500)
 
   # What is measured during training (off here: the digits are not MNIST, the
   # feature space of the shipped classifiers); see jaxgan.evaluation.

@@ -105,7 +105,7 @@ def test_create_builds_the_named_model():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(name="stylegan9"), "valid names: dcgan"),
+    (dict(name="stylegan9"), "valid names: .*dcgan, mlp, resnet"),
     (dict(image_size=48), "image sizes"),
     (dict(dtype="float8"), "float32, bfloat16"),
     (dict(g_width=0), "g_width must be positive"),
@@ -182,3 +182,174 @@ def test_generator_is_the_same_function_with_either_conv_impl(image_size):
       jax.jit(functools.partial(matmul.apply, train=False))(variables, z),
       jax.jit(functools.partial(xla.apply, train=False))(variables, z),
       rtol=1e-5, atol=1e-6)
+
+
+# Spectral normalisation, layer norm, the minibatch layers, the ResNet.
+
+
+def _sigma_max(kernel):
+  return np.linalg.svd(np.asarray(kernel).reshape(-1, kernel.shape[-1]),
+                       compute_uv=False)[0]
+
+
+def test_spectral_norm_estimates_the_largest_singular_value_in_train_mode_only():
+  d = dcgan.Discriminator(image_size=28, width=4, norm="none", spectral_norm=True)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 28, 28, 1))
+  variables = jax.jit(functools.partial(d.init, train=False))(jax.random.PRNGKey(1), x)
+  apply = jax.jit(functools.partial(d.apply, mutable=["batch_stats"]),
+                  static_argnames="train")
+  stats = variables["batch_stats"]
+  _, frozen = apply({**variables, "batch_stats": stats}, x, train=False)
+  # Eval mode leaves u and sigma alone.
+  jax.tree.map(np.testing.assert_array_equal, frozen["batch_stats"], stats)
+  for _ in range(30):  # power iterations, one per training call
+    _, updates = apply({**variables, "batch_stats": stats}, x, train=True)
+    stats = updates["batch_stats"]
+  kernel = variables["params"]["down1"]["kernel"]
+  sigma = stats["SpectralNorm_1"]["down1/kernel/sigma"]
+  np.testing.assert_allclose(sigma, _sigma_max(kernel), rtol=1e-3)
+  # The layer computes with kernel / sigma, whose largest singular value is 1.
+  np.testing.assert_allclose(_sigma_max(kernel / sigma), 1.0, rtol=1e-3)
+
+
+def test_layer_norm_critic_normalises_each_example_alone():
+  d = dcgan.Discriminator(image_size=28, width=4, norm="layer")
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 28, 28, 1))
+  variables = jax.jit(d.init)(jax.random.PRNGKey(1), x)
+  assert "batch_stats" not in variables and "LayerNorm_0" in variables["params"]
+  apply = jax.jit(d.apply)
+  logits = apply(variables, x)
+  # Another batch mate changes nothing: no statistic crosses examples.
+  other = apply(variables, x.at[1:].set(0.0))
+  np.testing.assert_allclose(other[0], logits[0], rtol=1e-5)
+
+
+def test_unknown_discriminator_norm_names_the_valid_ones():
+  with pytest.raises(ValueError, match="d_norm.*batch, layer, none"):
+    models.check(_model_config(d_norm="group"))
+
+
+def test_minibatch_discrimination_compares_batch_members():
+  layer = layers.MinibatchDiscrimination(num_kernels=3, kernel_dims=2)
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 6))
+  variables = layer.init(jax.random.PRNGKey(1), x)
+  y = layer.apply(variables, x)
+  assert y.shape == (4, 6 + 3)
+  np.testing.assert_array_equal(y[:, :6], x)
+  # By hand: o(x_i)_b = sum_j exp(-|M_ib - M_jb|_1), M = x T.
+  m = (x @ variables["params"]["T"]["kernel"]).reshape(4, 3, 2)
+  want = np.exp(-np.abs(m[:, None] - m[None]).sum(-1)).sum(1)
+  np.testing.assert_allclose(y[:, 6:], want, rtol=1e-5)
+  changed = layer.apply(variables, x.at[3].add(1.0))
+  assert np.all(np.abs(changed[0, 6:] - y[0, 6:]) > 1e-6)  # x_0's depend on x_3
+
+
+def test_minibatch_stddev_appends_the_group_standard_deviation():
+  layer = layers.MinibatchStdDev(group_size=2)
+  x = jnp.stack([jnp.full((2, 2, 3), v) for v in (0.0, 1.0, 4.0, 7.0)])
+  y = layer.apply({}, x)
+  assert y.shape == (4, 2, 2, 4)
+  # Groups {0, 2} and {1, 3}: std of (0, 4) is 2, of (1, 7) is 3.
+  np.testing.assert_allclose(y[:, 0, 0, 3], [2.0, 3.0, 2.0, 3.0], rtol=1e-5)
+  np.testing.assert_array_equal(y[..., :3], x)
+  with pytest.raises(ValueError, match="minibatch_stddev"):
+    layers.MinibatchStdDev(group_size=3).apply({}, x)
+  flat = layers.MinibatchStdDev(group_size=4).apply({}, x.reshape(4, -1))
+  assert flat.shape == (4, 13)
+
+
+def test_mlp_discriminator_with_minibatch_layers_still_sows_its_features():
+  d = models.mlp.Discriminator(width=5, depth=2, minibatch_discrimination=3,
+                               minibatch_stddev=2)
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 2))
+  variables = d.init(jax.random.PRNGKey(1), x)
+  logits, state = d.apply(variables, x, mutable=["intermediates"])
+  assert logits.shape == (4,)
+  assert state["intermediates"]["features"][0].shape == (4, 5)
+  assert variables["params"]["Dense_2"]["kernel"].shape == (5 + 1 + 3, 1)
+
+
+@pytest.mark.parametrize("image_size, channels", [(28, 1), (32, 3)])
+@pytest.mark.parametrize("variant", ["wgan_gp", "sngan"])
+def test_resnet_shapes(image_size, channels, variant):
+  config = _model_config(name="resnet", variant=variant, image_size=image_size,
+                         channels=channels, num_classes=10)
+  g, d = models.create(config)
+  z, y = jnp.zeros((2, 8)), jnp.zeros((2,), jnp.int32)
+  images, _ = jax.eval_shape(functools.partial(g.init_with_output, train=False),
+                             jax.random.PRNGKey(0), z, y)
+  assert images.shape == (2, image_size, image_size, channels)
+  logits, variables = jax.eval_shape(functools.partial(d.init_with_output, train=False),
+                                     jax.random.PRNGKey(0), images, y)
+  assert logits.shape == (2,)
+  assert ("batch_stats" in variables) == (variant == "sngan")  # u, sigma of SN
+
+
+def test_resnet_discriminator_parameter_count():
+  w, c = 8, 3
+  d = models.resnet.WGANGPDiscriminator(width=w)
+  variables = jax.eval_shape(d.init, jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, c)))
+  conv = lambda k, i, o: k * k * i * o + o
+  expected = (conv(3, c, w) + conv(3, w, w) + conv(1, c, w)  # optimized block
+              + 2 * conv(3, w, w) + conv(1, w, w)  # down-block with its shortcut
+              + 2 * 2 * conv(3, w, w)  # two blocks, identity shortcuts
+              + w + 1)  # linear
+  assert _num_params(variables) == expected
+  sngan = models.resnet.SNGANDiscriminator(width=w)
+  assert _num_params(jax.eval_shape(sngan.init, jax.random.PRNGKey(0),
+                                    jnp.zeros((2, 32, 32, c)))) == expected
+
+
+def test_projection_discriminator_labels_enter_only_through_the_projection():
+  d = models.resnet.Discriminator(width=4, num_classes=5)
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 28, 28, 1))
+  y1, y2 = jnp.array([0, 1, 2]), jnp.array([4, 1, 3])
+  variables = jax.jit(d.init)(jax.random.PRNGKey(1), x, y1)
+  apply = jax.jit(functools.partial(d.apply, mutable=["intermediates"]))
+  out1, state = apply(variables, x, y1)
+  out2, _ = apply(variables, x, y2)
+  h = state["intermediates"]["features"][0]
+  embed = variables["params"]["embed"]["embedding"]
+  np.testing.assert_allclose(out2 - out1, jnp.sum((embed[y2] - embed[y1]) * h, -1),
+                             rtol=1e-4, atol=1e-5)
+  assert out2[1] == out1[1] and abs(out2[0] - out1[0]) > 1e-4
+
+
+def test_conditional_batch_norm_scales_and_shifts_per_class():
+  cbn = models.resnet.ConditionalBatchNorm(num_classes=3)
+  x = jax.random.normal(jax.random.PRNGKey(0), (4, 2, 2, 5))
+  y = jnp.array([0, 2, 2, 1])
+  variables = cbn.init(jax.random.PRNGKey(1), x, y, train=True)
+  gamma = jax.random.normal(jax.random.PRNGKey(2), (3, 5))
+  beta = jax.random.normal(jax.random.PRNGKey(3), (3, 5))
+  params = {"scale": {"embedding": gamma}, "bias": {"embedding": beta}}
+  out, _ = cbn.apply({**variables, "params": params}, x, y, train=True,
+                     mutable=["batch_stats"])
+  normalised = (x - x.mean((0, 1, 2))) / jnp.sqrt(x.var((0, 1, 2)) + 1e-5)
+  want = normalised * gamma[y][:, None, None] + beta[y][:, None, None]
+  np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
+
+
+def test_conditional_generator_uses_conditional_batch_norm_in_its_blocks():
+  g = models.resnet.Generator(image_size=28, channels=1, width=4, num_classes=3)
+  z, y = jnp.ones((2, 8)), jnp.zeros(2, jnp.int32)
+  params = jax.eval_shape(functools.partial(g.init, train=False),
+                          jax.random.PRNGKey(0), z, y)["params"]
+  for block in ("block0", "block1"):
+    for norm in ("ConditionalBatchNorm_0", "ConditionalBatchNorm_1"):
+      assert set(params[block][norm]) == {"scale", "bias"}  # no unconditional ones
+      assert params[block][norm]["scale"]["embedding"].shape[0] == 3
+  assert set(params["BatchNorm_0"]) == {"scale", "bias"}  # the last BN: plain
+  with pytest.raises(ValueError, match="needs labels"):
+    g.init(jax.random.PRNGKey(0), z, train=False)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(name="resnet", variant="biggan"), "variant.*wgan_gp, sngan"),
+    (dict(name="resnet", variant="sngan", image_size=64), r"resnet.*\(28, 32\)"),
+    (dict(num_classes=10), "num_classes.*'resnet' is"),
+    (dict(minibatch_stddev=-1), "minibatch_stddev must be >= 0"),
+])
+def test_check_rejects_bad_zoo_options(overrides, message):
+  with pytest.raises(ValueError, match=message):
+    models.check(_model_config(**overrides))

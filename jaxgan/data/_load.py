@@ -13,7 +13,7 @@ from jaxgan.data._idx import load_idx
 from jaxgan.data._images import ImageDataset
 from jaxgan.data._toy import load_toy
 
-SOURCES = ('digits', 'tfds', 'idx', 'folder', 'toy')
+SOURCES = ('digits', 'tfds', 'idx', 'folder', 'toy', 'stacked_mnist')
 
 
 def load(config: ml_collections.ConfigDict, *, image_size: int,
@@ -24,7 +24,10 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
     source: one of SOURCES.
     name: the TFDS name for source='tfds' ('mnist', 'cifar10', 'celeb_a').
     split: 'train' (default) or 'test' for 'tfds' and 'idx'; any TFDS split.
-    path: the directory for 'idx' and 'folder'.
+    path: the directory for 'idx', 'folder' and 'stacked_mnist' (MNIST's
+      IDX files).
+    num_examples, seed: the size of a 'toy' or 'stacked_mnist' dataset and
+      the seed it is drawn with (defaults 100,000 / 128,000 and 0).
     data_dir: the TFDS data_dir (None: TFDS's default).
     download: let TFDS download and prepare (default False).
     skip_corrupt: skip undecodable files in a folder (default True).
@@ -56,6 +59,9 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
     dataset = load_toy(config.get('name', None),
                        num_examples=int(config.get('num_examples', 0) or 100_000),
                        seed=int(config.get('seed', 0) or 0))
+  elif source == 'stacked_mnist':
+    dataset = _load_stacked_mnist(config, split, image_size=image_size,
+                                  channels=channels)
   elif source == 'tfds':
     from jaxgan.data._tfds import load_tfds  # pylint: disable=g-import-not-at-top
     dataset = load_tfds(
@@ -73,3 +79,20 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
   logging.info('Loaded %s: %d images %s in %.1fs.', dataset.name, len(dataset),
                dataset.images.shape[1:], time.perf_counter() - start)
   return dataset
+
+
+def _load_stacked_mnist(config: ml_collections.ConfigDict, split: str, *,
+                        image_size: int, channels: int) -> ImageDataset:
+  """Stacked MNIST (`jaxgan.evaluation.stacked_mnist`): three MNIST digits
+  from the IDX files in `config.path` as the channels, the same images for
+  the same `config.seed`; labels are the 1000 modes."""
+  # Imported here: jaxgan.evaluation imports jaxgan.data.
+  from jaxgan.evaluation import _stacked_mnist  # pylint: disable=g-import-not-at-top
+  if channels != 3:
+    raise ValueError("data.source='stacked_mnist' makes 3-channel images; set "
+                     f"model.channels=3 (got {channels}).")
+  mnist = load_idx(config.get('path', None), split, image_size=image_size,
+                   channels=1)
+  return _stacked_mnist.stacked_mnist(
+      mnist, int(config.get('num_examples', 0) or _stacked_mnist.NUM_TRAIN),
+      seed=int(config.get('seed', 0) or 0))

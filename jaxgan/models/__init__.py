@@ -17,19 +17,40 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import conditional, dcgan, mlp
+from jaxgan.models import conditional, dcgan, mlp, resnet
 from jaxgan.models.dcgan import Discriminator, Generator
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
+
+def _minibatch(config: Any) -> dict:
+  """The 'Improved Techniques' discriminator layers (0: off)."""
+  return dict(minibatch_discrimination=config.get("minibatch_discrimination", 0),
+              minibatch_stddev=config.get("minibatch_stddev", 0))
 
 
 def _dcgan(config: Any, data_shape: tuple, dtype, axis_name):
   generator = dcgan.Generator(image_size=config.image_size, channels=config.channels,
                               width=config.g_width, dtype=dtype, axis_name=axis_name,
                               conv_impl=config.conv_impl)
-  discriminator = dcgan.Discriminator(image_size=config.image_size, width=config.d_width,
-                                      use_batch_norm=config.d_batch_norm, dtype=dtype,
-                                      axis_name=axis_name, conv_impl=config.conv_impl)
+  discriminator = dcgan.Discriminator(
+      image_size=config.image_size, width=config.d_width,
+      norm=config.get("d_norm", "batch"), use_batch_norm=config.get("d_batch_norm", True),
+      spectral_norm=config.get("d_spectral_norm", False), dtype=dtype,
+      axis_name=axis_name, conv_impl=config.conv_impl, **_minibatch(config))
+  return generator, discriminator
+
+
+def _resnet(config: Any, data_shape: tuple, dtype, axis_name):
+  num_classes = config.get("num_classes", 0)
+  sngan = config.variant == "sngan"
+  generator = resnet.Generator(image_size=config.image_size, channels=config.channels,
+                               width=config.g_width, num_classes=num_classes,
+                               dtype=dtype, axis_name=axis_name)
+  discriminator = resnet.Discriminator(
+      width=config.d_width, spectral_norm=sngan or config.get("d_spectral_norm", False),
+      pooling="sum" if sngan else "mean", num_classes=num_classes, dtype=dtype,
+      axis_name=axis_name, **_minibatch(config))
   return generator, discriminator
 
 
@@ -38,7 +59,8 @@ def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
                             depth=depth, tanh=len(data_shape) == 3, dtype=dtype)
   discriminator = mlp.Discriminator(width=config.d_width, depth=depth,
-                                    pack=config.get("pack", 1), dtype=dtype)
+                                    pack=config.get("pack", 1), dtype=dtype,
+                                    **_minibatch(config))
   return generator, discriminator
 
 
@@ -78,7 +100,7 @@ def _ssgan_mlp(config: Any, data_shape: tuple, dtype, axis_name):
 
 
 # name -> builder(config.model, data_shape, dtype, axis_name) -> (G, D)
-_MODELS = {"dcgan": _dcgan, "mlp": _mlp, "cgan_mlp": _cgan_mlp,
+_MODELS = {"dcgan": _dcgan, "mlp": _mlp, "resnet": _resnet, "cgan_mlp": _cgan_mlp,
            "cgan_dcgan": _cgan_dcgan, "acgan": _acgan, "ssgan_mlp": _ssgan_mlp}
 # Models whose players take class labels (need config.model.num_classes > 0),
 # and models that classify into config.model.d_classes without being given labels.
@@ -100,10 +122,10 @@ def check(config: Any) -> None:
   if config.name in CLASS_CONDITIONAL and num_classes <= 0:
     raise ValueError(f"Model {config.name!r} is class-conditional: set "
                      f"config.model.num_classes > 0 (got {num_classes}).")
-  if config.name in ("dcgan", "mlp") and num_classes:
+  if num_classes and config.name not in CLASS_CONDITIONAL + ("resnet",):
     raise ValueError(f"Model {config.name!r} takes no labels, but "
                      f"config.model.num_classes={num_classes}; use one of "
-                     f"{', '.join(CLASS_CONDITIONAL)}, or num_classes=0.")
+                     f"{', '.join(CLASS_CONDITIONAL + ('resnet',))}, or num_classes=0.")
   if config.name in SEMI_SUPERVISED and config.get("d_classes", 0) <= 0:
     raise ValueError(f"Model {config.name!r} needs config.model.d_classes > 0 "
                      "(the K of its K+1-class discriminator).")
@@ -115,6 +137,17 @@ def check(config: Any) -> None:
     if config.conv_impl not in dcgan.CONV_IMPLS:
       raise ValueError(f"Unknown config.model.conv_impl {config.conv_impl!r}; valid: "
                        f"{', '.join(dcgan.CONV_IMPLS)}.")
+    if config.get("d_norm", "batch") not in dcgan.NORMS:
+      raise ValueError(f"Unknown config.model.d_norm {config.d_norm!r}; valid: "
+                       f"{', '.join(dcgan.NORMS)}.")
+  if config.name == "resnet":
+    if config.image_size not in resnet.SUPPORTED_IMAGE_SIZES:
+      raise ValueError(f"Model 'resnet' supports image sizes "
+                       f"{resnet.SUPPORTED_IMAGE_SIZES}, got "
+                       f"config.model.image_size={config.image_size}.")
+    if config.get("variant") not in resnet.VARIANTS:
+      raise ValueError(f"Unknown config.model.variant {config.get('variant')!r} for "
+                       f"model 'resnet'; valid: {', '.join(resnet.VARIANTS)}.")
   if config.dtype not in _DTYPES:
     raise ValueError(f"Unknown config.model.dtype {config.dtype!r}; valid: "
                      f"{', '.join(_DTYPES)}.")
@@ -124,6 +157,9 @@ def check(config: Any) -> None:
   for key in ("channels", "g_width", "d_width", "latent_dim", "pack"):
     if key in config and config[key] <= 0:
       raise ValueError(f"config.model.{key} must be positive, got {config[key]}.")
+  for key in ("num_classes", "minibatch_discrimination", "minibatch_stddev"):
+    if config.get(key, 0) < 0:
+      raise ValueError(f"config.model.{key} must be >= 0 (0: off), got {config[key]}.")
 
 
 def is_class_conditional(config: Any) -> bool:

@@ -102,14 +102,26 @@ class Generator(nn.Module):
     return x.astype(jnp.float32)
 
 
+NORMS = ("batch", "layer", "none")
+
+
 class Discriminator(nn.Module):
   """DCGAN discriminator: images (B, S, S, C) -> logits (B,).
 
   Attributes:
     image_size: input resolution, one of SUPPORTED_IMAGE_SIZES.
     width: channels of the first feature map; each lower resolution doubles it.
-    use_batch_norm: BatchNorm after every convolution but the first. Turn it off
-      for critics trained with a per-example gradient penalty (WGAN-GP).
+    norm: the normalisation after every convolution but the first: 'batch'
+      (DCGAN), 'layer' (over each example's whole feature map, as the WGAN-GP
+      critic, whose gradient penalty is per example) or 'none'.
+    use_batch_norm: the older switch: False turns norm='batch' into 'none'.
+    spectral_norm: spectral normalisation of every layer's weights (Miyato et
+      al. 2018); one power iteration per training call, its vector kept in
+      'batch_stats'.
+    minibatch_discrimination: kernels of a minibatch discrimination layer
+      before the logit (Salimans et al. 2016); 0: off.
+    minibatch_stddev: group size of a minibatch standard deviation channel
+      before the logit (Karras et al. 2018); 0: off.
     dtype: computation dtype (parameters stay float32).
     axis_name: pmap axis over which BatchNorm statistics are averaged.
     conv_impl: 'matmul' (`layers.DownConv`, `layers.DenseConv`) or 'xla'
@@ -117,7 +129,11 @@ class Discriminator(nn.Module):
   """
   image_size: int = 32
   width: int = 64
+  norm: str = "batch"
   use_batch_norm: bool = True
+  spectral_norm: bool = False
+  minibatch_discrimination: int = 0
+  minibatch_stddev: int = 0
   dtype: Any = jnp.float32
   axis_name: str | None = None
   conv_impl: str = "matmul"
@@ -130,25 +146,42 @@ class Discriminator(nn.Module):
     if x.shape[1:3] != (self.image_size, self.image_size):
       raise ValueError(f"Discriminator built for {self.image_size}x"
                        f"{self.image_size} images got shape {x.shape}.")
+    if self.norm not in NORMS:
+      raise ValueError(f"Unknown discriminator norm {self.norm!r} "
+                       f"(config.model.d_norm); valid: {', '.join(NORMS)}.")
+    norm = "none" if self.norm == "batch" and not self.use_batch_norm else self.norm
+
+    def layer(module):  # spectral normalisation wraps the layer
+      if not self.spectral_norm:
+        return module
+      return functools.partial(nn.SpectralNorm(module), update_stats=train)
+
     x = x.astype(self.dtype)
     features = self.width
     for i in range(num_down):
-      x = _down_conv(self.conv_impl, features,
-                     use_bias=i == 0 or not self.use_batch_norm, dtype=self.dtype,
-                     name=f"down{i}")(x)
-      if i > 0 and self.use_batch_norm:
+      x = layer(_down_conv(self.conv_impl, features,
+                           use_bias=i == 0 or norm != "batch", dtype=self.dtype,
+                           name=f"down{i}"))(x)
+      if i > 0 and norm == "batch":
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                          epsilon=1e-5, dtype=self.dtype,
                          axis_name=self.axis_name if train else None,
                          scale_init=_bn_scale_init)(x)
+      elif i > 0 and norm == "layer":
+        x = nn.LayerNorm(epsilon=1e-5, reduction_axes=(1, 2, 3), dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
       features *= 2
     if features_only:
       return x.reshape(x.shape[0], -1)
     self.sow("intermediates", "features", x.reshape(x.shape[0], -1))  # feature matching
-    if self.conv_impl == "xla":
-      x = nn.Conv(1, (base, base), padding="VALID", kernel_init=_init,
-                  dtype=self.dtype, name="logit")(x)
+    if self.minibatch_discrimination or self.minibatch_stddev:
+      x = layers.minibatch_layers(x, discrimination=self.minibatch_discrimination,
+                                  stddev=self.minibatch_stddev, dtype=self.dtype)
+      x = layer(nn.Dense(1, kernel_init=_init, dtype=self.dtype, name="logit"))(x)
+    elif self.conv_impl == "xla":
+      x = layer(nn.Conv(1, (base, base), padding="VALID", kernel_init=_init,
+                        dtype=self.dtype, name="logit"))(x)
     else:
-      x = layers.DenseConv(1, kernel_init=_init, dtype=self.dtype, name="logit")(x)
+      x = layer(layers.DenseConv(1, kernel_init=_init, dtype=self.dtype,
+                                 name="logit"))(x)
     return x.reshape(x.shape[0]).astype(jnp.float32)

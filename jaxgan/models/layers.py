@@ -1,4 +1,5 @@
-"""The DCGAN layers computed as matrix multiplies.
+"""Layers the architectures share: the DCGAN convolutions as matrix
+multiplies, and the minibatch layers of 'Improved Techniques'.
 
 XLA:CPU computes the backward passes of convolutions slowly: a 4x4 stride-2
 transposed convolution (PyTorch's ConvTranspose2d(k=4, s=2, p=1), lowered to a
@@ -22,6 +23,12 @@ The 2x2 convolutions are one matrix multiply over gathered patches (`_conv`),
 so forward and backward passes are all matrix multiplies. Each layer has the
 parameters of the Flax layer it replaces (same names, shapes and meaning) and
 computes the same function (tested), so checkpoints are interchangeable.
+
+`MinibatchDiscrimination` (Salimans et al. 2016) and `MinibatchStdDev`
+(Karras et al. 2018) let a discriminator compare the examples of a batch, so
+that a generator collapsing to few modes is easy to spot. Under `jax.pmap`
+they see the batch on their device only (the global batch / device count):
+the statistics are per-device ones, not synchronised.
 """
 
 from typing import Any
@@ -125,6 +132,83 @@ class DenseConv(nn.Module):
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     y = x.reshape(b, h * w * c) @ kernel.reshape(h * w * c, self.features)
     return (y + bias.astype(self.dtype)).reshape(b, 1, 1, self.features)
+
+
+class MinibatchDiscrimination(nn.Module):
+  """Minibatch discrimination (Salimans et al. 2016, arXiv:1606.03498, Sec. 3.2).
+
+  Features f(x_i) in R^A are projected by a tensor T in R^{A x B x C} to
+  M_i in R^{B x C}; kernel b compares examples by
+  c_b(x_i, x_j) = exp(-||M_{i,b} - M_{j,b}||_1), and
+  o(x_i)_b = sum_j c_b(x_i, x_j) (j over the batch, i itself included) is
+  concatenated to the features: (N, A) -> (N, A + B).
+
+  Under pmap the batch is the device's batch, not the global one.
+
+  Attributes:
+    num_kernels: B, the number of kernels (features added).
+    kernel_dims: C, the dimension each kernel compares in.
+  """
+  num_kernels: int
+  kernel_dims: int = 5
+  kernel_init: Any = nn.initializers.normal(0.05)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    x = x.reshape(x.shape[0], -1)
+    m = nn.Dense(self.num_kernels * self.kernel_dims, use_bias=False,
+                 kernel_init=self.kernel_init, dtype=self.dtype, name="T")(x)
+    m = m.reshape(x.shape[0], self.num_kernels, self.kernel_dims)
+    l1 = jnp.abs(m[:, None] - m[None, :]).sum(-1)  # (N, N, B)
+    return jnp.concatenate([x, jnp.exp(-l1).sum(1).astype(x.dtype)], axis=-1)
+
+
+class MinibatchStdDev(nn.Module):
+  """Minibatch standard deviation (Karras et al. 2018, arXiv:1710.10196, Sec. 3).
+
+  The batch is split into groups of `group_size` examples (example i is in
+  group i mod (N / group_size)); in each group the standard deviation of each
+  feature over the group is averaged over all features, and that one number
+  is appended to each of the group's examples as an extra channel:
+  (N, ..., C) -> (N, ..., C + 1). The batch must divide into groups.
+
+  Under pmap the batch is the device's batch, not the global one.
+
+  Attributes:
+    group_size: examples per group; the whole batch when it is smaller.
+  """
+  group_size: int = 4
+  epsilon: float = 1e-8
+
+  @nn.compact
+  def __call__(self, x):
+    n = x.shape[0]
+    group = min(self.group_size, n)
+    if n % group:
+      raise ValueError(f"MinibatchStdDev: the (per-device) batch of {n} does not "
+                       f"divide into groups of {group} "
+                       "(config.model.minibatch_stddev).")
+    y = x.astype(jnp.float32).reshape(group, n // group, *x.shape[1:])
+    std = jnp.sqrt(jnp.var(y, axis=0) + self.epsilon)  # (N / group, ...)
+    std = std.reshape(n // group, -1).mean(-1)  # (N / group,)
+    std = jnp.tile(std, group).astype(x.dtype)  # example i gets std[i mod N/group]
+    extra = jnp.broadcast_to(std.reshape(n, *([1] * (x.ndim - 1))), (*x.shape[:-1], 1))
+    return jnp.concatenate([x, extra], axis=-1)
+
+
+def minibatch_layers(x, *, discrimination: int, stddev: int, dtype=jnp.float32):
+  """The 'Improved Techniques' layers a discriminator's config turns on, on
+  its last features x (N, ...): the minibatch standard deviation (a group size,
+  0: off) appended as a channel, then the features flattened and minibatch
+  discrimination (a number of kernels, 0: off) appended. Returns (N, F)."""
+  if stddev:
+    x = MinibatchStdDev(stddev, name="minibatch_stddev")(x)
+  x = x.reshape(x.shape[0], -1)
+  if discrimination:
+    x = MinibatchDiscrimination(discrimination, dtype=dtype,
+                                name="minibatch_discrimination")(x)
+  return x
 
 
 def _check():  # pragma: no cover - a quick manual check

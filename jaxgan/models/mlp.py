@@ -19,6 +19,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxgan.models import layers
+
 
 class Generator(nn.Module):
   """z (B, latent_dim) -> (B, *output_shape).
@@ -56,11 +58,15 @@ class Discriminator(nn.Module):
     depth: number of hidden layers (LeakyReLU 0.2).
     pack: samples per logit (PacGAN); consecutive samples x[pack*i : pack*(i+1)]
       are flattened into one input. B must be a multiple of it.
+    minibatch_discrimination, minibatch_stddev: the 'Improved Techniques'
+      layers before the output (see `layers.minibatch_layers`; 0: off).
     dtype: computation dtype (parameters stay float32).
   """
   width: int = 128
   depth: int = 3
   pack: int = 1
+  minibatch_discrimination: int = 0
+  minibatch_stddev: int = 0
   dtype: Any = jnp.float32
   axis_name: str | None = None  # unused: no BatchNorm
 
@@ -78,4 +84,6 @@ class Discriminator(nn.Module):
     if features_only:
       return x
     self.sow("intermediates", "features", x)  # for feature matching
+    x = layers.minibatch_layers(x, discrimination=self.minibatch_discrimination,
+                                stddev=self.minibatch_stddev, dtype=self.dtype)
     return nn.Dense(1, dtype=self.dtype)(x).reshape(x.shape[0]).astype(jnp.float32)

@@ -1,0 +1,52 @@
+r"""SNGAN (Miyato et al. 2018, arXiv:1802.05957): spectral normalisation.
+
+The paper's CIFAR-10 ResNet (Table 4): G of width 256 (4x4 base, three
+up-blocks with BatchNorm and ReLU), D of width 128 (four blocks, the first
+'optimized'), spectral normalisation on every D layer (one power iteration
+per update), ReLU, global sum pooling, linear. Hinge loss, Adam(2e-4, b1=0,
+b2=0.9), n_critic = 5, batch 64, z of 128. The config argument picks the data:
+
+- 'cifar10' (default): TFDS cifar10, FID with Inception.
+- 'mnist' / 'fashion_mnist': the same blocks at 28x28 (7x7 base, two
+  up-blocks) with widths 64 so that it trains on a CPU, FID in the
+  classifier's feature space at the end.
+
+  python launch.py --config=configs/sngan.py
+  python launch.py --config=configs/sngan.py:mnist
+"""
+
+import ml_collections
+
+from jaxgan import evaluation
+
+from configs import common
+
+DATASETS = ("cifar10", "mnist", "fashion_mnist")
+
+
+def get_config(dataset: str = "cifar10") -> ml_collections.ConfigDict:
+  if dataset not in DATASETS:
+    raise ValueError(f"Unknown dataset {dataset!r} (configs/sngan.py:DATASET); "
+                     f"valid: {', '.join(DATASETS)}.")
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.loss = common.loss("hinge")
+  config.optimizer = common.optimizers("adam", 2e-4, b1=0.0, b2=0.9)
+  config.train = common.train(batch_size=64, n_critic=5, num_steps=50_000,
+                              log_every=100, sample_every=2000, checkpoint_every=5000)
+  if dataset == "cifar10":
+    config.model = common.model("resnet", variant="sngan", image_size=32, channels=3,
+                                latent_dim=128, g_width=256, d_width=128,
+                                d_batch_norm=False, d_norm="none")
+    config.data = common.data("tfds", name="cifar10")
+    config.evals = evaluation.default_config()
+    config.evals.update(metrics="fid", every=10_000, num_samples=10_000,
+                        feature_net="inception", best_metric="fid")
+  else:
+    config.model = common.model("resnet", variant="sngan", image_size=28, channels=1,
+                                latent_dim=128, g_width=64, d_width=64,
+                                d_batch_norm=False, d_norm="none")
+    config.data = common.mnist_data(dataset)
+    config.train.update(num_steps=5000, sample_every=1000, checkpoint_every=1000)
+    config.evals = common.mnist_evals(dataset)
+  return config
