@@ -1,5 +1,6 @@
 """Evaluation of generative models: FID, KID, IS, precision/recall, density/
-coverage, classifier-based scores, Stacked MNIST and toy mode counts.
+coverage, classifier-based scores, Stacked MNIST and toy mode counts; PSNR and
+SSIM of paired (image-to-image) outputs against their targets.
 
     from jaxgan import evaluation
 
@@ -27,6 +28,7 @@ from jaxgan.evaluation._evaluator import (
 )
 from jaxgan.evaluation._features import FEATURE_NETS, FeatureNet, to_uint8
 from jaxgan.evaluation._features import get as feature_net
+from jaxgan.evaluation._image_quality import psnr, ssim
 from jaxgan.evaluation._inception import FIDInceptionV3, cache_dir
 from jaxgan.evaluation._metrics import (
     class_distribution,
@@ -47,6 +49,6 @@ __all__ = [
     'cache_dir', 'class_distribution', 'default_config', 'density_coverage',
     'feature_net', 'fid_from_features', 'frechet_distance', 'gaussian_stats',
     'inception_score', 'kernel_inception_distance', 'kl_to_uniform',
-    'parse_metrics', 'precision_recall', 'stacked_mnist', 'stacked_mnist_modes',
-    'to_uint8', 'toy',
+    'parse_metrics', 'precision_recall', 'psnr', 'ssim', 'stacked_mnist',
+    'stacked_mnist_modes', 'to_uint8', 'toy',
 ]

@@ -17,7 +17,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import dcgan, mlp
+from jaxgan.models import dcgan, mlp, pix2pix, srgan
 from jaxgan.models.dcgan import Discriminator, Generator
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -41,8 +41,27 @@ def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   return generator, discriminator
 
 
+def _pix2pix(config: Any, data_shape: tuple, dtype, axis_name):
+  num_downs = config.get("num_downs", 0) or pix2pix.max_downs(data_shape[0])
+  generator = pix2pix.UNetGenerator(channels=data_shape[-1], num_downs=num_downs,
+                                    width=config.g_width, dtype=dtype, axis_name=axis_name)
+  discriminator = pix2pix.PatchDiscriminator(num_layers=config.get("patch_layers", 1),
+                                             width=config.d_width, dtype=dtype,
+                                             axis_name=axis_name)
+  return generator, discriminator
+
+
+def _srgan(config: Any, data_shape: tuple, dtype, axis_name):
+  generator = srgan.SRResNet(channels=data_shape[-1], num_blocks=config.get("num_blocks", 16),
+                             width=config.g_width, dtype=dtype, axis_name=axis_name)
+  discriminator = srgan.Discriminator(width=config.d_width, dtype=dtype, axis_name=axis_name)
+  return generator, discriminator
+
+
 # name -> builder(config.model, data_shape, dtype, axis_name) -> (G, D)
-_MODELS = {"dcgan": _dcgan, "mlp": _mlp}
+_MODELS = {"dcgan": _dcgan, "mlp": _mlp, "pix2pix": _pix2pix, "srgan": _srgan}
+# Image-to-image models: G and D take the paired input image as `cond`.
+PAIRED = ("pix2pix", "srgan")
 
 
 def names() -> list[str]:
@@ -62,6 +81,8 @@ def check(config: Any) -> None:
     if config.conv_impl not in dcgan.CONV_IMPLS:
       raise ValueError(f"Unknown config.model.conv_impl {config.conv_impl!r}; valid: "
                        f"{', '.join(dcgan.CONV_IMPLS)}.")
+  if config.name == "pix2pix":
+    pix2pix.check(config)
   if config.dtype not in _DTYPES:
     raise ValueError(f"Unknown config.model.dtype {config.dtype!r}; valid: "
                      f"{', '.join(_DTYPES)}.")
@@ -85,5 +106,5 @@ def create(config: Any, data_shape: tuple | None = None,
   return _MODELS[config.name](config, tuple(data_shape), _DTYPES[config.dtype], axis_name)
 
 
-__all__ = ["Discriminator", "Generator", "check", "create", "is_class_conditional",
+__all__ = ["PAIRED", "Discriminator", "Generator", "check", "create", "is_class_conditional",
            "names"]

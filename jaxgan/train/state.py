@@ -35,17 +35,19 @@ class GANState:
 
 def create(rng: jax.Array, generator, discriminator, g_tx: optax.GradientTransformation,
            d_tx: optax.GradientTransformation, *, latent_dim: int, image_shape: tuple,
-           ema_decay: float) -> GANState:
+           ema_decay: float, cond_shape: tuple | None = None) -> GANState:
   """Initialises both players from `rng` (compiled: one program, not
-  hundreds of op-by-op dispatches)."""
+  hundreds of op-by-op dispatches). `cond_shape`: the shape of one
+  conditional input (a paired input image) of conditional models."""
 
   @jax.jit
   def init(rng):
     g_rng, d_rng = jax.random.split(rng)
     z = jnp.zeros((2, latent_dim), jnp.float32)
     x = jnp.zeros((2, *image_shape), jnp.float32)
-    g_vars = generator.init(g_rng, z, train=False)
-    d_vars = discriminator.init(d_rng, x, train=False)
+    cond = () if cond_shape is None else (jnp.zeros((2, *cond_shape), jnp.float32),)
+    g_vars = generator.init(g_rng, z, *cond, train=False)
+    d_vars = discriminator.init(d_rng, x, *cond, train=False)
     g_state = TrainState.create(apply_fn=generator.apply, params=g_vars["params"],
                                 tx=g_tx, batch_stats=g_vars.get("batch_stats", {}))
     d_state = TrainState.create(apply_fn=discriminator.apply, params=d_vars["params"],
