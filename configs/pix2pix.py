@@ -53,7 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
       source="idx",  # digits | tfds | idx | folder: the images pairs are made from
       pairs="edges",  # edges | masked | downsample4 | folder (your own pairs)
       pair_seed=0,  # mask positions of pairs=masked
-      holdout=500,  # last pairs, held out for the eval/* scores
+      holdout=480,  # last pairs, held out for the eval/* scores (a multiple of num_samples)
       direction="AtoB",  # pairs=folder: A is the input ('BtoA': B is)
       source_channels=0,  # pairs=folder: input channels; 0: model.channels
       name="",

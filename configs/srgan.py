@@ -54,7 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
       source="idx",
       pairs="downsample4",  # edges | masked | downsample4 | folder
       pair_seed=0,
-      holdout=500,
+      holdout=480,  # a multiple of train.num_samples: one compiled sampler
       direction="AtoB",
       source_channels=0,
       name="",
