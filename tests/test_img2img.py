@@ -134,17 +134,17 @@ def test_paired_dataset_is_validated_and_batched(digits):
 def test_unet_and_patchgan_shapes_and_receptive_field():
   cond = jnp.zeros((2, 32, 32, 3))
   unet = pix2pix.UNetGenerator(channels=1, num_downs=5, width=8)
-  variables = unet.init(jax.random.PRNGKey(0), None, cond, train=False)
-  out = unet.apply(variables, None, cond, train=True, mutable=["batch_stats"],
-                   rngs={"dropout": jax.random.PRNGKey(1)})[0]
+  out = jax.eval_shape(lambda c: unet.init_with_output(
+      jax.random.PRNGKey(0), None, c, train=False)[0], cond)
   assert out.shape == (2, 32, 32, 1)
   d = pix2pix.PatchDiscriminator(num_layers=1, width=8)
   x = jax.random.normal(jax.random.PRNGKey(2), (1, 32, 32, 1))
-  d_vars = d.init(jax.random.PRNGKey(0), x, cond[:1], train=False)
-  logits = d.apply(d_vars, x, cond[:1], train=False)
+  d_vars = jax.jit(lambda x: d.init(jax.random.PRNGKey(0), x, cond[:1], train=False))(x)
+  logits = jax.jit(lambda x: d.apply(d_vars, x, cond[:1], train=False))(x)
   assert logits.shape == (1, 14, 14)
   # The input pixels one logit depends on span the receptive field.
-  grad = jax.grad(lambda x: d.apply(d_vars, x, cond[:1], train=False)[0, 7, 7])(x)
+  grad = jax.jit(jax.grad(
+      lambda x: d.apply(d_vars, x, cond[:1], train=False)[0, 7, 7]))(x)
   rows, cols = np.nonzero(np.abs(np.asarray(grad[0, ..., 0])) > 0)
   assert rows.max() - rows.min() + 1 == pix2pix.receptive_field(1) == 16
   assert cols.max() - cols.min() + 1 == 16
@@ -154,13 +154,15 @@ def test_unet_and_patchgan_shapes_and_receptive_field():
 def test_srresnet_upsamples_4x_and_discriminator_gives_one_logit():
   g = srgan.SRResNet(channels=1, num_blocks=2, width=8)
   low = jnp.zeros((2, 7, 7, 1))
-  variables = g.init(jax.random.PRNGKey(0), None, low, train=False)
-  assert g.apply(variables, None, low, train=False).shape == (2, 28, 28, 1)
+  out, variables = jax.eval_shape(lambda c: g.init_with_output(
+      jax.random.PRNGKey(0), None, c, train=False), low)
+  assert out.shape == (2, 28, 28, 1)
   # 9x9 in, 2 per residual block, after the blocks, 2 upsampling, 9x9 out.
   assert sum(k.startswith("Conv") for k in variables["params"]) == 1 + 2 * 2 + 1 + 2 + 1
   d = srgan.Discriminator(width=8)
-  d_vars = d.init(jax.random.PRNGKey(0), jnp.zeros((2, 28, 28, 1)), low, train=False)
-  assert d.apply(d_vars, jnp.zeros((2, 28, 28, 1)), low, train=False).shape == (2,)
+  logits = jax.eval_shape(lambda x: d.init_with_output(
+      jax.random.PRNGKey(0), x, low, train=False)[0], jnp.zeros((2, 28, 28, 1)))
+  assert logits.shape == (2,)
   x = np.arange(2 * 2 * 2 * 12).reshape(2, 2, 2, 12)
   shuffled = np.asarray(srgan.pixel_shuffle(x, 2))
   assert shuffled.shape == (2, 4, 4, 3)
