@@ -406,7 +406,7 @@ def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str]
                       workdirs: list[str]) -> list[state_lib.GANState]:
   """Trains the members together; returns their final host states."""
   base, train_cfg = configs[0], configs[0].train
-  dataset = trainer.load_dataset(base)
+  dataset, _ = trainer.load_dataset(base)  # vectorised sweeps take no paired data
   data_shape = dataset.images.shape[1:]
   evaluators = [evaluation.Evaluator(
       c.evals, dataset, w, reference_name=f"{dataset.name}:{c.data.get('split', 'train')}")

@@ -7,14 +7,17 @@
 `config.data.source` picks the loader: 'digits' (scikit-learn's bundled 8x8
 digits, offline), 'tfds' (a TensorFlow Datasets name, read without
 TensorFlow), 'idx' (MNIST-format files in a directory) or 'folder' (your own
-images). The batch of each step is a pure function of (seed, step), so a run
+images). `config.data.pairs` makes paired data for image-to-image models
+(`load_paired`; batches then carry 'source'). The batch of each step is a pure function of (seed, step), so a run
 resumed from a checkpoint's step sees the batches an uninterrupted run sees.
 """
 
 from jaxgan.data._batches import Batches, batch_indices
 from jaxgan.data._images import ImageDataset, to_float
 from jaxgan.data._load import SOURCES, load
+from jaxgan.data._pairs import PAIRS, load_paired, split_holdout, upsample_bicubic
 
 __all__ = [
-    'SOURCES', 'Batches', 'ImageDataset', 'batch_indices', 'load', 'to_float',
+    'PAIRS', 'SOURCES', 'Batches', 'ImageDataset', 'batch_indices', 'load',
+    'load_paired', 'split_holdout', 'to_float', 'upsample_bicubic',
 ]

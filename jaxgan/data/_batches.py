@@ -65,6 +65,8 @@ def _gather(dataset: ImageDataset, batch_size: int, seed: int,
   batch = {'image': dataset.images[idx]}
   if dataset.labels is not None:
     batch['label'] = dataset.labels[idx]
+  if dataset.sources is not None:
+    batch['source'] = dataset.sources[idx]
   return batch
 
 
@@ -91,7 +93,7 @@ class Batches:
   """Iterator over the global batches of steps start_step, start_step + 1, ...
 
   Each item is dict(image=uint8 (B, H, W, C)) plus label=int32 (B,) when the
-  dataset has labels, gathered with `batch_indices`. A daemon thread keeps up
+  dataset has labels and source=uint8 (B, h, w, c) when it is paired, gathered with `batch_indices`. A daemon thread keeps up
   to `prefetch` batches ready (0: gather on demand). `step` is the step of the
   batch that `next()` returns next; save it with a checkpoint and pass it back
   as `start_step` to resume.

@@ -27,12 +27,16 @@ class ImageDataset:
     labels: int32 array (N,), or None for unlabelled data.
     num_classes: the number of classes when labels exist, else None.
     name: where the data came from, e.g. 'digits', 'tfds:mnist', 'idx:/path'.
+    sources: for paired (image-to-image) data, uint8 (N, h, w, c): the input
+      image of each target in `images`, of any size and channel count (an
+      edge map, a masked or low-resolution image); None for unpaired data.
   """
 
   images: np.ndarray
   labels: np.ndarray | None
   num_classes: int | None
   name: str
+  sources: np.ndarray | None = None
 
   def __post_init__(self):
     is_image = self.images.dtype == np.uint8 and self.images.ndim == 4
@@ -47,6 +51,17 @@ class ImageDataset:
       raise ValueError(
           f'{self.name}: {len(self.images)} images but labels of shape '
           f'{self.labels.shape}.')
+    if self.sources is not None:
+      if not is_image:
+        raise ValueError(f'{self.name}: paired sources need image targets.')
+      if self.sources.dtype != np.uint8 or self.sources.ndim != 4:
+        raise ValueError(
+            f'{self.name}: sources must be uint8 images (N, h, w, c), got '
+            f'{self.sources.dtype} {self.sources.shape}.')
+      if len(self.sources) != len(self.images):
+        raise ValueError(
+            f'{self.name}: {len(self.images)} targets but {len(self.sources)} '
+            'sources.')
 
   def __len__(self) -> int:
     return len(self.images)

@@ -1,6 +1,7 @@
 """Evaluation of generative models: FID, KID, IS, precision/recall, density/
 coverage, classifier-based scores, intra-class FID and the classifier
-accuracy of class-conditional samples, Stacked MNIST and toy mode counts.
+accuracy of class-conditional samples, Stacked MNIST and toy mode counts; PSNR
+and SSIM of paired (image-to-image) outputs against their targets.
 
     from jaxgan import evaluation
 
@@ -28,6 +29,7 @@ from jaxgan.evaluation._evaluator import (
 )
 from jaxgan.evaluation._features import FEATURE_NETS, FeatureNet, to_uint8
 from jaxgan.evaluation._features import get as feature_net
+from jaxgan.evaluation._image_quality import psnr, ssim
 from jaxgan.evaluation._inception import FIDInceptionV3, cache_dir
 from jaxgan.evaluation._metrics import (
     class_distribution,
@@ -50,6 +52,6 @@ __all__ = [
     'cache_dir', 'class_distribution', 'classifier_accuracy', 'default_config', 'density_coverage',
     'feature_net', 'fid_from_features', 'frechet_distance', 'gaussian_stats',
     'inception_score', 'intra_fid', 'kernel_inception_distance', 'kl_to_uniform',
-    'parse_metrics', 'precision_recall', 'stacked_mnist', 'stacked_mnist_modes',
-    'to_uint8', 'toy',
+    'parse_metrics', 'precision_recall', 'psnr', 'ssim', 'stacked_mnist',
+    'stacked_mnist_modes', 'to_uint8', 'toy',
 ]

@@ -17,7 +17,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import conditional, dcgan, mlp, resnet
+from jaxgan.models import conditional, dcgan, mlp, pix2pix, resnet, srgan
 from jaxgan.models.dcgan import Discriminator, Generator
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -64,6 +64,23 @@ def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   return generator, discriminator
 
 
+def _pix2pix(config: Any, data_shape: tuple, dtype, axis_name):
+  num_downs = config.get("num_downs", 0) or pix2pix.max_downs(data_shape[0])
+  generator = pix2pix.UNetGenerator(channels=data_shape[-1], num_downs=num_downs,
+                                    width=config.g_width, dtype=dtype, axis_name=axis_name)
+  discriminator = pix2pix.PatchDiscriminator(num_layers=config.get("patch_layers", 1),
+                                             width=config.d_width, dtype=dtype,
+                                             axis_name=axis_name)
+  return generator, discriminator
+
+
+def _srgan(config: Any, data_shape: tuple, dtype, axis_name):
+  generator = srgan.SRResNet(channels=data_shape[-1], num_blocks=config.get("num_blocks", 16),
+                             width=config.g_width, dtype=dtype, axis_name=axis_name)
+  discriminator = srgan.Discriminator(width=config.d_width, dtype=dtype, axis_name=axis_name)
+  return generator, discriminator
+
+
 def _cgan_mlp(config: Any, data_shape: tuple, dtype, axis_name):
   k = config.num_classes
   generator = conditional.CGANMLPGenerator(
@@ -101,12 +118,15 @@ def _ssgan_mlp(config: Any, data_shape: tuple, dtype, axis_name):
 
 # name -> builder(config.model, data_shape, dtype, axis_name) -> (G, D)
 _MODELS = {"dcgan": _dcgan, "mlp": _mlp, "resnet": _resnet, "cgan_mlp": _cgan_mlp,
-           "cgan_dcgan": _cgan_dcgan, "acgan": _acgan, "ssgan_mlp": _ssgan_mlp}
+           "cgan_dcgan": _cgan_dcgan, "acgan": _acgan, "ssgan_mlp": _ssgan_mlp,
+           "pix2pix": _pix2pix, "srgan": _srgan}
 # Models whose players take class labels (need config.model.num_classes > 0),
 # and models that classify into config.model.d_classes without being given labels.
 CLASS_CONDITIONAL = ("cgan_mlp", "cgan_dcgan", "acgan")
 SEMI_SUPERVISED = ("ssgan_mlp",)
 _DCGAN_BASED = ("dcgan", "cgan_dcgan", "acgan")
+# Image-to-image models: G and D take the paired input image as `cond`.
+PAIRED = ("pix2pix", "srgan")
 
 
 def names() -> list[str]:
@@ -148,6 +168,8 @@ def check(config: Any) -> None:
     if config.get("variant") not in resnet.VARIANTS:
       raise ValueError(f"Unknown config.model.variant {config.get('variant')!r} for "
                        f"model 'resnet'; valid: {', '.join(resnet.VARIANTS)}.")
+  if config.name == "pix2pix":
+    pix2pix.check(config)
   if config.dtype not in _DTYPES:
     raise ValueError(f"Unknown config.model.dtype {config.dtype!r}; valid: "
                      f"{', '.join(_DTYPES)}.")
@@ -182,5 +204,5 @@ def create(config: Any, data_shape: tuple | None = None,
   return _MODELS[config.name](config, tuple(data_shape), _DTYPES[config.dtype], axis_name)
 
 
-__all__ = ["Discriminator", "Generator", "check", "create", "is_class_conditional",
-           "is_semi_supervised", "names"]
+__all__ = ["PAIRED", "Discriminator", "Generator", "check", "create",
+           "is_class_conditional", "is_semi_supervised", "names"]

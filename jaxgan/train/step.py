@@ -11,6 +11,7 @@ takes its own slice: the randomness, too, does not depend on the device count.
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -64,6 +65,10 @@ class Objective:
     semi_supervised: weight of the discriminator's supervised cross-entropy
       on the labelled batch ('labeled_image', 'labeled_label'): the
       semi-supervised GAN of 'Improved Techniques' (0: off).
+    perceptual: a feature function of images (SRGAN: VGG19 features, see
+      `jaxgan.models.vgg`), or None.
+    perceptual_weight: weight of the mean squared distance between the
+      features of G's output and of the paired target (0: off).
   """
   loss: losses.GANLoss
   gp_weight: float = 0.0
@@ -73,10 +78,13 @@ class Objective:
   l1_weight: float = 0.0
   l2_weight: float = 0.0
   semi_supervised: float = 0.0
+  perceptual: Callable[[jax.Array], jax.Array] | None = None
+  perceptual_weight: float = 0.0
 
   @classmethod
   def from_config(cls, config: Any) -> "Objective":
-    """From `config.loss` (missing keys take the defaults)."""
+    """From `config.loss` (missing keys take the defaults); a positive
+    `perceptual_weight` loads the VGG19 weights at `vgg_weights`."""
     pair = losses.get(config.name)
     smoothing = float(config.get("label_smoothing", 0.0))
     if smoothing:
@@ -88,7 +96,22 @@ class Objective:
                aux_class_weight=float(config.get("aux_class_weight", 0.0)),
                l1_weight=float(config.get("l1_weight", 0.0)),
                l2_weight=float(config.get("l2_weight", 0.0)),
-               semi_supervised=float(config.get("semi_supervised", 0.0)))
+               semi_supervised=float(config.get("semi_supervised", 0.0)),
+               **_perceptual(config))
+
+
+def _perceptual(config: Any) -> dict:
+  """The perceptual-loss fields of an Objective from `config.loss`."""
+  weight = float(config.get("perceptual_weight", 0.0))
+  if weight <= 0:
+    return {}
+  if not config.get("vgg_weights", ""):
+    raise ValueError("config.loss.perceptual_weight > 0 needs config.loss.vgg_weights: "
+                     "the path of torchvision's VGG19 state dict (see jaxgan.models.vgg).")
+  from jaxgan.models import vgg  # pylint: disable=g-import-not-at-top
+  return {"perceptual": vgg.feature_fn(config.vgg_weights,
+                                       config.get("vgg_layer", "relu5_4")),
+          "perceptual_weight": weight}
 
 
 def _outputs(out) -> tuple[jax.Array, jax.Array | None]:
@@ -272,6 +295,11 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     if _on(obj.l2_weight):
       g_metrics["g_l2_loss"] = l2 = jnp.mean(jnp.square(fake - real))
       g_loss = g_loss + obj.l2_weight * l2
+    if obj.perceptual_weight > 0:
+      target_features = lax.stop_gradient(obj.perceptual(real))
+      g_metrics["g_perceptual_loss"] = perceptual = jnp.mean(
+          jnp.square(obj.perceptual(fake) - target_features))
+      g_loss = g_loss + obj.perceptual_weight * perceptual
     return g_loss, g_metrics
 
   (g_loss, g_metrics), fake_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)

@@ -126,10 +126,61 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   elif models.is_semi_supervised(config.model):
     raise ValueError(f"Model {config.model.name!r} is trained semi-supervised: set "
                      "config.loss.semi_supervised > 0 (the supervised loss weight).")
+  _check_pairs(config)
   if config.loss.get("gp_weight", 0.0) > 0 and config.model.get("d_batch_norm", False):
     logging.warning(
         "The gradient penalty is per-example, but the discriminator uses BatchNorm, "
         "which mixes examples; set config.model.d_batch_norm=False (as in WGAN-GP).")
+
+
+def _check_pairs(config: ml_collections.ConfigDict) -> None:
+  """Image-to-image models need paired data (`config.data.pairs`)."""
+  pairs = config.data.get("pairs", "")
+  paired_model = config.model.name in models.PAIRED
+  if pairs and pairs not in data_lib.PAIRS:
+    raise ValueError(f"Unknown config.data.pairs={pairs!r}; valid: "
+                     f"{', '.join(data_lib.PAIRS)}.")
+  if paired_model and not pairs:
+    raise ValueError(f"Model {config.model.name!r} translates paired images: set "
+                     f"config.data.pairs to one of {', '.join(data_lib.PAIRS)}.")
+  if pairs and not paired_model:
+    raise ValueError(f"config.data.pairs={pairs!r} needs an image-to-image model "
+                     f"(config.model.name in {', '.join(models.PAIRED)}).")
+  if pairs and config.get("evals") and config.evals.metrics:
+    raise ValueError("config.evals.metrics score unconditional samples; paired models "
+                     "are scored against their targets (L1, PSNR, SSIM on "
+                     "config.data.holdout pairs): set config.evals.metrics=''.")
+  if pairs and config.data.get("holdout", 0) <= 0:
+    raise ValueError(f"config.data.holdout must be positive for paired data, got "
+                     f"{config.data.get('holdout', 0)}.")
+
+
+def _triptych(sources: np.ndarray, fakes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+  """Rows of source | generated | target (floats in [-1, 1]) for a sample
+  grid; sources are enlarged (nearest) and given the targets' channels."""
+  factor = targets.shape[1] // sources.shape[1]
+  sources = sources.repeat(factor, axis=1).repeat(factor, axis=2)
+  sources = np.broadcast_to(sources[..., :1], targets.shape) if (
+      sources.shape[-1] != targets.shape[-1]) else sources
+  return np.stack([sources, fakes, targets], axis=1).reshape(-1, *targets.shape[1:])
+
+
+def paired_scores(fakes: np.ndarray, targets: np.ndarray,
+                  sources: np.ndarray | None = None) -> dict:
+  """L1 (in [-1, 1] units, as the loss), PSNR and SSIM (on 0..255 pixels) of
+  generated images against their targets (floats in [-1, 1]), and, given
+  smaller `sources` (uint8), of their bicubic enlargement, for comparison."""
+  l1 = np.mean(np.abs(np.asarray(fakes, np.float64) - np.asarray(targets, np.float64)))
+  pixels = lambda x: np.clip(np.round((np.asarray(x, np.float64) + 1) * 127.5), 0, 255)
+  fakes, targets_f = pixels(fakes), pixels(targets)
+  scores = {"l1": float(l1),
+            "psnr": float(np.mean(evaluation.psnr(fakes, targets_f))),
+            "ssim": float(np.mean(evaluation.ssim(fakes, targets_f)))}
+  if sources is not None and sources.shape[1] < targets.shape[1]:
+    bicubic = data_lib.upsample_bicubic(sources, targets.shape[1:3]).astype(np.float64)
+    scores["bicubic_psnr"] = float(np.mean(evaluation.psnr(bicubic, targets_f)))
+    scores["bicubic_ssim"] = float(np.mean(evaluation.ssim(bicubic, targets_f)))
+  return scores
 
 
 class DivergenceError(RuntimeError):
@@ -269,26 +320,41 @@ def _replicate(tree: Any) -> Any:
                                sharding), tree)
 
 
-def load_dataset(config: ml_collections.ConfigDict) -> data_lib.ImageDataset:
-  """The training data of `config.data`, checked against `config.model`."""
-  dataset = data_lib.load(config.data, image_size=config.model.get("image_size", 0),
-                          channels=config.model.get("channels", 0))
+def load_dataset(config: ml_collections.ConfigDict
+                 ) -> tuple[data_lib.ImageDataset, data_lib.ImageDataset | None]:
+  """The training data of `config.data`, checked against `config.model`, and
+  for paired data (`data.pairs`) the held-out pairs that are scored, never
+  trained on (else None)."""
+  size, channels = config.model.get("image_size", 0), config.model.get("channels", 0)
+  held_out = None
+  if config.data.get("pairs", ""):
+    dataset, held_out = data_lib.split_holdout(
+        data_lib.load_paired(config.data, image_size=size, channels=channels),
+        config.data.holdout)
+  else:
+    dataset = data_lib.load(config.data, image_size=size, channels=channels)
   logging.info("Dataset %s: %d images of shape %s.", dataset.name, len(dataset),
                dataset.images.shape[1:])
   if dataset.is_image and dataset.images.shape[-1] != config.model.channels:
     raise ValueError(f"The data has {dataset.images.shape[-1]} channels but "
                      f"config.model.channels={config.model.channels}.")
-  return dataset
+  return dataset, held_out
 
 
-def make_sampler(config: ml_collections.ConfigDict, data_shape: tuple):
-  """`sampler(generator variables, z) -> samples`, jitted.
+def make_sampler(config: ml_collections.ConfigDict, data_shape: tuple,
+                 paired: bool = False):
+  """`sampler(generator variables, z[, labels]) -> samples`, jitted; for
+  image-to-image models `sampler(variables, z, sources, rng)`.
 
   Samples use the batch statistics of the fixed latent batch (as the DCGAN
   reference does): running averages belong to the raw, not the EMA, weights.
   """
   sample_generator = models.create(config.model, data_shape)[0]
-  # sampler(variables, z[, labels]): labels for class-conditional models.
+  if paired:  # pix2pix keeps its dropout noise on when sampling
+    return jax.jit(lambda variables, z, cond, rng: sample_generator.apply(
+        variables, z, cond, train=True, mutable=["batch_stats"],
+        rngs={"dropout": rng})[0])
+  # labels (*cond) for class-conditional models.
   return jax.jit(lambda variables, z, *cond: sample_generator.apply(
       variables, z, *cond, train=True, mutable=["batch_stats"])[0])
 
@@ -354,9 +420,13 @@ def labeled_subset(labels: np.ndarray, num_labeled: int, num_classes: int,
       for c in range(num_classes)]))
 
 
-def example_cond(config: ml_collections.ConfigDict) -> np.ndarray | None:
+def example_cond(config: ml_collections.ConfigDict,
+                 cond_shape: tuple | None = None) -> np.ndarray | None:
   """Conditions for initialising the players of `config.model` (a batch of
-  2), or None when they are unconditional."""
+  2): labels, paired input images of `cond_shape`, or None when the players
+  are unconditional."""
+  if cond_shape is not None:
+    return np.zeros((2, *cond_shape), np.float32)
   return np.zeros((2,), np.int32) if models.is_class_conditional(config.model) else None
 
 
@@ -368,14 +438,17 @@ def class_grid_inputs(z: jax.Array, num_classes: int) -> tuple[jax.Array, np.nda
           np.repeat(np.arange(num_classes, dtype=np.int32), columns))
 
 
-def _setup(config: ml_collections.ConfigDict, data_shape: tuple) -> tuple:
-  """(initial host state, pmapped train step, jitted sampler) for `config`."""
+def _setup(config: ml_collections.ConfigDict, data_shape: tuple,
+           cond_shape: tuple | None = None) -> tuple:
+  """(initial host state, pmapped train step, jitted sampler) for `config`;
+  `cond_shape`: the shape of one paired input image, for image-to-image models
+  (whose sampler is `sampler(variables, z, cond, rng)`)."""
   flat = _flatten(json.loads(config.to_json_best_effort()))
 
   def key(kind, ignored):
     return (kind, json.dumps({k: v for k, v in flat.items() if k not in ignored},
                              sort_keys=True, default=repr),
-            tuple(data_shape), tuple(d.id for d in jax.devices()))
+            tuple(data_shape), cond_shape, tuple(d.id for d in jax.devices()))
 
   def build_state():
     generator, discriminator = models.create(config.model, data_shape,
@@ -385,7 +458,7 @@ def _setup(config: ml_collections.ConfigDict, data_shape: tuple) -> tuple:
         make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
         latent_dim=config.model.latent_dim,
         image_shape=data_shape, ema_decay=config.train.ema_decay,
-        cond=example_cond(config)))
+        cond=example_cond(config, cond_shape)))
 
   # skip_nonfinite changes the step, not the initial state.
   generator, discriminator, state = _cached(key("state", _RESUMABLE_KEYS), build_state)
@@ -393,7 +466,7 @@ def _setup(config: ml_collections.ConfigDict, data_shape: tuple) -> tuple:
   def build_functions():
     p_train_step = step_lib.make_train_step(generator, discriminator, config,
                                             num_devices=jax.device_count())
-    return p_train_step, make_sampler(config, data_shape)
+    return p_train_step, make_sampler(config, data_shape, paired=cond_shape is not None)
 
   return (state, *_cached(key("functions", _SCHEDULE_KEYS), build_functions))
 
@@ -499,7 +572,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   train_cfg = config.train
   skip_nonfinite = bool(train_cfg.get("skip_nonfinite", False))
 
-  dataset = load_dataset(config)
+  dataset, held_out = load_dataset(config)
   check_data(config, dataset)
   data_shape = dataset.images.shape[1:]
   num_classes = config.model.get("num_classes", 0)
@@ -509,7 +582,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       reference_name=f"{dataset.name}:{config.data.get('split', 'train')}",
       num_classes=num_classes) if "evals" in config else None
   eval_every = evaluator.config.every if evaluator is not None else 0
-  state, p_train_step, sampler = _setup(config, data_shape)
+  cond_shape = None if dataset.sources is None else dataset.sources.shape[1:]
+  state, p_train_step, sampler = _setup(config, data_shape, cond_shape)
 
   os.makedirs(workdir, exist_ok=True)
   checkpointer = checkpoint_lib.Checkpointer(checkpoint_dir,
@@ -533,12 +607,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     logging.warning("The dataset (%.1f GB) is too large to hold on each device; "
                     "batches are gathered on the host.", dataset.images.nbytes / 1e9)
   # What the step sees of each example: the image, and the label of a
-  # class-conditional model.
+  # class-conditional model or the paired input of an image-to-image one.
   step_keys = ("image", "label") if models.is_class_conditional(config.model) else ("image",)
+  if dataset.sources is not None:
+    step_keys += ("source",)
   if on_device:  # Only indices travel to the devices; images are gathered there.
-    device_data = _replicate(
-        {"image": dataset.images, "label": dataset.labels}
-        if "label" in step_keys else {"image": dataset.images})
+    arrays = {"image": dataset.images, "label": dataset.labels,
+              "source": dataset.sources}
+    device_data = _replicate({key: arrays[key] for key in step_keys})
     batches = None
   else:
     device_data = None
@@ -582,7 +658,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   os.makedirs(sample_dir, exist_ok=True)
   writer = writers.MetricWriter(workdir, enabled=is_main)
 
+  sample_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 3)
+
+  def translate(variables, sources: np.ndarray) -> np.ndarray:
+    """G's outputs for uint8 paired inputs, train.num_samples at a time."""
+    chunk = train_cfg.num_samples
+    outs = [sampler(variables, sample_z[:len(part)], data_lib.to_float(part),
+                    sample_rng)
+            for part in (sources[i:i + chunk] for i in range(0, len(sources), chunk))]
+    return np.concatenate(jax.device_get(outs))
+
+  def save_paired_samples(step: int) -> None:
+    """The source | generated | target grid of the first held-out pairs,
+    and the scores of all held-out pairs."""
+    variables = state_lib.sampling_params(checkpoint_lib.host_copy(state))
+    fakes = translate(variables, held_out.sources)
+    writer.write_scalars(step, {f"eval/{k}": v for k, v in paired_scores(
+        fakes, data_lib.to_float(held_out.images), held_out.sources).items()})
+    n = train_cfg.num_samples
+    grid = writers.image_grid(
+        _triptych(data_lib.to_float(held_out.sources[:n]), fakes[:n],
+                  data_lib.to_float(held_out.images[:n])),
+        columns=3 * max(1, int(np.sqrt(min(n, len(fakes)) / 3))))
+    if is_main:
+      writers.save_png(os.path.join(sample_dir, f"step_{step:07d}.png"), grid)
+      writer.write_image(step, "samples", grid)
+
   def save_samples(step: int) -> None:
+    if held_out is not None:
+      return save_paired_samples(step)
     first = checkpoint_lib.host_copy(state)
     samples = jax.device_get(sampler(state_lib.sampling_params(first), *sample_inputs))
     grid = sample_grid(samples, dataset, num_classes)
