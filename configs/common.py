@@ -54,6 +54,8 @@ def model(name: str = "dcgan", **overrides) -> ml_collections.ConfigDict:
       g_width=64,  # generator width (DCGAN: its last hidden map, ngf)
       d_width=64,  # discriminator width (DCGAN: its first map, ndf)
       depth=3,  # mlp only: hidden layers
+      g_batch_norm=False,  # mlp only: BatchNorm after G's hidden layers
+      d_dropout=0.0,  # mlp only: dropout rate on D's hidden layers in training
       d_batch_norm=True,  # dcgan: False turns d_norm="batch" off (older switch)
       d_norm="batch",  # dcgan discriminator: batch | layer | none
       d_spectral_norm=False,  # spectral normalisation of every D layer

@@ -1,9 +1,12 @@
 r"""The original GAN (Goodfellow et al. 2014, arXiv:1406.2661) on MNIST: MLPs.
 
 G: z (100) -> two hidden layers of 1200 ReLU units -> 28x28 through tanh;
-D: two hidden layers of 240 units -> one logit. The paper's D used maxout
-units with dropout and trained with SGD with momentum; here D's units are
-LeakyReLU (0.2), without dropout, and both players use Adam(2e-4, b1=0.5).
+D: two hidden layers of 240 units with dropout 0.5 -> one logit. The paper's
+D used maxout units and trained with SGD with momentum; here D's units are
+LeakyReLU (0.2), both players use Adam(2e-4, b1=0.5), and G's hidden layers
+are batch-normalised (as in most MLP GANs since DCGAN): without it this G
+collapsed to one speckle pattern within a few hundred steps here (D's loss
+went to ~0.002 by step 1000, FID 599 vs 390 with BatchNorm and dropout).
 The config argument picks the generator loss: 'non_saturating' (max log D(G(z)),
 the paper's recommendation in practice) or 'minimax' (the saturating
 min log(1 - D(G(z)))).
@@ -31,7 +34,8 @@ def get_config(loss: str = "non_saturating") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.model = common.model("mlp", image_size=28, channels=1, latent_dim=100,
-                              g_width=1200, d_width=240, depth=2)
+                              g_width=1200, d_width=240, depth=2, g_batch_norm=True,
+                              d_dropout=0.5)
   config.data = common.mnist_data("mnist")
   config.loss = common.loss(loss)
   config.optimizer = common.optimizers("adam", 2e-4, b1=0.5)

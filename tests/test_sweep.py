@@ -31,7 +31,7 @@ DCGAN_MEMBERS = [
 
 def tiny_toy_config():
   config = toy_ring.get_config()
-  config.model.update(g_width=8, d_width=8, latent_dim=4)
+  config.model.update(g_width=8, d_width=8, latent_dim=4, pack=2)  # 2 per device
   config.data.num_examples = 1000
   config.train.update(batch_size=16, num_steps=4, steps_per_call=2, log_every=2,
                       sample_every=2, checkpoint_every=2, num_samples=16)

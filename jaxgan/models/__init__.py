@@ -57,9 +57,12 @@ def _resnet(config: Any, data_shape: tuple, dtype, axis_name):
 def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   depth = config.get("depth", 3)
   generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
-                            depth=depth, tanh=len(data_shape) == 3, dtype=dtype)
+                            depth=depth, tanh=len(data_shape) == 3,
+                            batch_norm=config.get("g_batch_norm", False), dtype=dtype,
+                            axis_name=axis_name)
   discriminator = mlp.Discriminator(width=config.d_width, depth=depth,
                                     pack=config.get("pack", 1), dtype=dtype,
+                                    dropout=config.get("d_dropout", 0.0),
                                     **_minibatch(config))
   return generator, discriminator
 

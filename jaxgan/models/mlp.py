@@ -30,20 +30,28 @@ class Generator(nn.Module):
     width: units per hidden layer.
     depth: number of hidden layers (ReLU).
     tanh: squash the output to [-1, 1] (for images).
+    batch_norm: BatchNorm after every hidden layer (synchronised over
+      `axis_name`), as in PacGAN's toy generators and most MLP GANs on images.
     dtype: computation dtype (parameters stay float32).
+    axis_name: the pmap axis over which BatchNorm statistics are averaged.
   """
   output_shape: tuple[int, ...]
   width: int = 128
   depth: int = 3
   tanh: bool = False
+  batch_norm: bool = False
   dtype: Any = jnp.float32
-  axis_name: str | None = None  # unused: no BatchNorm
+  axis_name: str | None = None
 
   @nn.compact
   def __call__(self, z, train: bool = True):
     x = z.astype(self.dtype)
     for _ in range(self.depth):
-      x = nn.relu(nn.Dense(self.width, dtype=self.dtype)(x))
+      x = nn.Dense(self.width, dtype=self.dtype)(x)
+      if self.batch_norm:
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                         dtype=self.dtype, axis_name=self.axis_name if train else None)(x)
+      x = nn.relu(x)
     x = nn.Dense(math.prod(self.output_shape), dtype=self.dtype)(x)
     if self.tanh:
       x = jnp.tanh(x)
@@ -60,6 +68,8 @@ class Discriminator(nn.Module):
       are flattened into one input. B must be a multiple of it.
     minibatch_discrimination, minibatch_stddev: the 'Improved Techniques'
       layers before the output (see `layers.minibatch_layers`; 0: off).
+    dropout: dropout rate on the hidden layers in training (Goodfellow et
+      al. 2014 used 0.5; 0: off).
     dtype: computation dtype (parameters stay float32).
   """
   width: int = 128
@@ -67,6 +77,7 @@ class Discriminator(nn.Module):
   pack: int = 1
   minibatch_discrimination: int = 0
   minibatch_stddev: int = 0
+  dropout: float = 0.0
   dtype: Any = jnp.float32
   axis_name: str | None = None  # unused: no BatchNorm
 
@@ -81,6 +92,8 @@ class Discriminator(nn.Module):
     x = x.reshape(x.shape[0] // self.pack, -1).astype(self.dtype)
     for _ in range(self.depth):
       x = nn.leaky_relu(nn.Dense(self.width, dtype=self.dtype)(x), 0.2)
+      if self.dropout:
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
     if features_only:
       return x
     self.sow("intermediates", "features", x)  # for feature matching
