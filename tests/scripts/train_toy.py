@@ -25,6 +25,12 @@ def main(workdir, dtype, num_steps, seed):
   config = toy_ring.get_config()
   config.seed = int(seed)
   config.model.dtype = dtype
+  # Settings that reach most modes in 3,000 steps (the config's own are tuned
+  # for 20,000): pack 4, Adam 1e-3, EMA 0.999.
+  config.model.pack = 4
+  for player in ("g", "d"):
+    config.optimizer[player].learning_rate = 1e-3
+  config.train.ema_decay = 0.999
   config.train.num_steps = int(num_steps)
   config.train.log_every = config.train.sample_every = int(num_steps)
   config.train.checkpoint_every = int(num_steps)
