@@ -53,8 +53,6 @@ class Objective:
     gp_weight: weight of the WGAN-GP gradient penalty (0: off).
     adv_weight: weight of the generator's adversarial term (SRGAN: 1e-3;
       0 with feature matching alone, as in 'Improved Techniques').
-    The weights are floats, or traced arrays when a sweep trains members with
-    different weights in one program.
     feature_matching: weight of the feature-matching generator loss on the
       discriminator's 'features' (0: off).
     aux_class_weight: weight of the auxiliary classifier's cross-entropy
@@ -69,6 +67,9 @@ class Objective:
       `jaxgan.models.vgg`), or None.
     perceptual_weight: weight of the mean squared distance between the
       features of G's output and of the paired target (0: off).
+
+  The weights are floats, or traced arrays when a sweep trains members with
+  different weights in one program (`jaxgan.sweep`).
   """
   loss: losses.GANLoss
   gp_weight: float = 0.0
