@@ -13,6 +13,14 @@ b2=0.9), n_critic = 5, batch 64, z of 128. The config argument picks the data:
 
   python launch.py --config=configs/sngan.py
   python launch.py --config=configs/sngan.py:mnist
+
+Class-conditional (Miyato & Koyama 2018, cGANs with projection discriminator):
+`--config.model.num_classes=10` gives G conditional BatchNorm (per-class
+scale and shift) and D the projection term <embed(y), h>; samples then have
+one row per class, and `evals.metrics` may add intra_fid and
+classifier_accuracy:
+
+  python launch.py --config=configs/sngan.py:mnist --config.model.num_classes=10
 """
 
 import ml_collections

@@ -16,14 +16,14 @@ from jaxgan.models import conditional
 from jaxgan.train import trainer
 
 import conftest  # noqa: F401  (8 CPU devices)
-from configs import acgan, cgan, ssgan
+from configs import acgan, cgan, sngan, ssgan
 
 
 def _tiny(config, name):
   """A config shrunk to seconds, on the digits (labelled, offline)."""
   config.data.source = "digits"
   config.model.latent_dim = 8
-  config.train.update(batch_size=16, num_steps=2, steps_per_call=2, log_every=2,
+  config.train.update(batch_size=16, n_critic=1, num_steps=2, steps_per_call=2, log_every=2,
                       sample_every=2, checkpoint_every=2, num_samples=20)
   config.evals.update(metrics="", num_samples=40, batch_size=40)
   if name == "cgan_mlp":
@@ -40,9 +40,17 @@ def _tiny(config, name):
   return config
 
 
+def _sngan_projection():
+  """SNGAN made class-conditional (conditional BatchNorm in G, projection D)."""
+  config = sngan.get_config("mnist")
+  config.model.num_classes = 10
+  return config
+
+
 CONFIGS = {"cgan_mlp": lambda: cgan.get_config("mlp"),
            "cgan_dcgan": lambda: cgan.get_config("dcgan_fashion"),
-           "acgan": acgan.get_config, "ssgan": ssgan.get_config}
+           "acgan": acgan.get_config, "ssgan": ssgan.get_config,
+           "sngan_projection": _sngan_projection}
 
 
 @pytest.fixture(scope="module")
