@@ -75,18 +75,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.optimizer = ml_collections.ConfigDict(dict(
       g=common.optimizer("adam", 1e-4, b1=0.9), d=common.optimizer("adam", 1e-4, b1=0.9)))
 
-  config.train = ml_collections.ConfigDict(dict(
-      batch_size=16,
-      n_critic=1,
-      steps_per_call=10,
-      num_steps=2000,
-      ema_decay=0.0,
-      log_every=50,
-      sample_every=500,
-      num_samples=48,
-      checkpoint_every=1000,
-      max_checkpoints=2,
-      skip_nonfinite=False,
-  ))
+  config.train = common.train(batch_size=16, num_steps=2000, ema_decay=0.0,
+                              sample_every=500, num_samples=48, checkpoint_every=1000,
+                              max_checkpoints=2)
   config.evals = evaluation.default_config()
   return config
