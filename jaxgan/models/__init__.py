@@ -3,8 +3,9 @@
 Every generator is called as `G(z, train=)`, or `G(z, cond, train=)` when it
 is conditional, and returns samples of the data's shape (images in [-1, 1]);
 every discriminator as `D(x, train=)` or `D(x, cond, train=)`, and returns
-logits (B,), or {'logits': (B,), 'class_logits': (B, K)} when it also
-classifies (AC-GAN, the semi-supervised K+1 discriminator). `cond` is the
+logits (B,) (PatchGAN: (B, h, w), one per patch; a packing D: (B / pack,)),
+or {'logits': (B,), 'class_logits': (B, K)} when it also classifies (AC-GAN,
+the semi-supervised K+1 discriminator); the losses average over all logits. `cond` is the
 int class label (B,) of a class-conditional model, or the paired input image
 of an image-to-image one. A discriminator sows its last hidden features
 (B, ...) as 'features' in the 'intermediates' collection (feature matching).
