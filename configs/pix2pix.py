@@ -67,8 +67,7 @@ def get_config() -> ml_collections.ConfigDict:
   ))
 
   config.loss = common.loss("non_saturating", l1_weight=100.0)
-  config.optimizer = ml_collections.ConfigDict(dict(
-      g=common.optimizer("adam", 2e-4, b1=0.5), d=common.optimizer("adam", 2e-4, b1=0.5)))
+  config.optimizer = common.optimizers("adam", 2e-4, b1=0.5)
 
   # ema_decay=0: the paper samples with the trained weights; num_samples: pairs
   # per sampling batch (the grid shows these).

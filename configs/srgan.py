@@ -72,8 +72,7 @@ def get_config() -> ml_collections.ConfigDict:
       perceptual_weight=0.0,  # VGG content loss weight (paper: ~0.006); needs vgg_weights
       vgg_weights="",  # torchvision VGG19 state dict (.pth) or .npz
       vgg_layer="relu5_4")  # VGG54; relu2_2 for VGG22
-  config.optimizer = ml_collections.ConfigDict(dict(
-      g=common.optimizer("adam", 1e-4, b1=0.9), d=common.optimizer("adam", 1e-4, b1=0.9)))
+  config.optimizer = common.optimizers("adam", 1e-4, b1=0.9)
 
   config.train = common.train(batch_size=16, num_steps=2000, ema_decay=0.0,
                               sample_every=500, num_samples=48, checkpoint_every=1000,

@@ -29,8 +29,7 @@ def get_config(mixture: str = "ring") -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict(dict(
       source="toy", name=mixture, num_examples=100_000, on_device=True))
   config.loss = common.loss("non_saturating")
-  config.optimizer = ml_collections.ConfigDict(dict(
-      g=common.optimizer("adam", 3e-4, b1=0.5), d=common.optimizer("adam", 3e-4, b1=0.5)))
+  config.optimizer = common.optimizers("adam", 3e-4, b1=0.5)
   config.train = ml_collections.ConfigDict(dict(
       batch_size=256, n_critic=1, steps_per_call=100, num_steps=20_000, ema_decay=0.9995,
       log_every=500, sample_every=1000, num_samples=2500, checkpoint_every=5000,

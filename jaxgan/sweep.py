@@ -436,12 +436,8 @@ def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str]
   weights = devices.put(weights)
   global_batch = train_cfg.n_critic * train_cfg.batch_size
   on_device = base.data.on_device and dataset.images.nbytes <= trainer._MAX_DEVICE_DATA_BYTES
-  with_labels = models.is_class_conditional(base.model)
-  device_data = None
-  if on_device:
-    device_data = devices.replicate(
-        {"image": dataset.images, "label": dataset.labels} if with_labels
-        else {"image": dataset.images})
+  # Vectorised members are unconditional (`pick_mode`): images are all they see.
+  device_data = devices.replicate({"image": dataset.images}) if on_device else None
 
   def next_batches(step: int, k: int) -> dict:
     """The members' batches of steps step+1 .. step+k: (members, k, n_critic, B)."""
@@ -451,10 +447,7 @@ def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str]
     indices = indices.reshape(len(seeds), k, train_cfg.n_critic, -1)
     if on_device:
       return devices.put({"index": indices.astype(np.int32)})
-    batch = {"image": dataset.images[indices]}
-    if with_labels:
-      batch["label"] = dataset.labels[indices]
-    return devices.put(batch)
+    return devices.put({"image": dataset.images[indices]})
 
   sample_zs = [jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(s), 2),
                                  (train_cfg.num_samples, base.model.latent_dim))

@@ -36,7 +36,7 @@ def _dcgan(config: Any, data_shape: tuple, dtype, axis_name):
                               conv_impl=config.conv_impl)
   discriminator = dcgan.Discriminator(
       image_size=config.image_size, width=config.d_width,
-      norm=config.get("d_norm", "batch"), use_batch_norm=config.get("d_batch_norm", True),
+      norm=discriminator_norm(config),
       spectral_norm=config.get("d_spectral_norm", False), dtype=dtype,
       axis_name=axis_name, conv_impl=config.conv_impl, **_minibatch(config))
   return generator, discriminator
@@ -188,6 +188,16 @@ def check(config: Any) -> None:
       raise ValueError(f"config.model.{key} must be >= 0 (0: off), got {config[key]}.")
 
 
+def discriminator_norm(config: Any) -> str | None:
+  """The normalisation in the hidden layers of a DCGAN-style discriminator of
+  `config.model` ('batch', 'layer' or 'none'; `d_batch_norm=False`, the older
+  switch, turns 'batch' into 'none'), or None for the other models."""
+  if config.name not in _DCGAN_BASED:
+    return None
+  norm = config.get("d_norm", "batch")
+  return "none" if norm == "batch" and not config.get("d_batch_norm", True) else norm
+
+
 def is_class_conditional(config: Any) -> bool:
   """Whether the models of `config.model` take class labels."""
   return config.get("num_classes", 0) > 0
@@ -209,4 +219,4 @@ def create(config: Any, data_shape: tuple | None = None,
 
 
 __all__ = ["PAIRED", "Discriminator", "Generator", "check", "create",
-           "is_class_conditional", "is_semi_supervised", "names"]
+           "discriminator_norm", "is_class_conditional", "is_semi_supervised", "names"]

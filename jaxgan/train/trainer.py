@@ -127,10 +127,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ValueError(f"Model {config.model.name!r} is trained semi-supervised: set "
                      "config.loss.semi_supervised > 0 (the supervised loss weight).")
   _check_pairs(config)
-  if config.loss.get("gp_weight", 0.0) > 0 and config.model.get("d_batch_norm", False):
+  if (config.loss.get("gp_weight", 0.0) > 0
+      and models.discriminator_norm(config.model) == "batch"):
     logging.warning(
         "The gradient penalty is per-example, but the discriminator uses BatchNorm, "
-        "which mixes examples; set config.model.d_batch_norm=False (as in WGAN-GP).")
+        "which mixes examples; set config.model.d_batch_norm=False (as in WGAN-GP) "
+        "or config.model.d_norm='layer'.")
 
 
 def _check_pairs(config: ml_collections.ConfigDict) -> None:
