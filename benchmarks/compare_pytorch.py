@@ -29,6 +29,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 import pytorch_dcgan  # noqa: E402
 from step_throughput import JaxStep  # noqa: E402
 
+from jaxgan.models import layers  # noqa: E402
+
 # --image_size, --channels, --batch_size, --width, --dtype, --conv_impl, --warmup
 # and --steps are step_throughput's flags.
 flags.DEFINE_integer("matmul_size", 2048, "n of the n x n x n matmul that measures peak.")
@@ -113,7 +115,8 @@ def main(_):
       "device": jax.devices()[0].device_kind,
       "threads": {"torch": torch.get_num_threads(), "cpu_count": os.cpu_count()},
       "model": f"dcgan{f.image_size}", "batch_size": f.batch_size, "width": f.width,
-      "channels": f.channels, "jaxgan_conv_impl": f.conv_impl, "jaxgan_dtype": f.dtype,
+      "channels": f.channels, "jaxgan_dtype": f.dtype,
+      "jaxgan_conv_impl": f.conv_impl if f.conv_impl == "xla" else layers.resolve_impl(f.conv_impl),
       "versions": {"jax": jax.__version__, "torch": torch.__version__},
       "steps_timed": f.steps,
       # float32 arithmetic may run as TF32 on NVIDIA GPUs: XLA's default

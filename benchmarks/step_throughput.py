@@ -30,7 +30,7 @@ flags.DEFINE_integer("channels", 3, "Image channels.")
 flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 flags.DEFINE_integer("width", 64, "g_width and d_width.")
 flags.DEFINE_string("dtype", "float32", "Compute dtype: float32 or bfloat16.")
-flags.DEFINE_string("conv_impl", "matmul", "Stride-2 layers as matmuls (matmul) or convolutions (xla).")
+flags.DEFINE_string("conv_impl", "auto", "config.model.conv_impl: auto, conv, matmul or xla.")
 flags.DEFINE_integer("warmup", 3, "Untimed steps after compiling.")
 flags.DEFINE_integer("steps", 20, "Timed steps.")
 flags.DEFINE_bool("flops_only", False, "Only compile, and print XLA's FLOP count.")
@@ -40,7 +40,7 @@ class JaxStep:
   """The jaxgan DCGAN step on all local devices, with a fixed random batch."""
 
   def __init__(self, *, image_size, channels, batch_size, width, dtype="float32",
-               conv_impl="matmul"):
+               conv_impl="auto"):
     config = dcgan.get_config()
     config.model.update(image_size=image_size, channels=channels, g_width=width,
                         d_width=width, dtype=dtype, conv_impl=conv_impl)

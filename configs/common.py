@@ -63,7 +63,7 @@ def model(name: str = "dcgan", **overrides) -> ml_collections.ConfigDict:
       minibatch_stddev=0,  # group size (Karras et al. 2018); 0: off
       num_classes=0,  # > 0: class-conditional (resnet: cond. BN, projection D)
       dtype="float32",  # computation dtype; "bfloat16" for mixed precision
-      conv_impl="matmul",  # dcgan: stride-2 layers as matrix multiplies ("xla": convs)
+      conv_impl="auto",  # dcgan: stride-2 layers, see jaxgan.models.layers
   ))
   config.update(overrides)
   return config

@@ -1,6 +1,7 @@
 """DCGAN generator and discriminator: shapes, parameter counts, errors."""
 
 import functools
+import re
 
 import flax.linen as nn
 import jax
@@ -115,11 +116,16 @@ def test_check_rejects_bad_model_configs(overrides, message):
     models.check(_model_config(**overrides))
 
 
+@pytest.mark.parametrize("impl", ["conv", "subpixel", "matmul"])
 @pytest.mark.parametrize("height, width, channels, features", [(4, 4, 6, 5), (7, 5, 3, 2)])
-def test_upconv_is_the_transposed_convolution(height, width, channels, features):
+def test_upconv_is_the_transposed_convolution(height, width, channels, features, impl,
+                                              monkeypatch):
+  if impl == "subpixel":  # 'conv' on large layers: the sub-pixel convolution
+    monkeypatch.setattr(layers, "EIGEN_TRANSPOSED_CONV_BYTES", 0)
+    impl = "conv"
   x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, channels))
   reference = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
-  upconv = layers.UpConv(features)
+  upconv = layers.UpConv(features, impl=impl)
   variables = jax.eval_shape(upconv.init, jax.random.PRNGKey(0), x)
   assert jax.eval_shape(upconv.apply, variables, x).shape == (
       2, 2 * height, 2 * width, features)
@@ -144,11 +150,69 @@ def _assert_same_function_and_gradients(reference, module, x):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("impl", ["conv", "matmul"])
 @pytest.mark.parametrize("height, width", [(8, 8), (14, 6)])
-def test_downconv_is_the_strided_convolution(height, width):
+def test_downconv_is_the_strided_convolution(height, width, impl):
   x = jax.random.normal(jax.random.PRNGKey(0), (2, height, width, 3))
   _assert_same_function_and_gradients(
-      nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1))), layers.DownConv(5), x)
+      nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1))),
+      layers.DownConv(5, impl=impl), x)
+
+
+@pytest.mark.parametrize("subpixel", [False, True])
+def test_conv_impl_second_derivatives_match_flax(subpixel, monkeypatch):
+  """The gradient penalty differentiates an input gradient with respect to
+  the parameters: the hand-written derivatives must be right to second order."""
+  if subpixel:
+    monkeypatch.setattr(layers, "EIGEN_TRANSPOSED_CONV_BYTES", 0)
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 3))
+
+  def net(down, up):
+    return nn.Sequential([down, nn.tanh, up])
+
+  ours = net(layers.DownConv(4, impl="conv"), layers.UpConv(2, impl="conv"))
+  flax_net = net(nn.Conv(4, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1))),
+                 nn.ConvTranspose(2, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2))))
+  variables = flax_net.init(jax.random.PRNGKey(1), x)
+
+  def penalty(module, variables, x):
+    grad_x = jax.grad(lambda x: jnp.sum(jnp.sin(module.apply(variables, x))))(x)
+    return jnp.sum(grad_x ** 2)
+
+  got = jax.jit(jax.grad(functools.partial(penalty, ours), argnums=(0, 1)))(variables, x)
+  want = jax.jit(jax.grad(functools.partial(penalty, flax_net), argnums=(0, 1)))(variables, x)
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def _loop_convolution_layouts(impl):
+  """dim_labels of every convolution XLA:CPU compiles for a DownConv/UpConv
+  gradient inside a loop, as a training call runs it."""
+  x = jnp.zeros((2, 8, 8, 3))
+  down = layers.DownConv(4) if impl != "xla" else nn.Conv(
+      4, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))
+  up = layers.UpConv(3) if impl != "xla" else nn.ConvTranspose(
+      3, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
+  model = nn.Sequential([down, nn.relu, up])
+  variables = model.init(jax.random.PRNGKey(0), x)
+
+  def loop(variables, x):
+    grad = jax.grad(lambda v: jnp.sum(model.apply(v, x) ** 2))
+    return jax.lax.fori_loop(0, 2, lambda _, v: jax.tree.map(jnp.subtract, v, grad(v)),
+                             variables)
+
+  hlo = jax.jit(loop).lower(variables, x).compile().as_text()
+  return re.findall(r"convolution\(.*?dim_labels=([\w>-]+)", hlo)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's layouts")
+def test_conv_impl_runs_only_fast_layout_convolutions_inside_loops():
+  """XLA:CPU's fast convolutions (YNNPACK, Eigen) take NHWC x HWIO -> NHWC;
+  XLA's own derivatives inside a loop keep other layouts, which it runs in a
+  generic emitter ~40x slower. 'auto' is 'conv' on CPU."""
+  assert set(_loop_convolution_layouts("xla")) - {"b01f_01io->b01f"}  # the problem
+  layouts = _loop_convolution_layouts("auto")
+  assert len(layouts) >= 4 and set(layouts) == {"b01f_01io->b01f"}, layouts
 
 
 def test_denseconv_is_the_valid_convolution_covering_its_input():
@@ -157,29 +221,30 @@ def test_denseconv_is_the_valid_convolution_covering_its_input():
                                       layers.DenseConv(2), x)
 
 
+@pytest.mark.parametrize("impl", ["conv", "matmul"])
 @pytest.mark.parametrize("image_size", [28, 32])
-def test_discriminator_is_the_same_function_with_either_conv_impl(image_size):
+def test_discriminator_is_the_same_function_with_any_conv_impl(image_size, impl):
   x = jax.random.normal(jax.random.PRNGKey(0), (4, image_size, image_size, 3))
-  matmul = dcgan.Discriminator(image_size=image_size, width=4, conv_impl="matmul")
-  xla = matmul.clone(conv_impl="xla")
-  variables = jax.jit(matmul.init)(jax.random.PRNGKey(1), x)
+  ours = dcgan.Discriminator(image_size=image_size, width=4, conv_impl=impl)
+  xla = ours.clone(conv_impl="xla")
+  variables = jax.jit(ours.init)(jax.random.PRNGKey(1), x)
   np.testing.assert_allclose(
-      jax.jit(functools.partial(matmul.apply, train=False))(variables, x),
+      jax.jit(functools.partial(ours.apply, train=False))(variables, x),
       jax.jit(functools.partial(xla.apply, train=False))(variables, x),
       rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("impl", ["conv", "matmul"])
 @pytest.mark.parametrize("image_size", [28, 32])
-def test_generator_is_the_same_function_with_either_conv_impl(image_size):
+def test_generator_is_the_same_function_with_any_conv_impl(image_size, impl):
   z = jax.random.normal(jax.random.PRNGKey(0), (4, 8))
-  matmul = dcgan.Generator(image_size=image_size, channels=3, width=4,
-                           conv_impl="matmul")
-  xla = matmul.clone(conv_impl="xla")
-  variables = jax.jit(matmul.init)(jax.random.PRNGKey(1), z)
+  ours = dcgan.Generator(image_size=image_size, channels=3, width=4, conv_impl=impl)
+  xla = ours.clone(conv_impl="xla")
+  variables = jax.jit(ours.init)(jax.random.PRNGKey(1), z)
   assert (jax.tree.map(jnp.shape, variables)
           == jax.tree.map(jnp.shape, jax.eval_shape(xla.init, jax.random.PRNGKey(1), z)))
   np.testing.assert_allclose(
-      jax.jit(functools.partial(matmul.apply, train=False))(variables, z),
+      jax.jit(functools.partial(ours.apply, train=False))(variables, z),
       jax.jit(functools.partial(xla.apply, train=False))(variables, z),
       rtol=1e-5, atol=1e-6)
 

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jaxgan.models import layers
 
 SUPPORTED_IMAGE_SIZES = (28, 32, 64)
-CONV_IMPLS = ("matmul", "xla")
+CONV_IMPLS = ("auto", "conv", "matmul", "xla")
 
 # Radford et al.: all weights from N(0, 0.02); BatchNorm scales from N(1, 0.02).
 _init = nn.initializers.normal(0.02)
@@ -47,7 +47,7 @@ def _up_conv(impl: str, features: int, **kwargs) -> nn.Module:
   if impl == "xla":
     return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)),
                             kernel_init=_init, **kwargs)
-  return layers.UpConv(features, kernel_init=_init, **kwargs)
+  return layers.UpConv(features, kernel_init=_init, impl=impl, **kwargs)
 
 
 def _down_conv(impl: str, features: int, **kwargs) -> nn.Module:
@@ -55,7 +55,7 @@ def _down_conv(impl: str, features: int, **kwargs) -> nn.Module:
   if impl == "xla":
     return nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
                    kernel_init=_init, **kwargs)
-  return layers.DownConv(features, kernel_init=_init, **kwargs)
+  return layers.DownConv(features, kernel_init=_init, impl=impl, **kwargs)
 
 
 class Generator(nn.Module):
@@ -68,16 +68,17 @@ class Generator(nn.Module):
     dtype: computation dtype (parameters stay float32).
     axis_name: the pmap axis over which BatchNorm statistics are averaged, so a
       data-parallel step normalises with the statistics of the global batch.
-    conv_impl: how the stride-2 layers are computed: 'matmul' (matrix
-      multiplies, `layers.UpConv`) or 'xla' (`nn.ConvTranspose`). Same
-      parameters, same function; 'matmul' is faster on CPU (see `layers`).
+    conv_impl: how the stride-2 layers are computed: 'conv' or 'matmul'
+      (`layers.UpConv`), 'auto' (the faster of the two on the backend), or
+      'xla' (`nn.ConvTranspose` and XLA's derivatives). Same parameters, same
+      function (see `layers`).
   """
   image_size: int = 32
   channels: int = 3
   width: int = 64
   dtype: Any = jnp.float32
   axis_name: str | None = None
-  conv_impl: str = "matmul"
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, z, train: bool = True):
@@ -124,8 +125,9 @@ class Discriminator(nn.Module):
       before the logit (Karras et al. 2018); 0: off.
     dtype: computation dtype (parameters stay float32).
     axis_name: pmap axis over which BatchNorm statistics are averaged.
-    conv_impl: 'matmul' (`layers.DownConv`, `layers.DenseConv`) or 'xla'
-      (`nn.Conv`); same parameters, same function.
+    conv_impl: 'conv', 'matmul' or 'auto' (`layers.DownConv`,
+      `layers.DenseConv`), or 'xla' (`nn.Conv`); same parameters, same
+      function.
   """
   image_size: int = 32
   width: int = 64
@@ -136,7 +138,7 @@ class Discriminator(nn.Module):
   minibatch_stddev: int = 0
   dtype: Any = jnp.float32
   axis_name: str | None = None
-  conv_impl: str = "matmul"
+  conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, train: bool = True, features_only: bool = False):

@@ -1,28 +1,34 @@
-"""Layers the architectures share: the DCGAN convolutions as matrix
-multiplies, and the minibatch layers of 'Improved Techniques'.
+"""Layers the architectures share: the DCGAN's stride-2 convolutions, fast
+on every backend, and the minibatch layers of 'Improved Techniques'.
 
-XLA:CPU computes the backward passes of convolutions slowly: a 4x4 stride-2
-transposed convolution (PyTorch's ConvTranspose2d(k=4, s=2, p=1), lowered to a
-convolution over a zero-dilated input) took ~20x longer backward than forward
-and dominated the DCGAN step; and inside a loop (`lax.fori_loop`/`scan`, as
-`train.steps_per_call` uses) the backward pass of a plain strided convolution
-took 30-40x longer than outside one (1234 ms vs 29 ms for 16x16x64 -> 128 at
-batch 64). Matrix multiplies have neither problem. So:
+`UpConv` (PyTorch's ConvTranspose2d(k=4, s=2, p=1)), `DownConv` (Conv2d(k=4,
+s=2, p=1)) and `DenseConv` have the parameters of the Flax layer each replaces
+(same names, shapes and meaning) and compute the same function (tested, with
+first and second derivatives), so checkpoints are interchangeable. What
+differs is how XLA computes them, set by `impl`:
 
-- `UpConv`: each of the four output phases (row parity a, column parity b)
-  of the transposed convolution is a 2x2 convolution of the input with the
-  taps k[a::2, b::2]; one 2x2 convolution with 4x the output channels computes
-  all four, and the phases are interleaved (depth-to-space): the sub-pixel
-  convolution of Shi et al. 2016, with the transposed convolution's weights.
-- `DownConv`: space-to-depth of the padded input turns the stride-2 4x4
-  convolution into a stride-1 2x2 convolution with 4x the input channels.
-- `DenseConv`: a VALID convolution whose kernel covers the input is a dense
-  layer.
-
-The 2x2 convolutions are one matrix multiply over gathered patches (`_conv`),
-so forward and backward passes are all matrix multiplies. Each layer has the
-parameters of the Flax layer it replaces (same names, shapes and meaning) and
-computes the same function (tested), so checkpoints are interchangeable.
+- 'conv' (the default on CPU): XLA convolutions whose derivatives are written
+  by hand (`strided_conv`, `transposed_conv`, `conv_kernel_grad`, each the
+  derivative of the others), every one in the NHWC/HWIO layout that XLA:CPU
+  runs on its fast libraries (YNNPACK, Eigen). XLA's own derivatives of a
+  strided convolution are convolutions in other layouts, which XLA:CPU
+  rewrites into that layout outside loops only: inside a loop
+  (`lax.fori_loop`, as every training call is) it ran them in a generic
+  emitter, 40-50x slower (1233 ms vs 26 ms for the backward pass of
+  16x16x64 -> 128 at batch 64). Transposed convolutions go to Eigen's
+  transposed convolution while its column buffer is at most
+  `EIGEN_TRANSPOSED_CONV_BYTES` (it slows down 2-3x beyond), and otherwise
+  to the sub-pixel form below as one stride-1 convolution.
+- 'matmul' (the default on GPU and TPU): matrix multiplies over gathered
+  patches (`_conv`), so forward and backward passes are matmuls and shifted
+  adds. `UpConv` uses the sub-pixel form (Shi et al. 2016): output phase
+  (row parity a, column parity b) of the transposed convolution is a 2x2
+  convolution of the input with the taps k[a::2, b::2], one 2x2 convolution
+  with 4x the output channels computes all four, and the phases are
+  interleaved (depth-to-space). `DownConv`: space-to-depth of the padded input
+  turns the stride-2 4x4 convolution into a stride-1 2x2 convolution with 4x
+  the input channels. `DenseConv`: a VALID convolution whose kernel covers the
+  input is a dense layer (both impls).
 
 `MinibatchDiscrimination` (Salimans et al. 2016) and `MinibatchStdDev`
 (Karras et al. 2018) let a discriminator compare the examples of a batch, so
@@ -36,6 +42,100 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
+
+IMPLS = ("auto", "conv", "matmul")
+
+# Eigen's transposed convolution keeps a column buffer of
+# batch x input pixels x 16 x output channels floats; past 16 MiB it ran 2-3x
+# slower here than the sub-pixel convolution (2 CPU cores).
+EIGEN_TRANSPOSED_CONV_BYTES = 16 * 2**20
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
+
+
+def resolve_impl(impl: str) -> str:
+  """'auto' -> 'conv' on CPU, 'matmul' elsewhere (faster on GPU, measured on
+  an H100); other names as they are, after a check."""
+  if impl not in IMPLS:
+    raise ValueError(f"Unknown conv impl {impl!r}; valid: {', '.join(IMPLS)}.")
+  if impl == "auto":
+    return "conv" if jax.default_backend() == "cpu" else "matmul"
+  return impl
+
+
+def _flip(kernel):
+  """The kernel of the adjoint: taps reversed, input and output swapped."""
+  return kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+
+
+@jax.custom_vjp
+def strided_conv(x, kernel):
+  """nn.Conv(F, (4, 4), strides=2, padding=1) without bias:
+  (B, H, W, C) * (4, 4, C, F) -> (B, H/2, W/2, F), H and W even."""
+  return lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)),
+                                  dimension_numbers=_NHWC)
+
+
+@jax.custom_vjp
+def transposed_conv(x, kernel):
+  """nn.ConvTranspose(F, (4, 4), strides=2, padding=((2, 2), (2, 2))) without
+  bias: (B, H, W, C) * (4, 4, C, F) -> (B, 2H, 2W, F). The adjoint of
+  `strided_conv` with the kernel `_flip`ped."""
+  b, h, w, _ = x.shape
+  if b * h * w * 16 * kernel.shape[-1] * x.dtype.itemsize > EIGEN_TRANSPOSED_CONV_BYTES:
+    return _subpixel_transposed_conv(x, kernel)
+  return lax.conv_general_dilated(x, kernel, (1, 1), ((2, 2), (2, 2)), lhs_dilation=(2, 2),
+                                  dimension_numbers=_NHWC)
+
+
+@jax.custom_vjp
+def conv_kernel_grad(x, dy):
+  """The gradient of sum(dy * strided_conv(x, k)) with respect to k:
+  (B, H, W, C), (B, H/2, W/2, F) -> (4, 4, C, F), as a convolution of the
+  channels-first input with dy as a dilated kernel."""
+  k = lax.conv_general_dilated(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), (1, 1),
+                               ((1, 1), (1, 1)), rhs_dilation=(2, 2),
+                               dimension_numbers=_NHWC)
+  return k.transpose(1, 2, 0, 3)
+
+
+# Each is bilinear and the others compute its derivatives, so derivatives of
+# any order (the gradient penalty's) stay in the fast layouts.
+strided_conv.defvjp(
+    lambda x, k: (strided_conv(x, k), (x, k)),
+    lambda res, dy: (transposed_conv(dy, _flip(res[1])), conv_kernel_grad(res[0], dy)))
+transposed_conv.defvjp(
+    lambda x, k: (transposed_conv(x, k), (x, k)),
+    lambda res, dy: (strided_conv(dy, _flip(res[1])), _flip(conv_kernel_grad(dy, res[0]))))
+conv_kernel_grad.defvjp(
+    lambda x, dy: (conv_kernel_grad(x, dy), (x, dy)),
+    lambda res, dk: (transposed_conv(res[1], _flip(dk)), strided_conv(res[0], dk)))
+
+
+def _subpixel_kernel(kernel):
+  """(4, 4, C, F) -> the 2x2 kernel (2, 2, C, [a, b, F]) of the four phases:
+  phase (a, b) uses taps k[a::2, b::2]."""
+  c, f = kernel.shape[2:]
+  phases = kernel.reshape(2, 2, 2, 2, c, f)  # (i, a, j, b, C, F)
+  return phases.transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, c, 4 * f)
+
+
+def _interleave_phases(y, h, w):
+  """(B, H + 1, W + 1, [a, b, F]) phases -> (B, 2H, 2W, F): output pixel
+  (2r + a, 2q + b) is phase (a, b) of position (r + a, q + b)."""
+  b, f = y.shape[0], y.shape[-1] // 4
+  y = y.reshape(b, h + 1, w + 1, 2, 2, f)
+  rows = [jnp.stack([y[:, a:a + h, c:c + w, a, c] for c in (0, 1)], axis=3)
+          for a in (0, 1)]  # each (B, H, W, 2, F)
+  return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w, f)  # (B, H, 2, W, 2, F)
+
+
+def _subpixel_transposed_conv(x, kernel):
+  """`transposed_conv` as one stride-1 2x2 convolution and an interleave."""
+  y = lax.conv_general_dilated(x, _subpixel_kernel(kernel), (1, 1), ((1, 1), (1, 1)),
+                               dimension_numbers=_NHWC)
+  return _interleave_phases(y, x.shape[1], x.shape[2])
 
 
 def _conv(x, kernel, padding):
@@ -55,29 +155,27 @@ def _conv(x, kernel, padding):
 
 class UpConv(nn.Module):
   """Same function as nn.ConvTranspose(features, (4, 4), strides=(2, 2),
-  padding=((2, 2), (2, 2))): (B, H, W, C) -> (B, 2H, 2W, features)."""
+  padding=((2, 2), (2, 2))): (B, H, W, C) -> (B, 2H, 2W, features).
+
+  `impl`: 'conv', 'matmul' or 'auto' (see the module docstring).
+  """
   features: int
   use_bias: bool = True
   kernel_init: Any = nn.initializers.lecun_normal()
   bias_init: Any = nn.initializers.zeros
   dtype: Any = jnp.float32
+  impl: str = "auto"
 
   @nn.compact
   def __call__(self, x):
     in_features = x.shape[-1]
     kernel = self.param("kernel", self.kernel_init, (4, 4, in_features, self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    # Phase (a, b) uses taps k[a::2, b::2]: (2, 2, C, [a, b, F]).
-    phases = kernel.reshape(2, 2, 2, 2, in_features, self.features)  # (i, a, j, b, C, F)
-    phases = phases.transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, in_features, 4 * self.features)
-    y = _conv(x, phases, ((1, 1), (1, 1)))  # (B, H + 1, W + 1, 4F)
-    b, h, w = x.shape[0], x.shape[1], x.shape[2]
-    y = y.reshape(b, h + 1, w + 1, 2, 2, self.features)
-    # Output pixel (2r + a, 2q + b) is phase (a, b) of position (r + a, q + b).
-    rows = [jnp.stack([y[:, a:a + h, c:c + w, a, c] for c in (0, 1)], axis=3)
-            for a in (0, 1)]  # each (B, H, W, 2, F)
-    y = jnp.stack(rows, axis=2)  # (B, H, 2, W, 2, F)
-    y = y.reshape(b, 2 * h, 2 * w, self.features)
+    if resolve_impl(self.impl) == "conv":
+      y = transposed_conv(x, kernel)
+    else:
+      y = _conv(x, _subpixel_kernel(kernel), ((1, 1), (1, 1)))  # (B, H + 1, W + 1, 4F)
+      y = _interleave_phases(y, x.shape[1], x.shape[2])
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
     return y
@@ -87,15 +185,14 @@ class DownConv(nn.Module):
   """Same function as nn.Conv(features, (4, 4), strides=(2, 2),
   padding=((1, 1), (1, 1))): (B, H, W, C) -> (B, H/2, W/2, features), H, W even.
 
-  Space-to-depth of the padded input turns the stride-2 4x4 convolution into a
-  stride-1 2x2 convolution with 4x the input channels, computed as one matrix
-  multiply (see `_conv`).
+  `impl`: 'conv', 'matmul' or 'auto' (see the module docstring).
   """
   features: int
   use_bias: bool = True
   kernel_init: Any = nn.initializers.lecun_normal()
   bias_init: Any = nn.initializers.zeros
   dtype: Any = jnp.float32
+  impl: str = "auto"
 
   @nn.compact
   def __call__(self, x):
@@ -104,13 +201,16 @@ class DownConv(nn.Module):
       raise ValueError(f"DownConv needs even height and width, got {x.shape}.")
     kernel = self.param("kernel", self.kernel_init, (4, 4, c, self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    # Space-to-depth: (B, H/2 + 1, W/2 + 1, [a, b, C]) holding x[2m + a, 2n + b].
-    x = x.reshape(b, h // 2 + 1, 2, w // 2 + 1, 2, c).transpose(0, 1, 3, 2, 4, 5)
-    x = x.reshape(b, h // 2 + 1, w // 2 + 1, 4 * c)
-    # Tap (2i + a, 2j + b) of the 4x4 kernel is tap (i, j) on channel (a, b, c).
-    kernel = kernel.reshape(2, 2, 2, 2, c, self.features).transpose(0, 2, 1, 3, 4, 5)
-    y = _conv(x, kernel.reshape(2, 2, 4 * c, self.features), ((0, 0), (0, 0)))
+    if resolve_impl(self.impl) == "conv":
+      y = strided_conv(x, kernel)
+    else:
+      x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+      # Space-to-depth: (B, H/2 + 1, W/2 + 1, [a, b, C]) holding x[2m + a, 2n + b].
+      x = x.reshape(b, h // 2 + 1, 2, w // 2 + 1, 2, c).transpose(0, 1, 3, 2, 4, 5)
+      x = x.reshape(b, h // 2 + 1, w // 2 + 1, 4 * c)
+      # Tap (2i + a, 2j + b) of the 4x4 kernel is tap (i, j) on channel (a, b, c).
+      kernel = kernel.reshape(2, 2, 2, 2, c, self.features).transpose(0, 2, 1, 3, 4, 5)
+      y = _conv(x, kernel.reshape(2, 2, 4 * c, self.features), ((0, 0), (0, 0)))
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
     return y
@@ -209,14 +309,3 @@ def minibatch_layers(x, *, discrimination: int, stddev: int, dtype=jnp.float32):
     x = MinibatchDiscrimination(discrimination, dtype=dtype,
                                 name="minibatch_discrimination")(x)
   return x
-
-
-def _check():  # pragma: no cover - a quick manual check
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, 4, 4, 3))
-  ref = nn.ConvTranspose(5, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)))
-  v = ref.init(jax.random.PRNGKey(1), x)
-  print(jnp.abs(ref.apply(v, x) - UpConv(5).apply(v, x)).max())
-
-
-if __name__ == "__main__":
-  _check()

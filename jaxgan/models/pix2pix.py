@@ -21,8 +21,8 @@ the default `num_layers=1` keeps the paper's proportion of patch to image
 (about a quarter of the side at 256, half here: a 16x16 patch on a 28/32 digit
 sees a stroke, not the whole digit).
 
-The stride-2 layers are `layers.DownConv`/`UpConv` (matrix multiplies, fast on
-CPU; the same function as nn.Conv/ConvTranspose with PyTorch padding).
+The stride-2 layers are `layers.DownConv`/`UpConv` (the same function as
+nn.Conv/ConvTranspose with PyTorch padding, computed the backend's fast way).
 """
 
 import functools
