@@ -66,7 +66,7 @@ class JaxStep:
   def compile(self) -> tuple[float, float]:
     """Compiles the step; returns (seconds, FLOPs counted by XLA)."""
     start = time.perf_counter()
-    compiled = self.p_step.lower(self.state, self.batch, self.rng).compile()
+    compiled = self.p_step.compile(self.state, self.batch, self.rng)
     seconds = time.perf_counter() - start
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost

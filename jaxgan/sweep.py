@@ -311,8 +311,10 @@ def make_sweep_step(generator, discriminator, config: ml_collections.ConfigDict)
                               axis_name=step_lib.AXIS)(state, batches, rng, data)
     return jax.tree.map(lambda x: x[0], (state, metrics))
 
-  return jax.pmap(jax.vmap(member_steps, in_axes=(0, 0, 0, None, 0)),
-                  axis_name=MEMBER_AXIS, donate_argnums=(0,))
+  return step_lib.CompiledStep(
+      jax.pmap(jax.vmap(member_steps, in_axes=(0, 0, 0, None, 0)),
+               axis_name=MEMBER_AXIS, donate_argnums=(0,)),
+      step_lib.compiler_options())
 
 
 class _Layout:

@@ -161,3 +161,35 @@ def test_several_steps_per_call_on_device_data_equal_one_step_per_call():
   assert int(b.step[0]) == 3
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
+
+
+def test_compiled_step_compiles_once_per_argument_shapes():
+  calls = []
+
+  def double(x):
+    calls.append(x.shape)  # traced once per compile
+    return x * 2
+
+  p_step = step_lib.CompiledStep(jax.pmap(double), {})
+  x = np.ones((jax.local_device_count(), 3), np.float32)
+  np.testing.assert_array_equal(p_step(x), 2 * x)
+  np.testing.assert_array_equal(p_step(x + 1), 2 * (x + 1))
+  assert len(calls) == 1
+  p_step(np.ones((jax.local_device_count(), 4), np.float32))
+  assert len(calls) == 2
+
+
+def test_compiled_step_takes_the_options_or_warns_and_compiles_without(caplog):
+  p_step = step_lib.CompiledStep(jax.pmap(lambda x: x + 1), {"xla_no_such_option": "1"})
+  x = np.zeros((jax.local_device_count(), 2), np.float32)
+  np.testing.assert_array_equal(p_step(x), x + 1)
+  assert "xla_no_such_option" in caplog.text
+  if jax.default_backend() == "cpu":
+    # XLA:CPU's convolutions leave the YNNPACK fusions (see compiler_options).
+    kernel = np.ones((4, 4, 16, 32), np.float32)
+    conv = lambda x: jax.lax.conv_general_dilated(
+        x, kernel, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    x = np.ones((jax.local_device_count(), 4, 8, 8, 16), np.float32)
+    default = jax.pmap(conv).lower(x).compile().as_text()
+    ours = step_lib.CompiledStep(jax.pmap(conv), step_lib.compiler_options()).compile(x)
+    assert "__ynn_fusion" in default and "__ynn_fusion" not in ours.as_text()
