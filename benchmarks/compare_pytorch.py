@@ -10,11 +10,14 @@ Prints JSON: median ms/step and images/s of each, the median of the per-pair
 time ratios (PyTorch / jaxgan: above 1 means jaxgan is faster), the step's FLOPs
 (XLA's count for the plain transposed-convolution step, the model's own
 arithmetic, which both frameworks perform), and the fraction of this machine's
-float32 matmul throughput (measured here, in this run) each reaches.
+float32 matmul throughput (measured here, in this run) each reaches; also
+jaxgan's compile time, XLA's memory plan for its step and the process's peak
+resident memory (the training run's: `/usr/bin/time -v python launch.py ...`).
 """
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -137,6 +140,9 @@ def main(_):
       "jaxgan_fraction_of_matmul_peak": _sig(model_flops / jax_s / 1e9 / peak_gflops),
       "pytorch_fraction_of_matmul_peak": _sig(model_flops / torch_s / 1e9 / peak_gflops),
       "jaxgan_compile_s": round(compile_s, 2),
+      # XLA's plan for the compiled step; the process (both frameworks) at its peak.
+      "jaxgan_step_memory_mb": jax_step.memory_mb,
+      "process_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1),
   }
   print(json.dumps(report, indent=1))
 

@@ -3,12 +3,14 @@ r"""Times the compiled DCGAN training step and prints JSON.
   python benchmarks/step_throughput.py [--image_size=32] [--batch_size=64]
 
 Reports the compile time, the median milliseconds per step over --steps timed
-steps (after --warmup), images per second, and the FLOPs XLA counts in the step.
+steps (after --warmup), images per second, the FLOPs XLA counts in the step,
+XLA's memory plan for the step and the process's peak resident memory.
 One step = one discriminator and one generator update (n_critic=1).
 """
 
 import json
 import os
+import resource
 import sys
 import time
 
@@ -34,6 +36,20 @@ flags.DEFINE_string("conv_impl", "auto", "config.model.conv_impl: auto, conv, ma
 flags.DEFINE_integer("warmup", 3, "Untimed steps after compiling.")
 flags.DEFINE_integer("steps", 20, "Timed steps.")
 flags.DEFINE_bool("flops_only", False, "Only compile, and print XLA's FLOP count.")
+
+
+def step_memory_mb(compiled) -> dict:
+  """XLA's memory plan of a compiled step on one device, in MB: its arguments
+  (state and batch; the state's buffers are donated to the outputs) and the
+  temporaries it needs at its peak."""
+  stats = compiled.memory_analysis()
+  if stats is None:
+    return {}
+  peak = (stats.argument_size_in_bytes + stats.output_size_in_bytes
+          - stats.alias_size_in_bytes + stats.temp_size_in_bytes)
+  return {"arguments": round(stats.argument_size_in_bytes / 1e6, 1),
+          "temporaries": round(stats.temp_size_in_bytes / 1e6, 1),
+          "peak": round(peak / 1e6, 1)}
 
 
 class JaxStep:
@@ -64,10 +80,12 @@ class JaxStep:
     self.p_step = step_lib.make_train_step(g, d, config, num_devices)
 
   def compile(self) -> tuple[float, float]:
-    """Compiles the step; returns (seconds, FLOPs counted by XLA)."""
+    """Compiles the step; returns (seconds, FLOPs counted by XLA) and keeps
+    XLA's memory plan in `memory_mb`."""
     start = time.perf_counter()
     compiled = self.p_step.compile(self.state, self.batch, self.rng)
     seconds = time.perf_counter() - start
+    self.memory_mb = step_memory_mb(compiled)
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
     return seconds, float(cost.get("flops", float("nan"))) if cost else float("nan")
@@ -100,7 +118,9 @@ def main(_):
       "min_ms_per_step": round(1e3 * min(times), 1),
       "images_per_s": round(f.batch_size / median, 1),
       "step_gflop": round(flops / 1e9, 2),
-      "gflop_per_s": round(flops / 1e9 / median, 1)}))
+      "gflop_per_s": round(flops / 1e9 / median, 1),
+      "step_memory_mb": step.memory_mb,
+      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, 1)}))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ def test_step_throughput_prints_timings_and_flops():
   assert report["images_per_s"] == pytest.approx(16 / report["median_ms_per_step"] * 1e3,
                                                  rel=0.01)
   assert report["step_gflop"] > 0
+  memory = report["step_memory_mb"]  # the state (both players, Adam, EMA) and more
+  assert 0 < memory["arguments"] <= memory["peak"] < report["peak_rss_mb"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None,
@@ -38,3 +40,5 @@ def test_compare_pytorch_times_both_frameworks():
   assert report["jaxgan_ms"] > 0 and report["pytorch_ms"] > 0
   assert 0 < report["jaxgan_fraction_of_matmul_peak"]
   assert 0 < report["pytorch_fraction_of_matmul_peak"]
+  assert 0 < report["jaxgan_compile_s"]
+  assert 0 < report["jaxgan_step_memory_mb"]["peak"] < report["process_peak_rss_mb"]
