@@ -10,9 +10,10 @@ differs is how XLA computes them, set by `impl`:
 - 'conv' (the default on CPU): XLA convolutions whose derivatives are written
   by hand (`strided_conv`, `transposed_conv`, `conv_kernel_grad`, each the
   derivative of the others), every one in the NHWC/HWIO layout that XLA:CPU
-  runs on its fast libraries (YNNPACK, Eigen). XLA's own derivatives of a
-  strided convolution are convolutions in other layouts, which XLA:CPU
-  rewrites into that layout outside loops only: inside a loop
+  runs on its fast libraries (Eigen, as the training step is compiled with
+  `jaxgan.train.step.compiler_options()`; else YNNPACK). XLA's own
+  derivatives of a strided convolution are convolutions in other layouts,
+  which XLA:CPU rewrites into that layout outside loops only: inside a loop
   (`lax.fori_loop`, as every training call is) it ran them in a generic
   emitter, 40-50x slower (1233 ms vs 26 ms for the backward pass of
   16x16x64 -> 128 at batch 64). Transposed convolutions go to Eigen's
@@ -48,7 +49,8 @@ IMPLS = ("auto", "conv", "matmul")
 
 # Eigen's transposed convolution keeps a column buffer of
 # batch x input pixels x 16 x output channels floats; past 16 MiB it ran 2-3x
-# slower here than the sub-pixel convolution (2 CPU cores).
+# slower than the sub-pixel convolution on the 2-core CPU here (DCGAN-64's
+# step: 1.15x the time with Eigen's for every layer).
 EIGEN_TRANSPOSED_CONV_BYTES = 16 * 2**20
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
