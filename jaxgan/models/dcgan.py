@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from jaxgan.models import layers
 
 SUPPORTED_IMAGE_SIZES = (28, 32, 64)
-CONV_IMPLS = ("auto", "conv", "matmul", "xla")
+CONV_IMPLS = (*layers.IMPLS, "xla")
 
 # Radford et al.: all weights from N(0, 0.02); BatchNorm scales from N(1, 0.02).
 _init = nn.initializers.normal(0.02)
@@ -28,6 +28,16 @@ _init = nn.initializers.normal(0.02)
 
 def _bn_scale_init(key, shape, dtype=jnp.float32):
   return 1.0 + _init(key, shape, dtype)
+
+
+def batch_norm(train: bool, dtype: Any, axis_name: str | None) -> functools.partial:
+  """nn.BatchNorm as in the PyTorch DCGAN and pix2pix code: momentum 0.1
+  (0.9 in Flax's convention), eps 1e-5, scales from N(1, 0.02); while
+  training, statistics of the batch over the pmap axis `axis_name`."""
+  return functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
+                           epsilon=1e-5, dtype=dtype,
+                           axis_name=axis_name if train else None,
+                           scale_init=_bn_scale_init)
 
 
 def layout(image_size: int) -> tuple[int, int]:
@@ -83,10 +93,7 @@ class Generator(nn.Module):
   @nn.compact
   def __call__(self, z, train: bool = True):
     base, num_up = layout(self.image_size)
-    norm = functools.partial(
-        nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
-        dtype=self.dtype, axis_name=self.axis_name if train else None,
-        scale_init=_bn_scale_init)
+    norm = batch_norm(train, self.dtype, self.axis_name)
     features = self.width * 2 ** (num_up - 1)
     x = nn.Dense(base * base * features, use_bias=False, kernel_init=_init,
                  dtype=self.dtype, name="project")(z)
@@ -165,10 +172,7 @@ class Discriminator(nn.Module):
                            use_bias=i == 0 or norm != "batch", dtype=self.dtype,
                            name=f"down{i}"))(x)
       if i > 0 and norm == "batch":
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                         epsilon=1e-5, dtype=self.dtype,
-                         axis_name=self.axis_name if train else None,
-                         scale_init=_bn_scale_init)(x)
+        x = batch_norm(train, self.dtype, self.axis_name)()(x)
       elif i > 0 and norm == "layer":
         x = nn.LayerNorm(epsilon=1e-5, reduction_axes=(1, 2, 3), dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)

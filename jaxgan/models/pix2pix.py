@@ -31,13 +31,9 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import layers
+from jaxgan.models import dcgan, layers
 
 _init = nn.initializers.normal(0.02)  # the pix2pix code's init_type='normal'
-
-
-def _bn_scale_init(key, shape, dtype=jnp.float32):
-  return 1.0 + _init(key, shape, dtype)
 
 
 def max_downs(image_size: int) -> int:
@@ -69,9 +65,7 @@ class UNetGenerator(nn.Module):
   @nn.compact
   def __call__(self, z, cond, train: bool = True):
     del z  # the noise is dropout, as in the paper
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, scale_init=_bn_scale_init, dtype=self.dtype,
-                             axis_name=self.axis_name)
+    norm = dcgan.batch_norm(train, self.dtype, self.axis_name)
     widths = [self.width * min(2 ** i, 8) for i in range(self.num_downs)]
     x = cond.astype(self.dtype)
     skips = []
@@ -110,9 +104,7 @@ class PatchDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x, cond, train: bool = True):
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, scale_init=_bn_scale_init, dtype=self.dtype,
-                             axis_name=self.axis_name)
+    norm = dcgan.batch_norm(train, self.dtype, self.axis_name)
     conv = functools.partial(nn.Conv, kernel_size=(4, 4), padding=((1, 1), (1, 1)),
                              kernel_init=_init, dtype=self.dtype)
     x = jnp.concatenate([cond, x], axis=-1).astype(self.dtype)
