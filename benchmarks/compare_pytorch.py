@@ -5,7 +5,9 @@ r"""jaxgan's DCGAN step against PyTorch's canonical DCGAN, timed in one run.
   python benchmarks/compare_pytorch.py --image_size=64 --batch_size=128  # on a GPU
 
 Both steps (one D and one G update, same architecture, batch, optimizer and
-loss) are timed alternately, step by step, so both see the same machine load.
+loss) are timed alternately, so both see the same machine load: one jaxgan call
+of --steps_per_call steps (as `launch.py` trains: the config's
+train.steps_per_call, 10), then as many PyTorch steps, each a Python call.
 Prints JSON: median ms/step and images/s of each, the median of the per-pair
 time ratios (PyTorch / jaxgan: above 1 means jaxgan is faster), the step's FLOPs
 (XLA's count for the plain transposed-convolution step, the model's own
@@ -78,7 +80,7 @@ def _model_flops(f) -> float:
                                               "width")]
   out = subprocess.run(
       [sys.executable, os.path.join(os.path.dirname(__file__), "step_throughput.py"),
-       *args, "--conv_impl=xla", "--flops_only"],
+       *args, "--conv_impl=xla", "--steps_per_call=1", "--flops_only"],
       env=dict(os.environ, JAX_PLATFORMS="cpu"), check=True, capture_output=True,
       text=True).stdout
   return float(json.loads(out.strip().splitlines()[-1])["step_flops"])
@@ -89,7 +91,9 @@ def main(_):
   device = "cuda" if jax.devices()[0].platform == "gpu" else "cpu"
   kwargs = dict(image_size=f.image_size, channels=f.channels, batch_size=f.batch_size,
                 width=f.width)
-  jax_step = JaxStep(**kwargs, dtype=f.dtype, conv_impl=f.conv_impl)
+  jax_step = JaxStep(**kwargs, dtype=f.dtype, conv_impl=f.conv_impl,
+                     steps_per_call=f.steps_per_call)
+  steps_per_call = jax_step.steps_per_call
   compile_s, jax_flops = jax_step.compile()
   model_flops = _model_flops(f)
 
@@ -99,9 +103,11 @@ def main(_):
                     device=device) * 2 - 1
 
   def torch_step():
+    """As many steps as one jaxgan call runs; seconds per step."""
     start = time.perf_counter()
-    ref.step(real)  # .item() waits for the device
-    return time.perf_counter() - start
+    for _ in range(steps_per_call):
+      ref.step(real)  # .item() waits for the device
+    return (time.perf_counter() - start) / steps_per_call
 
   for _ in range(f.warmup):
     jax_step()
@@ -121,7 +127,8 @@ def main(_):
       "channels": f.channels, "jaxgan_dtype": f.dtype,
       "jaxgan_conv_impl": f.conv_impl if f.conv_impl == "xla" else layers.resolve_impl(f.conv_impl),
       "versions": {"jax": jax.__version__, "torch": torch.__version__},
-      "steps_timed": f.steps,
+      "steps_per_call": steps_per_call,
+      "steps_timed": f.steps * steps_per_call,
       # float32 arithmetic may run as TF32 on NVIDIA GPUs: XLA's default
       # precision allows it for matmuls and convolutions, PyTorch's defaults for
       # cuDNN convolutions only.

@@ -3,9 +3,11 @@ r"""Times the compiled DCGAN training step and prints JSON.
   python benchmarks/step_throughput.py [--image_size=32] [--batch_size=64]
 
 Reports the compile time, the median milliseconds per step over --steps timed
-steps (after --warmup), images per second, the FLOPs XLA counts in the step,
-XLA's memory plan for the step and the process's peak resident memory.
-One step = one discriminator and one generator update (n_critic=1).
+calls (after --warmup) of --steps_per_call steps each (as `launch.py` trains:
+the config's train.steps_per_call, 10), images per second, the FLOPs XLA
+counts in one step, XLA's memory plan for the step and the process's peak
+resident memory. One step = one discriminator and one generator update
+(n_critic=1).
 """
 
 import json
@@ -33,8 +35,11 @@ flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 flags.DEFINE_integer("width", 64, "g_width and d_width.")
 flags.DEFINE_string("dtype", "float32", "Compute dtype: float32 or bfloat16.")
 flags.DEFINE_string("conv_impl", "auto", "config.model.conv_impl: auto, conv, matmul or xla.")
-flags.DEFINE_integer("warmup", 3, "Untimed steps after compiling.")
-flags.DEFINE_integer("steps", 20, "Timed steps.")
+flags.DEFINE_integer("steps_per_call", None,
+                     "Training steps per compiled call (lax.fori_loop); default: the "
+                     "DCGAN config's train.steps_per_call, as `launch.py` trains.")
+flags.DEFINE_integer("warmup", 3, "Untimed calls after compiling.")
+flags.DEFINE_integer("steps", 20, "Timed calls.")
 flags.DEFINE_bool("flops_only", False, "Only compile, and print XLA's FLOP count.")
 
 
@@ -56,8 +61,9 @@ class JaxStep:
   """The jaxgan DCGAN step on all local devices, with a fixed random batch."""
 
   def __init__(self, *, image_size, channels, batch_size, width, dtype="float32",
-               conv_impl="auto"):
+               conv_impl="auto", steps_per_call=None):
     config = dcgan.get_config()
+    self.steps_per_call = steps_per_call or config.train.steps_per_call
     config.model.update(image_size=image_size, channels=channels, g_width=width,
                         d_width=width, dtype=dtype, conv_impl=conv_impl)
     config.train.batch_size = batch_size
@@ -72,8 +78,8 @@ class JaxStep:
     self.rng = jax_utils.replicate(jax.random.PRNGKey(1))
     # (devices, steps per call, n_critic, per-device batch, H, W, C)
     images = np.random.default_rng(0).integers(
-        0, 256, (num_devices, 1, 1, batch_size // num_devices, image_size, image_size,
-                 channels), np.uint8)
+        0, 256, (num_devices, self.steps_per_call, 1, batch_size // num_devices,
+                 image_size, image_size, channels), np.uint8)
     mesh = jax.sharding.Mesh(jax.local_devices(), ("devices",))
     self.batch = {"image": jax.device_put(
         images, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices")))}
@@ -91,17 +97,19 @@ class JaxStep:
     return seconds, float(cost.get("flops", float("nan"))) if cost else float("nan")
 
   def __call__(self) -> float:
-    """Runs one step to completion; returns its wall time in seconds."""
+    """Runs one call (`steps_per_call` steps) to completion; returns the wall
+    time per step in seconds."""
     start = time.perf_counter()
     self.state, metrics = self.p_step(self.state, self.batch, self.rng)
     jax.block_until_ready(metrics)
-    return time.perf_counter() - start
+    return (time.perf_counter() - start) / self.steps_per_call
 
 
 def main(_):
   f = flags.FLAGS
   step = JaxStep(image_size=f.image_size, channels=f.channels, batch_size=f.batch_size,
-                 width=f.width, dtype=f.dtype, conv_impl=f.conv_impl)
+                 width=f.width, dtype=f.dtype, conv_impl=f.conv_impl,
+                 steps_per_call=f.steps_per_call)
   compile_s, flops = step.compile()
   if f.flops_only:
     print(json.dumps({"step_flops": flops}))
@@ -113,6 +121,7 @@ def main(_):
   print(json.dumps({
       "model": f"dcgan{f.image_size}", "batch_size": f.batch_size, "width": f.width,
       "channels": f.channels, "dtype": f.dtype, "conv_impl": f.conv_impl,
+      "steps_per_call": step.steps_per_call,
       "devices": f"{jax.local_device_count()} x {jax.devices()[0].device_kind}",
       "compile_s": round(compile_s, 2), "median_ms_per_step": round(1e3 * median, 1),
       "min_ms_per_step": round(1e3 * min(times), 1),

@@ -23,7 +23,8 @@ def _run(script, *args):
 
 
 def test_step_throughput_prints_timings_and_flops():
-  report = _run("step_throughput.py", *TINY)
+  report = _run("step_throughput.py", *TINY, "--steps_per_call=3")
+  assert report["steps_per_call"] == 3
   assert report["median_ms_per_step"] > 0 and report["compile_s"] > 0
   assert report["images_per_s"] == pytest.approx(16 / report["median_ms_per_step"] * 1e3,
                                                  rel=0.01)
@@ -37,6 +38,8 @@ def test_step_throughput_prints_timings_and_flops():
 def test_compare_pytorch_times_both_frameworks():
   report = _run("compare_pytorch.py", "--image_size=32", "--channels=1", "--batch_size=16",
                 "--width=8", "--warmup=1", "--steps=2", "--matmul_size=256")
+  assert report["steps_per_call"] == 10  # the DCGAN config's, as launch.py trains
+  assert report["steps_timed"] == 2 * 10
   assert report["jaxgan_ms"] > 0 and report["pytorch_ms"] > 0
   assert 0 < report["jaxgan_fraction_of_matmul_peak"]
   assert 0 < report["pytorch_fraction_of_matmul_peak"]
