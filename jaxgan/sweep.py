@@ -500,8 +500,8 @@ def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str]
         metrics.pop("nonfinite_step")
         if bad and not train_cfg.get("skip_nonfinite", False):
           raise trainer.DivergenceError(
-              f"Sweep members diverged (member, step): {bad}. Stopped before applying "
-              "those steps; the last checkpoints are kept. Lower their learning rates, "
+              f"Sweep members diverged (member, step): {bad}. Stopped there, saving "
+              "nothing more; the last checkpoints are kept. Lower their learning rates, "
               "leave them out, or set train.skip_nonfinite=True.")
         step += k
         progress.update(k)

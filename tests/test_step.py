@@ -1,9 +1,10 @@
 """The pmapped GAN step: updates both players, and is independent of the device count."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
-from flax import jax_utils
+from flax import jax_utils, struct
 
 from jaxgan import data, models
 from jaxgan.train import state as state_lib
@@ -163,6 +164,36 @@ def test_several_steps_per_call_on_device_data_equal_one_step_per_call():
     np.testing.assert_array_equal(x, y)
 
 
+class _Counter(struct.PyTreeNode):
+  step: jax.Array
+  total: jax.Array
+
+
+def test_train_steps_reports_the_first_nonfinite_step_and_skips_it_if_asked():
+  """Step 2 of 4 has a NaN loss: it is reported (number, count, metrics);
+  with skip_nonfinite its update is dropped and the others applied."""
+  losses = jnp.array([1.0, jnp.nan, 3.0, 4.0])
+
+  def step_fn(state, batch, rng):
+    del rng
+    loss = losses[state.step]
+    return (state.replace(step=state.step + 1, total=state.total + batch["x"]),
+            {"loss": loss, "total": state.total + batch["x"]})
+
+  start = _Counter(step=jnp.array(0), total=jnp.array(0.0))
+  batches = {"x": jnp.array([1.0, 10.0, 100.0, 1000.0])}
+  stopped, metrics = step_lib.train_steps(start, batches, None, step_fn=step_fn)
+  assert int(metrics["nonfinite_step"]) == 2 and int(metrics["nonfinite_count"]) == 1
+  # The caller stops: the metrics are step 2's, not the last step's.
+  assert np.isnan(metrics["loss"]) and float(metrics["total"]) == 11.0
+  assert int(stopped.step) == 4
+  skipped, metrics = step_lib.train_steps(start, batches, None, step_fn=step_fn,
+                                          skip_nonfinite=True)
+  assert int(metrics["nonfinite_step"]) == 2 and int(metrics["nonfinite_count"]) == 1
+  assert int(skipped.step) == 4 and float(skipped.total) == 1101.0
+  assert float(metrics["loss"]) == 4.0  # the last step's
+
+
 def test_compiled_step_compiles_once_per_argument_shapes():
   calls = []
 
@@ -193,3 +224,11 @@ def test_compiled_step_takes_the_options_or_warns_and_compiles_without(caplog):
     default = jax.pmap(conv).lower(x).compile().as_text()
     ours = step_lib.CompiledStep(jax.pmap(conv), step_lib.compiler_options()).compile(x)
     assert "__ynn_fusion" in default and "__ynn_fusion" not in ours.as_text()
+    # Reductions (BatchNorm's statistics) stay on YNNPACK; XLA's own are
+    # reduce-windows.
+    moments = lambda x: (x.mean((0, 1, 2)), (x * x).mean((0, 1, 2)))
+    x = np.ones((jax.local_device_count(), 64, 8, 8, 16), np.float32)
+    dots_only = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+    xla = step_lib.CompiledStep(jax.pmap(moments), dots_only).compile(x).as_text()
+    ours = step_lib.CompiledStep(jax.pmap(moments), step_lib.compiler_options()).compile(x)
+    assert "reduce-window" in xla and "reduce-window" not in ours.as_text()

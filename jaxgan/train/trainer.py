@@ -563,7 +563,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       `workdir` (without `override_config`); bad data.
     CheckpointError: checkpoints in `workdir` that cannot be read.
     DivergenceError: a step with a non-finite loss or gradient (unless
-      `config.train.skip_nonfinite`); training stops before applying it.
+      `config.train.skip_nonfinite`); training stops there, and nothing after
+      the last checkpoint is saved.
     TrainingInterrupted: SIGTERM or SIGINT; a checkpoint was saved first.
   """
   check_config(config)
@@ -749,7 +750,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     return DivergenceError(
         f"Training diverged at step {step}: non-finite "
         + ", ".join(f"{k}={v}" for k, v in bad.items())
-        + f". Stopped before applying it; {kept}. The step's metrics and batch "
+        + f". Stopped there, saving nothing more; {kept}. The step's metrics and batch "
         f"are in {path}. Lower the learning rates, or set "
         "config.train.skip_nonfinite=True to skip such updates (also when resuming).")
 
