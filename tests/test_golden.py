@@ -1,0 +1,207 @@
+"""Golden results: short runs of six configs end in recorded parameters.
+
+A refactor of the step, the loop or the sweep must not change what a config
+trains to. Each case trains a few steps through the real entry points
+(`train_and_evaluate`, `train_sweep`) on the offline digits and compares the
+final state with tests/golden/params.json:
+
+- on the machine the file was recorded on (same CPU model, jax and jaxlib,
+  XLA flags), bit for bit: a hash of every parameter, optimizer moment and
+  EMA value;
+- on any machine, a few values and each player's parameter norm, to the
+  float32 error of a few Adam steps (see `_ADAM_TOL`).
+
+Record the file again (only when a change is meant to alter training, and
+say so in the commit) with `python tests/test_golden.py --record`.
+"""
+
+import hashlib
+import json
+import os
+import pathlib
+import platform
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+import conftest  # noqa: F401  (8 CPU devices, the test XLA flags; configs on sys.path)
+from conftest import REPO, tiny_config
+
+GOLDEN = pathlib.Path(__file__).parent / "golden" / "params.json"
+NUM_VALUES = 8
+
+
+def _short(config, num_steps=4):
+  config.train.update(num_steps=num_steps, steps_per_call=2, log_every=2,
+                      sample_every=num_steps, checkpoint_every=num_steps,
+                      num_samples=16)
+  if "evals" in config:
+    config.evals.metrics = ""
+  return config
+
+
+def _dcgan():
+  return _short(tiny_config())
+
+
+def _wgan_gp():
+  from configs import common, wgan_gp
+  config = wgan_gp.get_config("mnist")
+  config.data = common.data("digits")
+  config.model.update(image_size=28, latent_dim=16, g_width=8, d_width=8)
+  config.train.update(batch_size=16, n_critic=5)
+  return _short(config, num_steps=2)
+
+
+def _acgan():
+  from configs import acgan
+  config = acgan.get_config()
+  config.data.source = "digits"
+  config.model.update(latent_dim=8, g_width=8, d_width=8)
+  config.train.batch_size = 16
+  return _short(config)
+
+
+def _ssgan():
+  from configs import ssgan
+  config = ssgan.get_config()
+  config.data.source = "digits"
+  config.data.num_labeled = 20
+  config.model.update(latent_dim=8, g_width=8, d_widths=(8, 8))
+  config.train.update(batch_size=16, labeled_batch_size=16)
+  return _short(config)
+
+
+def _pix2pix():
+  from configs import pix2pix
+  config = pix2pix.get_config()
+  config.data.update(source="digits", path="", holdout=16)
+  config.model.update(image_size=16, g_width=8, d_width=8, num_downs=2)
+  return _short(config)
+
+
+SWEEP_MEMBERS = [{"seed": 0, "optimizer.d.b1": 0.5, "loss.gp_weight": 0.0},
+                 {"seed": 1, "optimizer.d.b1": 0.0, "loss.gp_weight": 1.0}]
+
+RUNS = {"dcgan": _dcgan, "wgan_gp": _wgan_gp, "acgan": _acgan, "ssgan": _ssgan,
+        "pix2pix": _pix2pix}
+CASES = [*RUNS, "sweep/0", "sweep/1"]
+
+
+def _leaves(state) -> dict[str, np.ndarray]:
+  """The state's arrays by path: parameters, batch statistics, optimizer
+  states (moments, counts, hyperparameters) and the EMA."""
+  flat = jax.tree_util.tree_flatten_with_path(state)[0]
+  return {jax.tree_util.keystr(path): np.asarray(x) for path, x in flat}
+
+
+def summarize(state) -> dict:
+  """A hash of every array of the state, and a few values."""
+  leaves = _leaves(state)
+  digest = hashlib.sha256()
+  for name in sorted(leaves):
+    x = np.ascontiguousarray(leaves[name])
+    digest.update(name.encode() + str(x.dtype).encode() + str(x.shape).encode())
+    digest.update(x.tobytes())
+  g = np.concatenate([np.ravel(x) for x in jax.tree.leaves(state.generator.params)])
+  d = np.concatenate([np.ravel(x) for x in jax.tree.leaves(state.discriminator.params)])
+  picks = np.linspace(0, len(g) - 1, NUM_VALUES).astype(int)
+  return {"sha256": digest.hexdigest(), "step": int(state.step),
+          "g_values": g[picks].astype(float).tolist(),
+          "g_norm": float(np.linalg.norm(g.astype(np.float64))),
+          "d_norm": float(np.linalg.norm(d.astype(np.float64)))}
+
+
+def machine() -> dict:
+  """What a bit-for-bit result depends on."""
+  cpu, flags = platform.processor(), ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      info = {k.strip(): v for k, v in (line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines()
+                  if ":" in line)}
+    cpu = info.get("model name", cpu).strip()
+    flags = hashlib.sha256(info.get("flags", "").strip().encode()).hexdigest()[:16]
+  except OSError:
+    pass
+  import jaxlib
+  return {"cpu": cpu, "cpu_flags": flags, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+          "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+_RESULTS: dict = {}
+
+
+def train(case: str, workdir: pathlib.Path):
+  """The final host state of `case`, trained once per process."""
+  from jaxgan import sweep
+  from jaxgan.train import trainer
+  if case not in _RESULTS:
+    if case.startswith("sweep/"):
+      states = sweep.train_sweep(_dcgan(), SWEEP_MEMBERS, str(workdir / "sweep"),
+                                 mode="vectorised")
+      for i, state in enumerate(states.values()):
+        _RESULTS[f"sweep/{i}"] = state
+    else:
+      _RESULTS[case] = trainer.train_and_evaluate(RUNS[case](), str(workdir / case))
+  return _RESULTS[case]
+
+
+@pytest.fixture(scope="module")
+def golden():
+  if not GOLDEN.exists():
+    pytest.fail(f"{GOLDEN} is missing: record it with python tests/test_golden.py --record")
+  return json.loads(GOLDEN.read_text())
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  return tmp_path_factory.mktemp("golden")
+
+
+# Adam moves a weight by about the learning rate per step whatever the size of
+# its gradient, so a gradient element near 0 whose rounding differs on another
+# CPU (another SIMD width, another summation order) can move that weight by up
+# to ~2 lr per step; with lr <= 2e-4, b1 >= 0 and at most 5 updates of D (4 of
+# G) in these runs, a value moves by less than 5 * 2 * 2e-4 = 2e-3 (bounded by
+# lr * (1 - b1) / sqrt(1 - b2) per step: 2e-4 * 1 / sqrt(0.1) = 6.3e-4 for
+# WGAN-GP's b2 = 0.9 after its first step, still < 2e-3 over its 2 G steps).
+_ADAM_TOL = 4e-3
+# A parameter norm sums thousands of such elements, a few of them moved: it
+# holds to a relative 1e-3 (measured differences between programs that round
+# differently: < 1e-5).
+_NORM_RTOL = 1e-3
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_final_parameters_match_the_recorded_values(case, golden, workdir):
+  got, want = summarize(train(case, workdir)), golden["cases"][case]
+  assert got["step"] == want["step"]
+  np.testing.assert_allclose(got["g_values"], want["g_values"], atol=_ADAM_TOL, rtol=0)
+  np.testing.assert_allclose([got["g_norm"], got["d_norm"]],
+                             [want["g_norm"], want["d_norm"]], rtol=_NORM_RTOL)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_final_state_is_bit_identical_on_the_recording_machine(case, golden, workdir):
+  if golden["machine"] != machine():
+    pytest.skip(f"bit-for-bit results hold on the machine they were recorded on "
+                f"({golden['machine']}); this one is {machine()}")
+  assert summarize(train(case, workdir))["sha256"] == golden["cases"][case]["sha256"]
+
+
+def _record() -> None:
+  import tempfile
+  with tempfile.TemporaryDirectory() as tmp:
+    cases = {case: summarize(train(case, pathlib.Path(tmp))) for case in CASES}
+  GOLDEN.parent.mkdir(exist_ok=True)
+  GOLDEN.write_text(json.dumps({"machine": machine(), "cases": cases}, indent=2) + "\n")
+  print(f"Wrote {GOLDEN}.")
+
+
+if __name__ == "__main__":
+  if sys.argv[1:] != ["--record"]:
+    sys.exit("usage: python tests/test_golden.py --record")
+  sys.path.insert(0, str(REPO))
+  _record()
