@@ -37,8 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
       dtype="float32"))
   config.data = cgan.data("mnist")
   config.data.num_labeled = 100  # labelled training examples, the same number per class
-  config.loss = common.loss("minimax", adv_weight=0.0, feature_matching=1.0,
-                            semi_supervised=1.0)
+  config.loss = common.loss("minimax", adv_weight=0.0, feature_matching_weight=1.0,
+                            semi_supervised_weight=1.0)
   config.optimizer = ml_collections.ConfigDict(dict(
       g=common.optimizer("adam", 1e-3, b1=0.5), d=common.optimizer("adam", 1e-3, b1=0.5)))
   config.train = cgan.train(6000)

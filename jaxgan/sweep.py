@@ -33,7 +33,6 @@ workdir; the sweep writes `summary.csv` and `summary.png` to `workdir`.
 import ast
 import copy
 import csv
-import dataclasses
 import difflib
 import functools
 import itertools
@@ -55,15 +54,15 @@ from PIL import Image, ImageDraw
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
 from jaxgan import evaluation, models
+from jaxgan.train import objective, trainer, writers
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
-from jaxgan.train import trainer, writers
 
-_LOSS_WEIGHTS = ("gp_weight", "adv_weight", "feature_matching", "aux_class_weight",
-                 "l1_weight", "l2_weight")
+# The loss weights a member may set on its own (`jaxgan.train.objective`).
+LOSS_WEIGHTS = objective.vectorisable_keys()
 _HYPERPARAMS = ("learning_rate", "b1", "b2", "decay")
 # Keys that may differ between the members of one compiled program.
-VECTOR_KEYS = (("seed",) + tuple(f"loss.{k}" for k in _LOSS_WEIGHTS)
+VECTOR_KEYS = (("seed",) + tuple(f"loss.{k}" for k in LOSS_WEIGHTS)
                + tuple(f"optimizer.{p}.{h}" for p in "gd" for h in _HYPERPARAMS))
 MODES = ("auto", "vectorised", "process")
 # The pmap axis over which the members are spread (the step's own axis, AXIS,
@@ -283,7 +282,7 @@ def initial_states(configs: list[ml_collections.ConfigDict], init
 def member_weights(configs: list[ml_collections.ConfigDict]) -> dict[str, np.ndarray]:
   """The loss weights that differ between members, as (members,) arrays."""
   return {k: np.asarray([c.loss.get(k, 0.0) for c in configs], np.float32)
-          for k in _LOSS_WEIGHTS
+          for k in LOSS_WEIGHTS
           if len({c.loss.get(k, 0.0) for c in configs}) > 1}
 
 
@@ -294,14 +293,12 @@ def make_sweep_step(generator, discriminator, config: ml_collections.ConfigDict)
   argument with leading axes (devices, members per device), but `data`
   (devices, ...) and `weights`, the differing loss weights (see `member_weights`).
   """
-  objective = step_lib.Objective.from_config(config.loss)
+  base_objective = objective.Objective.from_config(config.loss)
   skip_nonfinite = bool(config.train.get("skip_nonfinite", False))
 
   def member_steps(state, batches, rng, data, weights):
-    step_fn = functools.partial(
-        step_lib.train_step, generator=generator, discriminator=discriminator,
-        objective=dataclasses.replace(objective, **weights), num_devices=1,
-        latent_dim=config.model.latent_dim, ema_decay=config.train.ema_decay)
+    step_fn = step_lib.bind_step(generator, discriminator, config, num_devices=1,
+                                 objective=base_objective.with_weights(weights))
     steps = functools.partial(step_lib.train_steps, step_fn=step_fn,
                               skip_nonfinite=skip_nonfinite)
     # A single run on one device: the step's collectives over AXIS run over
@@ -360,7 +357,7 @@ def _program(base: ml_collections.ConfigDict, data_shape: tuple,
   # Seeds, optimizer hyperparameters and traced loss weights are values in
   # the state or arguments; loss weights that all members share are baked in.
   ignored = set(trainer._SCHEDULE_KEYS) | (
-      set(VECTOR_KEYS) - {f"loss.{w}" for w in _LOSS_WEIGHTS if w not in weight_keys})
+      set(VECTOR_KEYS) - {f"loss.{w}" for w in LOSS_WEIGHTS if w not in weight_keys})
   program = {k: v for k, v in trainer._flatten(base).items() if k not in ignored}
 
   def build():

@@ -268,7 +268,7 @@ def test_bad_conditional_configs(update, message, tmp_path):
 @pytest.mark.parametrize("update, message", [
     ({"data.num_labeled": 95}, "positive multiple of config.model.d_classes"),
     ({"train.labeled_batch_size": 0}, "labeled_batch_size"),
-    ({"loss.semi_supervised": 0.0}, "set config.loss.semi_supervised"),
+    ({"loss.semi_supervised_weight": 0.0}, "set config.loss.semi_supervised_weight"),
 ])
 def test_bad_semi_supervised_configs(update, message):
   config = ssgan.get_config()
@@ -283,7 +283,7 @@ def test_bad_semi_supervised_configs(update, message):
 
 def test_semi_supervised_needs_a_k_plus_one_discriminator():
   config = _tiny(cgan.get_config("mlp"), "cgan_mlp")
-  config.loss.semi_supervised = 1.0
+  config.loss.semi_supervised_weight = 1.0
   with pytest.raises(ValueError, match="K\\+1-class discriminator"):
     trainer.check_config(config)
 

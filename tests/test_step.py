@@ -27,7 +27,7 @@ def _configs():
   # one-sided label smoothing, historical averaging of both players, and WGAN
   # weight clipping on D (all in one config, to compile once).
   improved = tiny_config()
-  improved.loss.feature_matching = 1.0
+  improved.loss.feature_matching_weight = 1.0
   improved.loss.adv_weight = 0.5
   improved.loss.label_smoothing = 0.1
   for player in ("g", "d"):
@@ -103,7 +103,7 @@ def test_eight_devices_compute_what_one_device_computes(runs):
       np.testing.assert_allclose(b[name], a[name], rtol=1e-3, atol=1e-5, err_msg=name)
   if config.loss.gp_weight:
     assert "gradient_penalty" in one_metrics[0]
-  if config.loss.get("feature_matching", 0):
+  if config.loss.get("feature_matching_weight", 0):
     assert one_metrics[0]["g_feature_matching_loss"] > 0
 
 
@@ -114,7 +114,7 @@ def test_improved_techniques_options_shape_the_update(runs):
   config, ((*_, final), history), _ = runs
   for m in history:
     expected = (config.loss.adv_weight * m["g_adversarial_loss"]
-                + config.loss.feature_matching * m["g_feature_matching_loss"])
+                + config.loss.feature_matching_weight * m["g_feature_matching_loss"])
     np.testing.assert_allclose(m["g_loss"], expected, rtol=1e-5)
   clip = config.optimizer.d.clip
   assert max(float(np.max(np.abs(p))) for p in

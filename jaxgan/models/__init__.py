@@ -203,6 +203,16 @@ def is_class_conditional(config: Any) -> bool:
   return config.get("num_classes", 0) > 0
 
 
+def kind(config: Any) -> str:
+  """What the players of `config.model` take and give: 'paired',
+  'semi_supervised', 'class_conditional' or 'unconditional'."""
+  if config.name in PAIRED:
+    return "paired"
+  if config.name in SEMI_SUPERVISED:
+    return "semi_supervised"
+  return "class_conditional" if is_class_conditional(config) else "unconditional"
+
+
 def is_semi_supervised(config: Any) -> bool:
   """Whether the discriminator of `config.model` is a K+1-class classifier."""
   return config.name in SEMI_SUPERVISED

@@ -1,5 +1,7 @@
-"""Explicit training state of a GAN: one TrainState per player, the step, and EMA."""
+"""Explicit training state of a GAN: one TrainState per player, the step, EMA
+and the loss terms' state."""
 
+import dataclasses
 from typing import Any
 
 import flax
@@ -26,19 +28,23 @@ class GANState:
     discriminator: the discriminator's TrainState.
     ema_params: exponential moving average of the generator's parameters, or
       None when `train.ema_decay` is 0.
+    terms: the state that loss terms keep across steps, by term name
+      (`jaxgan.train.objective.Term.init_state`); empty when none does.
   """
   step: jax.Array
   generator: TrainState
   discriminator: TrainState
   ema_params: Any = None
+  terms: dict = dataclasses.field(default_factory=dict)
 
 
 def create(rng: jax.Array, generator, discriminator, g_tx: optax.GradientTransformation,
            d_tx: optax.GradientTransformation, *, latent_dim: int, image_shape: tuple,
-           ema_decay: float, cond: Any = None) -> GANState:
+           ema_decay: float, cond: Any = None, terms: dict | None = None) -> GANState:
   """Initialises both players from `rng` (compiled: one program, not
   hundreds of op-by-op dispatches). `cond`: example conditions for a batch
-  of 2 (e.g. int labels (2,)) when the players are conditional."""
+  of 2 (e.g. int labels (2,)) when the players are conditional. `terms`: the
+  loss terms' initial states (`jaxgan.train.objective.initial_states()`)."""
 
   @jax.jit
   def init(rng):
@@ -55,7 +61,7 @@ def create(rng: jax.Array, generator, discriminator, g_tx: optax.GradientTransfo
                                 tx=d_tx, batch_stats=d_vars.get("batch_stats", {}))
     ema = jax.tree.map(jnp.copy, g_state.params) if ema_decay > 0 else None
     return GANState(step=jnp.zeros((), jnp.int32), generator=g_state,
-                    discriminator=d_state, ema_params=ema)
+                    discriminator=d_state, ema_params=ema, terms=dict(terms or {}))
 
   return init(rng)
 

@@ -9,7 +9,6 @@ drawn for the global batch from the same key on every device, and each device
 takes its own slice: the randomness, too, does not depend on the device count.
 """
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -22,11 +21,11 @@ import optax
 from absl import logging
 from jax import lax
 
-from jaxgan import losses
 from jaxgan.data import to_float
+from jaxgan.train import objective as objective_lib
 from jaxgan.train.state import GANState
 
-AXIS = "batch"
+AXIS = objective_lib.AXIS
 
 
 def _local_slice(x: jax.Array, local_size: int) -> jax.Array:
@@ -35,150 +34,22 @@ def _local_slice(x: jax.Array, local_size: int) -> jax.Array:
   return lax.dynamic_slice_in_dim(x, start, local_size)
 
 
-def _on(weight) -> bool:
-  """Whether a weighted term is computed: a weight > 0, or a traced weight (a
-  sweep's per-member value, `jaxgan.sweep`), whose term is computed for every
-  member and contributes 0 * term where the member's weight is 0."""
-  return isinstance(weight, jax.Array) or weight > 0
-
-
 def _mean_probability(logits: jax.Array) -> jax.Array:
   return jnp.mean(jax.nn.sigmoid(logits))
 
 
-@dataclasses.dataclass(frozen=True)
-class Objective:
-  """What the two players minimise: the adversarial pair and the extra terms.
-
-  Attributes:
-    loss: the (d_loss, g_loss) pair, each `fn(real_logits, fake_logits)`.
-    gp_weight: weight of the WGAN-GP gradient penalty (0: off).
-    adv_weight: weight of the generator's adversarial term (SRGAN: 1e-3;
-      0 with feature matching alone, as in 'Improved Techniques').
-    feature_matching: weight of the feature-matching generator loss on the
-      discriminator's 'features' (0: off).
-    aux_class_weight: weight of the auxiliary classifier's cross-entropy
-      (AC-GAN), on real and fake for D and on fake for G (0: off).
-    l1_weight, l2_weight: weights of the mean absolute / squared error
-      between G's output and the paired target image (pix2pix: L1, 100;
-      SRGAN: the pixel-MSE content loss).
-    semi_supervised: weight of the discriminator's supervised cross-entropy
-      on the labelled batch ('labeled_image', 'labeled_label'): the
-      semi-supervised GAN of 'Improved Techniques' (0: off).
-    perceptual: a feature function of images (SRGAN: VGG19 features, see
-      `jaxgan.models.vgg`), or None.
-    perceptual_weight: weight of the mean squared distance between the
-      features of G's output and of the paired target (0: off).
-
-  The weights are floats, or traced arrays when a sweep trains members with
-  different weights in one program (`jaxgan.sweep`).
-  """
-  loss: losses.GANLoss
-  gp_weight: float = 0.0
-  adv_weight: float = 1.0
-  feature_matching: float = 0.0
-  aux_class_weight: float = 0.0
-  l1_weight: float = 0.0
-  l2_weight: float = 0.0
-  semi_supervised: float = 0.0
-  perceptual: Callable[[jax.Array], jax.Array] | None = None
-  perceptual_weight: float = 0.0
-
-  @classmethod
-  def from_config(cls, config: Any) -> "Objective":
-    """From `config.loss` (missing keys take the defaults); a positive
-    `perceptual_weight` loads the VGG19 weights at `vgg_weights`."""
-    pair = losses.get(config.name)
-    smoothing = float(config.get("label_smoothing", 0.0))
-    if smoothing:
-      pair = pair._replace(d_loss=functools.partial(pair.d_loss,
-                                                    label_smoothing=smoothing))
-    return cls(loss=pair, gp_weight=float(config.get("gp_weight", 0.0)),
-               adv_weight=float(config.get("adv_weight", 1.0)),
-               feature_matching=float(config.get("feature_matching", 0.0)),
-               aux_class_weight=float(config.get("aux_class_weight", 0.0)),
-               l1_weight=float(config.get("l1_weight", 0.0)),
-               l2_weight=float(config.get("l2_weight", 0.0)),
-               semi_supervised=float(config.get("semi_supervised", 0.0)),
-               **_perceptual(config))
-
-
-def _perceptual(config: Any) -> dict:
-  """The perceptual-loss fields of an Objective from `config.loss`."""
-  weight = float(config.get("perceptual_weight", 0.0))
-  if weight <= 0:
-    return {}
-  if not config.get("vgg_weights", ""):
-    raise ValueError("config.loss.perceptual_weight > 0 needs config.loss.vgg_weights: "
-                     "the path of torchvision's VGG19 state dict (see jaxgan.models.vgg).")
-  from jaxgan.models import vgg  # pylint: disable=g-import-not-at-top
-  return {"perceptual": vgg.feature_fn(config.vgg_weights,
-                                       config.get("vgg_layer", "relu5_4")),
-          "perceptual_weight": weight}
-
-
-def _outputs(out) -> tuple[jax.Array, jax.Array | None]:
-  """A discriminator's (logits, class logits or None): discriminators return
-  logits (B,), or {'logits': (B,), 'class_logits': (B, K)}."""
+def _outputs(out, features=None) -> objective_lib.Outputs:
+  """A discriminator's outputs: discriminators return logits (B,), or
+  {'logits': (B,), 'class_logits': (B, K)}."""
   if isinstance(out, dict):
-    return out["logits"], out.get("class_logits")
-  return out, None
+    return objective_lib.Outputs(out["logits"], out.get("class_logits"), features)
+  return objective_lib.Outputs(out, None, features)
 
 
-def _class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
-  return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels).mean()
-
-
-def _global_mean(x: jax.Array) -> jax.Array:
-  """The mean over the global batch of per-example features (B, ...)."""
-  return lax.pmean(jnp.mean(x.astype(jnp.float32), axis=0), AXIS)
-
-
-def train_step(state: GANState, batch: dict, rng: jax.Array, *,
-               generator: nn.Module, discriminator: nn.Module,
-               objective: Objective, num_devices: int, latent_dim: int,
-               ema_decay: float) -> tuple[GANState, dict]:
-  """One GAN training step on this device's slice of the global batch.
-
-  Args:
-    state: the replicated GANState.
-    batch: {'image': uint8 (n_critic, local_batch, H, W, C)}: one real batch
-      for each discriminator update; the generator update reuses the last.
-      (Toy data: float32 points (n_critic, local_batch, D).) With conditional
-      models also 'label' (int, (n_critic, local_batch)) or 'source' (uint8
-      images, the paired input of image-to-image models): G and D get it as
-      `cond`, and each fake batch is made for the real batch's conditions.
-      Semi-supervised training adds 'labeled_image' (n_critic,
-      local_labeled_batch, H, W, C) and 'labeled_label' from the labelled
-      subset: D's class cross-entropy on them joins its loss.
-    rng: the run's base key, identical on all devices; folded with the step.
-    generator, discriminator: Flax modules built with `axis_name=AXIS`;
-      `G(z[, cond], train=)` and `D(x[, cond], train=)`, see `jaxgan.models`.
-    objective: the losses and their weights.
-    num_devices: devices taking part (over all hosts).
-    latent_dim: size of z.
-    ema_decay: decay of the generator's parameter EMA (0 when not kept); the
-      decay at step t is min(ema_decay, (1 + t) / (10 + t)).
-
-  Returns:
-    The new state and a dict of scalar metrics averaged over devices.
-  """
-  images = to_float(batch["image"])  # uint8 pixels to [-1, 1]; points as they are
-  if "label" in batch:
-    conds = batch["label"]
-  elif "source" in batch:
-    conds = to_float(batch["source"])
-  else:
-    conds = None
-  labels = batch.get("label")
-  labeled = ({"image": to_float(batch["labeled_image"]), "label": batch["labeled_label"]}
-             if objective.semi_supervised > 0 else None)
-  n_critic, local_batch = images.shape[:2]
-  global_batch = local_batch * num_devices
-  rng = jax.random.fold_in(rng, state.step)
-  obj = objective
-  with_features = _on(obj.feature_matching)
-
+def _players(generator: nn.Module, discriminator: nn.Module, latent_dim: int,
+             global_batch: int, local_batch: int):
+  """(noise, generate, discriminate): this device's latents, and both
+  players applied in training mode, returning their new batch statistics."""
   def noise(key):
     return _local_slice(jax.random.normal(key, (global_batch, latent_dim)), local_batch)
 
@@ -190,53 +61,96 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     return fake, updates["batch_stats"]
 
   def discriminate(d_params, d_stats, x, cond, key, features=False):
-    """(logits, class logits, features or None, new batch_stats)."""
+    """(Outputs, new batch_stats); features: also D's sown 'features'."""
     inputs = (x,) if cond is None else (x, cond)
     mutable = ["batch_stats", "intermediates"] if features else ["batch_stats"]
     out, updates = discriminator.apply({"params": d_params, "batch_stats": d_stats},
                                        *inputs, train=True, mutable=mutable,
                                        rngs={"dropout": jax.random.fold_in(key, 1)})
     feats = updates["intermediates"]["features"][0] if features else None
-    return *_outputs(out), feats, updates.get("batch_stats", d_stats)
+    return _outputs(out, feats), updates.get("batch_stats", d_stats)
 
-  def d_update(d_state, real, fake, cond, label, labeled, key):
-    gp_key, real_key, fake_key = jax.random.split(key, 3)
+  return noise, generate, discriminate
+
+
+def _d_metrics(d_loss, real_logits, fake_logits) -> dict:
+  return {"d_loss": d_loss, "d_real_prob": _mean_probability(real_logits),
+          "d_fake_prob": _mean_probability(fake_logits),
+          "d_real_logit": jnp.mean(real_logits), "d_fake_logit": jnp.mean(fake_logits)}
+
+
+def _step_inputs(batch: dict, condition: str | None, labeled: bool) -> tuple:
+  """(images, conditions, labels, labelled batch) of a step's batch, each
+  with leading axes (n_critic, local batch); pixels as floats in [-1, 1]."""
+  conds = {None: None, "label": batch.get("label"),
+           "source": to_float(batch["source"]) if condition == "source" else None}[condition]
+  labeled_batch = ({"image": to_float(batch["labeled_image"]),
+                    "label": batch["labeled_label"]} if labeled else None)
+  return to_float(batch["image"]), conds, batch.get("label"), labeled_batch
+
+
+def train_step(state: GANState, batch: dict, rng: jax.Array, *,
+               generator: nn.Module, discriminator: nn.Module,
+               objective: objective_lib.Objective, num_devices: int, latent_dim: int,
+               ema_decay: float, condition: str | None = None
+               ) -> tuple[GANState, dict]:
+  """One GAN training step on this device's slice of the global batch:
+  n_critic D updates, then one G update, each minimising the adversarial
+  loss plus `objective`'s active terms (`jaxgan.train.objective`).
+
+  Args:
+    state: the replicated GANState.
+    batch: {'image': uint8 (n_critic, local_batch, H, W, C)}: one real batch
+      for each D update; the G update reuses the last. (Toy data: float32
+      points (n_critic, local_batch, D).) A class-conditional model's batch
+      has 'label' (int, (n_critic, local_batch)), an image-to-image model's
+      'source' (uint8 paired inputs); a semi-supervised run's also
+      'labeled_image' and 'labeled_label' (the labelled stream).
+    rng: the run's base key, identical on all devices; folded with the step.
+    generator, discriminator: Flax modules built with `axis_name=AXIS`;
+      `G(z[, cond], train=)` and `D(x[, cond], train=)`, see `jaxgan.models`.
+    objective: the adversarial pair, its terms and their weights.
+    num_devices: devices taking part (over all hosts).
+    latent_dim: size of z.
+    ema_decay: decay of the generator's parameter EMA (0 when not kept); the
+      decay at step t is min(ema_decay, (1 + t) / (10 + t)).
+    condition: what G and D are given as `cond`: 'label', 'source' or None.
+
+  Returns:
+    The new state and a dict of scalar metrics averaged over devices.
+  """
+  images, conds, labels, labeled = _step_inputs(
+      batch, condition, objective.needs("labeled", "d"))
+  n_critic, local_batch = images.shape[:2]
+  global_batch = local_batch * num_devices
+  rng = jax.random.fold_in(rng, state.step)
+  obj = objective
+  noise, generate, discriminate = _players(generator, discriminator, latent_dim,
+                                           global_batch, local_batch)
+
+  def d_update(d_state, term_states, real, fake, cond, label, labeled, key):
+    _, real_key, fake_key = jax.random.split(key, 3)
 
     def loss_fn(params):
-      real_logits, real_class, _, stats = discriminate(
-          params, d_state.batch_stats, real, cond, real_key)
-      fake_logits, fake_class, _, stats = discriminate(params, stats, fake, cond, fake_key)
-      d_loss = obj.loss.d_loss(real_logits, fake_logits)
-      metrics = {"d_loss": d_loss,
-                 "d_real_prob": _mean_probability(real_logits),
-                 "d_fake_prob": _mean_probability(fake_logits),
-                 "d_real_logit": jnp.mean(real_logits),
-                 "d_fake_logit": jnp.mean(fake_logits)}
-      if _on(obj.gp_weight):
-        alpha = _local_slice(jax.random.uniform(gp_key, (global_batch,)), local_batch)
-        critic = lambda x: discriminate(params, d_state.batch_stats, x, cond, real_key)[0]
-        penalty = losses.gradient_penalty(critic, real, fake, alpha=alpha)
-        metrics["gradient_penalty"] = penalty
-        d_loss = d_loss + obj.gp_weight * penalty
-      if _on(obj.aux_class_weight):
-        class_loss = _class_loss(real_class, label) + _class_loss(fake_class, label)
-        metrics["d_class_loss"] = class_loss
-        metrics["d_real_class_accuracy"] = jnp.mean(jnp.argmax(real_class, -1) == label)
-        d_loss = d_loss + obj.aux_class_weight * class_loss
-      if labeled is not None:
-        _, labeled_class, _, stats = discriminate(params, stats, labeled["image"],
-                                                  None, jax.random.fold_in(key, 3))
-        supervised = _class_loss(labeled_class, labeled["label"])
-        metrics["d_supervised_loss"] = supervised
-        metrics["d_labeled_accuracy"] = jnp.mean(
-            jnp.argmax(labeled_class, -1) == labeled["label"])
-        d_loss = d_loss + obj.semi_supervised * supervised
-      return d_loss, (stats, metrics)
+      real_out, stats = discriminate(params, d_state.batch_stats, real, cond, real_key)
+      fake_out, stats = discriminate(params, stats, fake, cond, fake_key)
+      d_loss = obj.loss.d_loss(real_out.logits, fake_out.logits)
+      inputs = objective_lib.DInputs(
+          real=real, fake=fake, cond=cond, label=label, labeled=labeled,
+          real_out=real_out, fake_out=fake_out,
+          critic=lambda x: discriminate(params, d_state.batch_stats, x, cond,
+                                        real_key)[0].logits,
+          discriminate=lambda x, c, k, s: discriminate(params, s, x, c, k),
+          batch_stats=stats, key=key, global_batch=global_batch,
+          local_batch=local_batch)
+      total, metrics, stats, term_states_ = obj.add_terms("d", d_loss, inputs, term_states)
+      metrics.update(_d_metrics(d_loss, real_out.logits, fake_out.logits))
+      return total, (stats, metrics, term_states_)
 
-    grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(d_state.params)
+    grads, (stats, metrics, term_states) = jax.grad(loss_fn, has_aux=True)(d_state.params)
     grads = lax.pmean(grads, AXIS)
     metrics["d_grad_norm"] = optax.tree.norm(grads)
-    return d_state.apply_gradients(grads=grads, batch_stats=stats), metrics
+    return d_state.apply_gradients(grads=grads, batch_stats=stats), term_states, metrics
 
   g_state, d_state = state.generator, state.discriminator
   keys = jax.random.split(rng, n_critic)
@@ -244,18 +158,18 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
 
   # The first n_critic - 1 discriminator updates each see a fresh fake batch.
   def critic_update(carry, inputs):
-    g_stats, d_state = carry
+    g_stats, d_state, term_states = carry
     real, cond, label, labeled, key = inputs
     z_key, g_key, d_key = jax.random.split(key, 3)
     fake, g_stats = generate(g_state.params, g_stats, noise(z_key), cond, g_key)
-    d_state, _ = d_update(d_state, real, lax.stop_gradient(fake), cond, label, labeled,
-                          d_key)
-    return (g_stats, d_state), None
+    d_state, term_states, _ = d_update(d_state, term_states, real,
+                                       lax.stop_gradient(fake), cond, label, labeled, d_key)
+    return (g_stats, d_state, term_states), None
 
-  g_stats = g_state.batch_stats
+  g_stats, term_states = g_state.batch_stats, state.terms
   if n_critic > 1:
-    (g_stats, d_state), _ = lax.scan(
-        critic_update, (g_stats, d_state),
+    (g_stats, d_state, term_states), _ = lax.scan(
+        critic_update, (g_stats, d_state, term_states),
         (images[:-1], at(conds, slice(None, -1)), at(labels, slice(None, -1)),
          at(labeled, slice(None, -1)), keys[:-1]))
 
@@ -264,66 +178,53 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   # runs through the discriminator after its update.
   z_key, g_key, d_key = jax.random.split(keys[-1], 3)
   real, cond, label, labeled = (images[-1], at(conds, -1), at(labels, -1),
-                                 at(labeled, -1))
+                                at(labeled, -1))
   fake, g_vjp, g_stats = jax.vjp(
       lambda p: generate(p, g_stats, noise(z_key), cond, g_key), g_state.params,
       has_aux=True)
-  d_state, metrics = d_update(d_state, real, lax.stop_gradient(fake), cond, label,
-                             labeled, d_key)
+  d_state, term_states, metrics = d_update(d_state, term_states, real,
+                                           lax.stop_gradient(fake), cond, label,
+                                           labeled, d_key)
+  with_features = obj.needs("features", "g")
 
   def g_loss_fn(fake):
     d_params, d_stats = d_state.params, d_state.batch_stats
-    fake_logits, fake_class, fake_feats, _ = discriminate(
-        d_params, d_stats, fake, cond, d_key, with_features)
-    # Only relativistic losses and feature matching use the real batch;
+    fake_out, _ = discriminate(d_params, d_stats, fake, cond, d_key, with_features)
+    # Only relativistic losses and terms on real data use the real batch;
     # otherwise XLA drops this pass.
-    real_logits, _, real_feats, _ = discriminate(
-        d_params, d_stats, real, cond, d_key, with_features)
-    adversarial = obj.loss.g_loss(lax.stop_gradient(real_logits), fake_logits)
-    g_metrics = {"g_adversarial_loss": adversarial}
-    g_loss = obj.adv_weight * adversarial
-    if with_features:
-      fm = losses.feature_matching_loss(
-          lax.stop_gradient(_global_mean(real_feats))[None],
-          _global_mean(fake_feats)[None])
-      g_metrics["g_feature_matching_loss"] = fm
-      g_loss = g_loss + obj.feature_matching * fm
-    if _on(obj.aux_class_weight):
-      class_loss = _class_loss(fake_class, label)
-      g_metrics["g_class_loss"] = class_loss
-      g_loss = g_loss + obj.aux_class_weight * class_loss
-    if _on(obj.l1_weight):
-      g_metrics["g_l1_loss"] = l1 = jnp.mean(jnp.abs(fake - real))
-      g_loss = g_loss + obj.l1_weight * l1
-    if _on(obj.l2_weight):
-      g_metrics["g_l2_loss"] = l2 = jnp.mean(jnp.square(fake - real))
-      g_loss = g_loss + obj.l2_weight * l2
-    if obj.perceptual_weight > 0:
-      target_features = lax.stop_gradient(obj.perceptual(real))
-      g_metrics["g_perceptual_loss"] = perceptual = jnp.mean(
-          jnp.square(obj.perceptual(fake) - target_features))
-      g_loss = g_loss + obj.perceptual_weight * perceptual
-    return g_loss, g_metrics
+    real_out, _ = discriminate(d_params, d_stats, real, cond, d_key, with_features)
+    adversarial = obj.loss.g_loss(lax.stop_gradient(real_out.logits), fake_out.logits)
+    inputs = objective_lib.GInputs(fake=fake, real=real, cond=cond, label=label,
+                                   fake_out=fake_out, real_out=real_out,
+                                   key=jax.random.fold_in(d_key, 5))
+    g_loss, g_metrics, _, states = obj.add_terms(
+        "g", obj.adv_weight * adversarial, inputs, term_states)
+    if g_metrics:
+      g_metrics["g_adversarial_loss"] = adversarial
+    return g_loss, (g_metrics, states)
 
-  (g_loss, g_metrics), fake_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(fake)
+  (g_loss, (g_metrics, term_states)), fake_grads = jax.value_and_grad(
+      g_loss_fn, has_aux=True)(fake)
   (g_grads,) = g_vjp(fake_grads)
   g_grads = lax.pmean(g_grads, AXIS)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
-  metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
-  if len(g_metrics) > 1:
-    metrics.update(g_metrics)
-
-  ema_params = state.ema_params
-  if ema_params is not None:
-    # Warm-up as in tf.train.ExponentialMovingAverage(num_updates=step): early
-    # on the average does not drag the initial parameters along.
-    step = state.step.astype(jnp.float32)
-    decay = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
-    ema_params = optax.incremental_update(g_state.params, ema_params, 1.0 - decay)
+  metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_metrics)
 
   new_state = state.replace(step=state.step + 1, generator=g_state,
-                            discriminator=d_state, ema_params=ema_params)
+                            discriminator=d_state, terms=term_states,
+                            ema_params=_ema(state, g_state.params, ema_decay))
   return new_state, lax.pmean(metrics, AXIS)
+
+
+def _ema(state: GANState, params: Any, ema_decay: float) -> Any:
+  """The generator's parameter EMA after this step (None when not kept).
+  Warm-up as in tf.train.ExponentialMovingAverage(num_updates=step): early
+  on the average does not drag the initial parameters along."""
+  if state.ema_params is None:
+    return None
+  step = state.step.astype(jnp.float32)
+  decay = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
+  return optax.incremental_update(params, state.ema_params, 1.0 - decay)
 
 
 def _all_finite(metrics: dict) -> jax.Array:
@@ -464,15 +365,31 @@ class CompiledStep:
     return self.compile(*args)(*args)
 
 
+def condition(config: Any) -> str | None:
+  """What the players of `config.model` are given as `cond`: 'label' (a
+  class-conditional model), 'source' (an image-to-image one) or None."""
+  from jaxgan import models  # pylint: disable=g-import-not-at-top
+  return {"class_conditional": "label", "paired": "source"}.get(
+      models.kind(config.model))
+
+
+def bind_step(generator, discriminator, config: Any, num_devices: int,
+              objective: objective_lib.Objective | None = None) -> Callable:
+  """`train_step` with everything but (state, batch, rng) bound from `config`
+  (`objective`: instead of `config.loss`'s, e.g. with a sweep's traced weights)."""
+  return functools.partial(
+      train_step, generator=generator, discriminator=discriminator,
+      objective=objective or objective_lib.Objective.from_config(config.loss),
+      num_devices=num_devices, latent_dim=config.model.latent_dim,
+      ema_decay=config.train.ema_decay, condition=condition(config))
+
+
 def make_train_step(generator, discriminator, config: Any, num_devices: int):
   """Binds the fixed parts of the step and pmaps `train_steps`, donating the
   state: `p_step(state, batches, rng, data=None) -> (state, metrics)`, a
   `CompiledStep` compiled with `compiler_options()`.
   `config.train.skip_nonfinite` picks what a non-finite step does."""
-  step_fn = functools.partial(
-      train_step, generator=generator, discriminator=discriminator,
-      objective=Objective.from_config(config.loss), num_devices=num_devices,
-      latent_dim=config.model.latent_dim, ema_decay=config.train.ema_decay)
+  step_fn = bind_step(generator, discriminator, config, num_devices)
   pmapped = jax.pmap(functools.partial(
       train_steps, step_fn=step_fn,
       skip_nonfinite=bool(config.train.get("skip_nonfinite", False))),

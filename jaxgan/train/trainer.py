@@ -19,9 +19,9 @@ from jax.experimental import multihost_utils
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
 from jaxgan import evaluation, losses, models
+from jaxgan.train import objective, writers
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
-from jaxgan.train import writers
 
 _OPTIMIZERS = {
     "adam": lambda c: optax.inject_hyperparams(optax.adam)(
@@ -62,9 +62,6 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.data.source not in data_lib.SOURCES:
     raise ValueError(f"Unknown data source {config.data.source!r} (config.data.source); "
                      f"valid: {', '.join(data_lib.SOURCES)}.")
-  if config.loss.name not in losses.names():
-    raise ValueError(f"Unknown loss {config.loss.name!r} (config.loss.name); valid "
-                     f"names: {', '.join(losses.names())}.")
   for player in ("g", "d"):
     opt = config.optimizer[player]
     if opt.name not in _OPTIMIZERS:
@@ -93,46 +90,12 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         f"a batch size divisible by {pack * jax.device_count()}.")
   if not 0 <= train.ema_decay < 1:
     raise ValueError(f"config.train.ema_decay must be in [0, 1), got {train.ema_decay}.")
-  for key in ("gp_weight", "adv_weight", "feature_matching", "aux_class_weight",
-              "l1_weight", "l2_weight", "semi_supervised"):
-    if config.loss.get(key, 0.0) < 0:
-      raise ValueError(f"config.loss.{key} must be >= 0, got {config.loss[key]}.")
-  smoothing = config.loss.get("label_smoothing", 0.0)
-  if smoothing:
-    with_smoothing = ("minimax", "non_saturating", "relativistic_average")
-    if config.loss.name not in with_smoothing:
-      raise ValueError(f"config.loss.label_smoothing applies to the losses "
-                       f"{', '.join(with_smoothing)}, not {config.loss.name!r}.")
-    if not 0 <= smoothing < 1:
-      raise ValueError(f"config.loss.label_smoothing must be in [0, 1), got {smoothing}.")
-  if config.loss.get("aux_class_weight", 0.0) and not models.is_class_conditional(
-      config.model):
-    raise ValueError("config.loss.aux_class_weight (AC-GAN) needs a class-conditional "
-                     "model: set config.model.num_classes.")
-  if config.loss.get("semi_supervised", 0.0) > 0:
-    if not models.is_semi_supervised(config.model):
-      raise ValueError(f"config.loss.semi_supervised needs a K+1-class discriminator: "
-                       f"config.model.name one of {', '.join(models.SEMI_SUPERVISED)}, "
-                       f"not {config.model.name!r}.")
-    num_labeled, k = config.data.get("num_labeled", 0), config.model.d_classes
-    if num_labeled <= 0 or num_labeled % k:
-      raise ValueError(f"config.data.num_labeled must be a positive multiple of "
-                       f"config.model.d_classes={k} (the same number per class), got "
-                       f"{num_labeled}.")
-    labeled_batch = train.get("labeled_batch_size", 0)
-    if labeled_batch <= 0 or labeled_batch % jax.device_count():
-      raise ValueError(f"config.train.labeled_batch_size must be a positive multiple "
-                       f"of the {jax.device_count()} devices, got {labeled_batch}.")
-  elif models.is_semi_supervised(config.model):
+  objective.check_config(config, models.kind(config.model))
+  if models.is_semi_supervised(config.model) and not config.loss.get(
+      "semi_supervised_weight", 0.0) > 0:
     raise ValueError(f"Model {config.model.name!r} is trained semi-supervised: set "
-                     "config.loss.semi_supervised > 0 (the supervised loss weight).")
+                     "config.loss.semi_supervised_weight > 0 (the supervised loss weight).")
   _check_pairs(config)
-  if (config.loss.get("gp_weight", 0.0) > 0
-      and models.discriminator_norm(config.model) == "batch"):
-    logging.warning(
-        "The gradient penalty is per-example, but the discriminator uses BatchNorm, "
-        "which mixes examples; set config.model.d_batch_norm=False (as in WGAN-GP) "
-        "or config.model.d_norm='layer'.")
 
 
 def _check_pairs(config: ml_collections.ConfigDict) -> None:

@@ -1,0 +1,560 @@
+"""What the two players minimise: the adversarial pair plus registered terms.
+
+A term is one extra piece of a player's loss: a penalty on D (WGAN-GP, R1,
+R2, DRAGAN), a supervised loss (AC-GAN's classifier, the semi-supervised
+cross-entropy), or a loss of G beside the adversarial one (feature matching,
+L1/L2 to a paired target, perceptual). Each is declared once, below, as a
+`Term` registered by name, with
+
+- the player(s) it acts on: a function for D's loss (`d`), G's (`g`), or both;
+- what it needs from the step (`needs`, a subset of `NEEDS`), from which the
+  config is validated (a term that needs labels is refused for an
+  unconditional model) and the step decides what to compute (D's features);
+- its weight `loss.<name>_weight` and default (0: off), its other config keys
+  (`options`), whether a sweep may vary the weight per member (`vectorisable`);
+- optionally a state it keeps across steps (`init_state`), which lives in
+  `GANState.terms[name]`, is checkpointed with the rest and reaches the term
+  as `inputs.state` (the term returns the new one).
+
+The config defaults (`config_defaults`, used by configs/common.py), config
+validation (`check_config`), the sweep's vectorisable keys
+(`vectorisable_keys`) and the table of docs/losses.md (`markdown_table`) are
+all derived from this registry. Adding a term is one `register(Term(...))`
+here plus its test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from absl import logging
+from jax import lax
+
+from jaxgan import losses
+
+AXIS = "batch"  # the step's pmap axis (jaxgan.train.step.AXIS)
+
+# What a term may need from the step:
+NEEDS = {
+    "real": "the real batch",
+    "fake": "the generated batch",
+    "cond": "G's and D's condition (a label or a paired input image)",
+    "label": "class labels (a class-conditional model: set config.model.num_classes)",
+    "class_logits": "D's class logits (a classifying discriminator)",
+    "features": "D's last hidden features ('features' in 'intermediates')",
+    "labeled": "the labelled batch of a semi-supervised run (a K+1-class discriminator)",
+    "target": "the paired target image (an image-to-image model and config.data.pairs)",
+    "critic": "D as a function of its input, for gradient penalties",
+}
+# Model kinds (jaxgan.models) that provide what a need names.
+_NEED_KINDS = {"label": ("class_conditional",), "labeled": ("semi_supervised",),
+               "target": ("paired",)}
+
+
+@dataclasses.dataclass(frozen=True)
+class DInputs:
+  """What a discriminator term sees in one D update (this device's slice).
+
+  Attributes:
+    real, fake: the real batch and the generated one (no gradient to G).
+    cond: the condition of both batches, or None.
+    label: class labels of a class-conditional run, or None.
+    labeled: {'image', 'label'} of a semi-supervised run, or None.
+    real_out, fake_out: D's outputs on them, as `Outputs`.
+    critic: `x -> logits` with D's parameters, the batch statistics before
+      this update, the batch's condition (the gradient penalties' D).
+    discriminate: `(x, cond, key, batch_stats) -> (Outputs, batch_stats)`
+      with D's parameters being differentiated.
+    batch_stats: D's batch statistics after the real and fake passes.
+    key: this update's key; a term draws from `fold_in(key, <its constant>)`.
+    global_batch, local_batch: the batch size over all devices and here.
+    state: the term's state (see `Term.init_state`), or None.
+  """
+  real: jax.Array
+  fake: jax.Array
+  cond: Any
+  label: Any
+  labeled: Any
+  real_out: Outputs
+  fake_out: Outputs
+  critic: Callable[[jax.Array], jax.Array]
+  discriminate: Callable
+  batch_stats: Any
+  key: jax.Array
+  global_batch: int
+  local_batch: int
+  state: Any = None
+
+  def local_slice(self, x: jax.Array) -> jax.Array:
+    """This device's rows of an array drawn for the global batch, so that
+    random numbers do not depend on the device count."""
+    start = lax.axis_index(AXIS) * self.local_batch
+    return lax.dynamic_slice_in_dim(x, start, self.local_batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class GInputs:
+  """What a generator term sees in the G update (this device's slice).
+
+  Attributes:
+    fake: G's output (differentiated).
+    real: the real batch (for paired data: the target of each fake).
+    cond, label: as in `DInputs`.
+    fake_out, real_out: D's outputs (after its update) on them, with
+      'features' when a term needs them; real_out is not differentiated.
+    key: the G update's key.
+    state: the term's state, or None.
+  """
+  fake: jax.Array
+  real: jax.Array
+  cond: Any
+  label: Any
+  fake_out: Outputs
+  real_out: Outputs
+  key: jax.Array
+  state: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+  """A discriminator's outputs on one batch: logits, class logits (AC-GAN,
+  the semi-supervised D) and last hidden features, or None."""
+  logits: jax.Array
+  class_logits: jax.Array | None = None
+  features: jax.Array | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+  """A term's value (unweighted), the metrics it logs, and optionally D's new
+  batch statistics (a term that runs D on another batch) and its new state."""
+  value: jax.Array
+  metrics: dict
+  batch_stats: Any = None
+  state: Any = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Term:
+  """A registered loss term; see the module docstring.
+
+  Attributes:
+    name: the registry name; its weight is `config.loss.<name>_weight`.
+    doc: one line for docs/losses.md: what the term is and its paper.
+    formula: the term as written in docs/losses.md.
+    d, g: `fn(inputs, resource) -> Result` for D's and G's loss (None: the
+      term does not act on that player).
+    needs: keys of `NEEDS`.
+    default: the weight's default.
+    options: other `config.loss` keys the term reads, with defaults.
+    vectorisable: whether a sweep may train members with different weights
+      in one program (the weight is then a traced value).
+    prepare: `fn(config.loss) -> resource` built once when the step is made
+      (e.g. the perceptual loss's feature network); None: no resource.
+    check: `fn(config)` raising ValueError for a config the term cannot use.
+    init_state: `fn() -> pytree`, the term's state at step 0 (None: none).
+  """
+  name: str
+  doc: str
+  formula: str
+  d: Callable[[DInputs, Any], Result] | None = None
+  g: Callable[[GInputs, Any], Result] | None = None
+  needs: frozenset = frozenset()
+  default: float = 0.0
+  options: dict = dataclasses.field(default_factory=dict)
+  vectorisable: bool = True
+  prepare: Callable[[Any], Any] | None = None
+  check: Callable[[Any], None] | None = None
+  init_state: Callable[[], Any] | None = None
+
+  @property
+  def key(self) -> str:
+    return f"{self.name}_weight"
+
+  @property
+  def players(self) -> str:
+    return "+".join(p for p, fn in (("D", self.d), ("G", self.g)) if fn is not None)
+
+
+_TERMS: dict[str, Term] = {}
+
+
+def register(term: Term) -> Term:
+  """Adds `term` to the registry (in order: terms are added to a player's
+  loss in registration order)."""
+  if term.name in _TERMS:
+    raise ValueError(f"A term named {term.name!r} is already registered.")
+  unknown = set(term.needs) - set(NEEDS)
+  if unknown:
+    raise ValueError(f"Term {term.name!r} needs unknown inputs {sorted(unknown)}; "
+                     f"valid: {', '.join(NEEDS)}.")
+  if term.d is None and term.g is None:
+    raise ValueError(f"Term {term.name!r} acts on neither player: give d or g.")
+  _TERMS[term.name] = term
+  return term
+
+
+def unregister(name: str) -> None:
+  """Removes a term (for tests that register their own)."""
+  del _TERMS[name]
+
+
+def terms() -> tuple[Term, ...]:
+  return tuple(_TERMS.values())
+
+
+def get(name: str) -> Term:
+  if name not in _TERMS:
+    raise ValueError(f"Unknown loss term {name!r}; valid: {', '.join(_TERMS)}.")
+  return _TERMS[name]
+
+
+# -- Derived from the registry -------------------------------------------------
+
+# Options of the adversarial core (not terms): `adv_weight` scales G's
+# adversarial loss (SRGAN: 1e-3; 0 with feature matching alone, as in
+# 'Improved Techniques'); `label_smoothing` is one-sided label smoothing.
+CORE_DEFAULTS = {"adv_weight": 1.0, "label_smoothing": 0.0}
+_SMOOTHED = ("minimax", "non_saturating", "relativistic_average")
+
+
+def config_defaults() -> dict:
+  """Every `config.loss` key but `name`, with its default: the core's, each
+  term's weight and each term's options."""
+  out = dict(CORE_DEFAULTS)
+  for term in _TERMS.values():
+    out[term.key] = term.default
+    out.update(term.options)
+  return out
+
+
+def vectorisable_keys() -> tuple[str, ...]:
+  """`config.loss` keys a vectorised sweep may vary per member."""
+  return ("adv_weight",) + tuple(t.key for t in _TERMS.values() if t.vectorisable)
+
+
+def _weight(config_loss: Any, term: Term) -> float:
+  return float(config_loss.get(term.key, term.default))
+
+
+def check_config(config: Any, model_kind: str) -> None:
+  """Rejects a `config.loss` that cannot work with a model of `model_kind`
+  (see `jaxgan.models`): unknown keys, negative weights, a term whose needs
+  the model does not provide, and each active term's own check."""
+  loss = config.loss
+  known = {"name"} | set(config_defaults())
+  unknown = sorted(set(loss) - known)
+  if unknown:
+    raise ValueError(f"Unknown config.loss keys {unknown}; valid: {', '.join(sorted(known))}.")
+  if loss.name not in losses.names():
+    raise ValueError(f"Unknown loss {loss.name!r} (config.loss.name); valid "
+                     f"names: {', '.join(losses.names())}.")
+  if loss.get("adv_weight", 1.0) < 0:
+    raise ValueError(f"config.loss.adv_weight must be >= 0, got {loss.adv_weight}.")
+  smoothing = loss.get("label_smoothing", 0.0)
+  if smoothing:
+    if loss.name not in _SMOOTHED:
+      raise ValueError(f"config.loss.label_smoothing applies to the losses "
+                       f"{', '.join(_SMOOTHED)}, not {loss.name!r}.")
+    if not 0 <= smoothing < 1:
+      raise ValueError(f"config.loss.label_smoothing must be in [0, 1), got {smoothing}.")
+  for term in _TERMS.values():
+    weight = _weight(loss, term)
+    if weight < 0:
+      raise ValueError(f"config.loss.{term.key} must be >= 0, got {weight}.")
+    if weight == 0:
+      continue
+    for need in term.needs:
+      kinds = _NEED_KINDS.get(need)
+      if kinds and model_kind not in kinds:
+        raise ValueError(
+            f"config.loss.{term.key} > 0 needs {NEEDS[need]}, but config.model "
+            f"({config.model.name!r}) is {model_kind.replace('_', '-')}; use a "
+            f"{' or '.join(k.replace('_', '-') for k in kinds)} model or set "
+            f"config.loss.{term.key}=0.")
+    if term.check is not None:
+      term.check(config)
+
+
+def markdown_table() -> str:
+  """The table of terms in docs/losses.md."""
+  rows = ["| `config.loss.` key | acts on | term | needs | sweep per member |",
+          "|---|---|---|---|---|"]
+  for t in _TERMS.values():
+    options = "".join(f", `{k}`" for k in t.options)
+    rows.append(f"| `{t.key}`{options} | {t.players} | {t.doc}: `{t.formula}` | "
+                f"{', '.join(sorted(t.needs)) or '-'} | "
+                f"{'yes' if t.vectorisable else 'no'} |")
+  return "\n".join(rows)
+
+
+# -- The objective -------------------------------------------------------------
+
+def is_on(weight: Any) -> bool:
+  """Whether a weighted term is computed: a weight > 0, or a traced weight (a
+  sweep's per-member value), whose term is computed for every member and
+  contributes 0 * term where the member's weight is 0."""
+  return isinstance(weight, jax.Array) or weight > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  """What the two players minimise: the adversarial pair and the terms.
+
+  Attributes:
+    loss: the (d_loss, g_loss) pair, each `fn(real_logits, fake_logits)`.
+    adv_weight: weight of G's adversarial loss.
+    weights: term name -> weight, for every registered term (floats, or
+      traced per-member arrays in a vectorised sweep).
+    resources: term name -> what its `prepare` built, for active terms.
+  """
+  loss: losses.GANLoss
+  adv_weight: Any = 1.0
+  weights: dict = dataclasses.field(default_factory=dict)
+  resources: dict = dataclasses.field(default_factory=dict)
+
+  @classmethod
+  def from_config(cls, config_loss: Any) -> Objective:
+    """From `config.loss` (missing keys take the defaults)."""
+    pair = losses.get(config_loss.name)
+    smoothing = float(config_loss.get("label_smoothing", 0.0))
+    if smoothing:
+      pair = pair._replace(d_loss=functools.partial(pair.d_loss,
+                                                    label_smoothing=smoothing))
+    weights = {t.name: _weight(config_loss, t) for t in _TERMS.values()}
+    resources = {t.name: t.prepare(config_loss) for t in _TERMS.values()
+                 if t.prepare is not None and weights[t.name] > 0}
+    return cls(loss=pair, adv_weight=float(config_loss.get("adv_weight", 1.0)),
+               weights=weights, resources=resources)
+
+  def with_weights(self, weights: dict) -> Objective:
+    """The objective with some weights replaced: `{'adv_weight': w}` or
+    `{'<term>_weight': w}` (the config keys), as a sweep passes them."""
+    weights = dict(weights)
+    adv = weights.pop("adv_weight", self.adv_weight)
+    by_name = {**self.weights, **{k.removesuffix("_weight"): v for k, v in weights.items()}}
+    return dataclasses.replace(self, adv_weight=adv, weights=by_name)
+
+  def active(self, player: str) -> tuple[Term, ...]:
+    """The terms acting on `player` ('d' or 'g') that are computed."""
+    return tuple(t for t in _TERMS.values()
+                 if getattr(t, player) is not None and is_on(self.weights.get(t.name, 0.0)))
+
+  def needs(self, need: str, player: str) -> bool:
+    return any(need in t.needs for t in self.active(player))
+
+  def add_terms(self, player: str, loss: jax.Array, inputs, states: dict
+                ) -> tuple[jax.Array, dict, Any, dict]:
+    """`loss` plus each active term of `player`, weighted; returns the total,
+    the terms' metrics, D's batch statistics (as the last term that ran D on
+    another batch left them; for D only) and the terms' new states."""
+    metrics, stats, states = {}, getattr(inputs, "batch_stats", None), dict(states)
+    for term in self.active(player):
+      if player == "d":
+        inputs = dataclasses.replace(inputs, batch_stats=stats)
+      result = getattr(term, player)(
+          dataclasses.replace(inputs, state=states.get(term.name)),
+          self.resources.get(term.name))
+      metrics.update(result.metrics)
+      loss = loss + self.weights[term.name] * result.value
+      if result.batch_stats is not None:
+        stats = result.batch_stats
+      if result.state is not None:
+        states[term.name] = result.state
+    return loss, metrics, stats, states
+
+
+def initial_states() -> dict:
+  """The terms' states at step 0 (`GANState.terms`)."""
+  return {t.name: t.init_state() for t in _TERMS.values() if t.init_state is not None}
+
+
+# -- The terms -----------------------------------------------------------------
+
+def _class_loss(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return optax.softmax_cross_entropy_with_integer_labels(class_logits, labels).mean()
+
+
+def _accuracy(class_logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return jnp.mean(jnp.argmax(class_logits, -1) == labels)
+
+
+def _global_mean(x: jax.Array) -> jax.Array:
+  """The mean over the global batch of per-example features (B, ...)."""
+  return lax.pmean(jnp.mean(x.astype(jnp.float32), axis=0), AXIS)
+
+
+def _warn_batch_norm(config: Any) -> None:
+  """Gradient penalties are per example; BatchNorm in D mixes examples."""
+  from jaxgan import models  # pylint: disable=g-import-not-at-top
+  if models.discriminator_norm(config.model) == "batch":
+    logging.warning(
+        "The gradient penalty is per-example, but the discriminator uses BatchNorm, "
+        "which mixes examples; set config.model.d_batch_norm=False (as in WGAN-GP) "
+        "or config.model.d_norm='layer'.")
+
+
+def _gp(inputs: DInputs, _) -> Result:
+  alpha_key = jax.random.split(inputs.key, 3)[0]
+  alpha = inputs.local_slice(jax.random.uniform(alpha_key, (inputs.global_batch,)))
+  penalty = losses.gradient_penalty(inputs.critic, inputs.real, inputs.fake, alpha=alpha)
+  return Result(penalty, {"gradient_penalty": penalty})
+
+
+register(Term(
+    "gp", "WGAN-GP gradient penalty on real/fake interpolates (Gulrajani et al. 2017)",
+    "E[(‖∇D(x̂)‖ - 1)²]", d=_gp, needs=frozenset({"real", "fake", "critic"}),
+    check=_warn_batch_norm))
+
+
+def _r1(inputs: DInputs, _) -> Result:
+  penalty = losses.r1_penalty(inputs.critic, inputs.real)
+  return Result(penalty, {"r1_penalty": penalty})
+
+
+register(Term(
+    "r1", "R1: D's squared gradient norm on real data (Mescheder et al. 2018); "
+    "the paper's γ/2 is the weight", "E_r[‖∇D(x)‖²]", d=_r1,
+    needs=frozenset({"real", "critic"}), check=_warn_batch_norm))
+
+
+def _r2(inputs: DInputs, _) -> Result:
+  penalty = losses.r2_penalty(inputs.critic, inputs.fake)
+  return Result(penalty, {"r2_penalty": penalty})
+
+
+register(Term(
+    "r2", "R2: D's squared gradient norm on generated data (Mescheder et al. 2018)",
+    "E_f[‖∇D(x̃)‖²]", d=_r2, needs=frozenset({"fake", "critic"}),
+    check=_warn_batch_norm))
+
+
+def _dragan(inputs: DInputs, _) -> Result:
+  penalty = losses.dragan_penalty(inputs.critic, inputs.real,
+                                  jax.random.fold_in(inputs.key, 4))
+  return Result(penalty, {"dragan_penalty": penalty})
+
+
+register(Term(
+    "dragan", "DRAGAN: gradient penalty around perturbed real data (Kodali et al. 2017)",
+    "E[(‖∇D(x + δ)‖ - 1)²]", d=_dragan, needs=frozenset({"real", "critic"}),
+    check=_warn_batch_norm))
+
+
+def _feature_matching(inputs: GInputs, _) -> Result:
+  loss = losses.feature_matching_loss(
+      lax.stop_gradient(_global_mean(inputs.real_out.features))[None],
+      _global_mean(inputs.fake_out.features)[None])
+  return Result(loss, {"g_feature_matching_loss": loss})
+
+
+register(Term(
+    "feature_matching", "feature matching on D's last hidden features "
+    "(Salimans et al. 2016)", "‖E_r[φ(x)] - E_f[φ(G(z))]‖²", g=_feature_matching,
+    needs=frozenset({"real", "fake", "features"})))
+
+
+def _aux_class_d(inputs: DInputs, _) -> Result:
+  real_class, fake_class = inputs.real_out.class_logits, inputs.fake_out.class_logits
+  loss = _class_loss(real_class, inputs.label) + _class_loss(fake_class, inputs.label)
+  return Result(loss, {"d_class_loss": loss,
+                       "d_real_class_accuracy": _accuracy(real_class, inputs.label)})
+
+
+def _aux_class_g(inputs: GInputs, _) -> Result:
+  loss = _class_loss(inputs.fake_out.class_logits, inputs.label)
+  return Result(loss, {"g_class_loss": loss})
+
+
+register(Term(
+    "aux_class", "AC-GAN auxiliary classifier cross-entropy, D on real and fake, "
+    "G on fake (Odena et al. 2017)", "CE(c(x), y) + CE(c(G(z, y)), y)",
+    d=_aux_class_d, g=_aux_class_g, needs=frozenset({"label", "class_logits"})))
+
+
+def _semi_supervised(inputs: DInputs, _) -> Result:
+  labeled = inputs.labeled
+  out, stats = inputs.discriminate(labeled["image"], None,
+                                   jax.random.fold_in(inputs.key, 3), inputs.batch_stats)
+  loss = _class_loss(out.class_logits, labeled["label"])
+  return Result(loss, {"d_supervised_loss": loss,
+                       "d_labeled_accuracy": _accuracy(out.class_logits, labeled["label"])},
+                batch_stats=stats)
+
+
+def _check_semi_supervised(config: Any) -> None:
+  num_labeled, k = config.data.get("num_labeled", 0), config.model.get("d_classes", 0)
+  if num_labeled <= 0 or num_labeled % k:
+    raise ValueError(f"config.data.num_labeled must be a positive multiple of "
+                     f"config.model.d_classes={k} (the same number per class), got "
+                     f"{num_labeled}.")
+  labeled_batch = config.train.get("labeled_batch_size", 0)
+  if labeled_batch <= 0 or labeled_batch % jax.device_count():
+    raise ValueError(f"config.train.labeled_batch_size must be a positive multiple "
+                     f"of the {jax.device_count()} devices, got {labeled_batch}.")
+
+
+register(Term(
+    "semi_supervised", "D's K-class cross-entropy on the labelled batch, the "
+    "semi-supervised GAN of Salimans et al. 2016", "CE(D(x_l), y_l)", d=_semi_supervised,
+    needs=frozenset({"labeled", "class_logits"}), check=_check_semi_supervised))
+
+
+def _l1(inputs: GInputs, _) -> Result:
+  loss = jnp.mean(jnp.abs(inputs.fake - inputs.real))
+  return Result(loss, {"g_l1_loss": loss})
+
+
+register(Term(
+    "l1", "L1 distance to the paired target (pix2pix: 100, Isola et al. 2017)",
+    "E[|G(x) - y|]", g=_l1, needs=frozenset({"fake", "target"})))
+
+
+def _l2(inputs: GInputs, _) -> Result:
+  loss = jnp.mean(jnp.square(inputs.fake - inputs.real))
+  return Result(loss, {"g_l2_loss": loss})
+
+
+register(Term(
+    "l2", "squared distance to the paired target (SRGAN's pixel MSE, Ledig et al. 2017)",
+    "E[(G(x) - y)²]", g=_l2, needs=frozenset({"fake", "target"})))
+
+
+def _perceptual(inputs: GInputs, features: Callable) -> Result:
+  target = lax.stop_gradient(features(inputs.real))
+  loss = jnp.mean(jnp.square(features(inputs.fake) - target))
+  return Result(loss, {"g_perceptual_loss": loss})
+
+
+def _check_perceptual(config_loss: Any) -> None:
+  if not config_loss.get("vgg_weights", ""):
+    raise ValueError("config.loss.perceptual_weight > 0 needs config.loss.vgg_weights: "
+                     "the path of torchvision's VGG19 state dict (see jaxgan.models.vgg).")
+
+
+def _vgg_features(config_loss: Any) -> Callable:
+  _check_perceptual(config_loss)
+  from jaxgan.models import vgg  # pylint: disable=g-import-not-at-top
+  return vgg.feature_fn(config_loss.vgg_weights, config_loss.get("vgg_layer", "relu5_4"))
+
+
+register(Term(
+    "perceptual", "squared distance of VGG19 features to the paired target's "
+    "(SRGAN's content loss, Ledig et al. 2017)", "E[(φ(G(x)) - φ(y))²]",
+    g=_perceptual, needs=frozenset({"fake", "target"}),
+    options={"vgg_weights": "", "vgg_layer": "relu5_4"}, vectorisable=False,
+    prepare=_vgg_features, check=lambda config: _check_perceptual(config.loss)))
+
+
+def default_config(name: str = "non_saturating", **overrides) -> ml_collections.ConfigDict:
+  """`config.loss` with every key at its default (0 for every term)."""
+  config = ml_collections.ConfigDict(dict(name=name, **config_defaults()))
+  config.update(overrides)
+  return config
