@@ -289,7 +289,8 @@ def markdown_table() -> str:
           "|---|---|---|---|---|"]
   for t in _TERMS.values():
     options = "".join(f", `{k}`" for k in t.options)
-    rows.append(f"| `{t.key}`{options} | {t.players} | {t.doc}: `{t.formula}` | "
+    formula = t.formula.replace("|", "\\|")
+    rows.append(f"| `{t.key}`{options} | {t.players} | {t.doc}: `{formula}` | "
                 f"{', '.join(sorted(t.needs)) or '-'} | "
                 f"{'yes' if t.vectorisable else 'no'} |")
   return "\n".join(rows)
