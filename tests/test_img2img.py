@@ -14,8 +14,7 @@ from PIL import Image
 from jaxgan import data, evaluation
 from jaxgan.data import _pairs
 from jaxgan.models import pix2pix, srgan, vgg
-from jaxgan.train import step as step_lib
-from jaxgan.train import trainer
+from jaxgan.train import objective, trainer
 
 from conftest import REPO  # noqa: F401  (puts the repo on sys.path for configs)
 
@@ -242,7 +241,7 @@ def test_vgg_features_match_torch_with_test_made_weights(tmp_path):
   with pytest.raises(ValueError, match="no 'features.10.weight'"):
     vgg.load_params(str(tmp_path / "vgg19.pth"), "relu3_1")
   with pytest.raises(ValueError, match="vgg_weights"):
-    step_lib.Objective.from_config(ml_collections.ConfigDict(
+    objective.Objective.from_config(ml_collections.ConfigDict(
         dict(name="non_saturating", perceptual_weight=1.0, vgg_weights="")))
 
 

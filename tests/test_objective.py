@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 
 from jaxgan import checkpoint, data, losses, models
-from jaxgan.train import objective
+from jaxgan.train import objective, trainer
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
-from jaxgan.train import trainer
 
-from conftest import REPO, tiny_config
 from configs import common
+from conftest import REPO, tiny_config
 
 BATCH = 16
 

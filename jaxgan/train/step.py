@@ -304,12 +304,11 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
 def compiler_options() -> dict[str, str]:
   """XLA options the training step is compiled with on this backend.
 
-  On CPU, convolutions run on Eigen rather than YNNPACK (matrix multiplies
-  stay on YNNPACK): the DCGAN-32 step took 0.90-0.93 of the time, measured
-  in one process (see `benchmarks/`); its kernel gradients ran ~1.5x faster.
-  Reductions (BatchNorm's statistics and their gradients) stay on YNNPACK,
-  as by default: XLA's own are reduce-windows, 4x slower (0.48 ms vs 0.11 ms
-  for the channel sums of 64x8x8x128; the step: 0.94 of the time).
+  On CPU, convolutions run on Eigen rather than YNNPACK, whose kernel
+  gradients are slower for these layers; matrix multiplies and reductions
+  (BatchNorm's statistics and their gradients) stay on YNNPACK, whose
+  reductions are faster than XLA's own reduce-windows. The measurements are
+  in benchmarks/NOTES.md.
   """
   if jax.default_backend() != "cpu":
     return {}
