@@ -1,9 +1,11 @@
 """The command line: `python launch.py --config=configs/dcgan.py` and its overrides."""
 
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 from PIL import Image
 
 from conftest import REPO
@@ -41,3 +43,17 @@ def test_misspelled_override_fails_with_the_key_named(tmp_path):
   assert result.returncode != 0
   assert "unknown key 'num_stepz'. Did you mean \"num_steps\"" in result.stderr
   assert not (tmp_path / "runs").exists()
+
+
+def test_cli_switches_on_r1_r2_and_dragan(tmp_path):
+  result = _launch("--config.train.num_steps=2", *TINY, "--config.model.d_norm=none",
+                   "--config.loss.r1_weight=10", "--config.loss.r2_weight=1",
+                   "--config.loss.dragan_weight=5", f"--workdir={tmp_path / 'w'}",
+                   cwd=tmp_path)
+  assert result.returncode == 0, result.stderr[-3000:]
+  records = [json.loads(line) for line in open(tmp_path / "w" / "metrics.jsonl")]
+  last = records[-1]
+  for metric in ("r1_penalty", "r2_penalty", "dragan_penalty"):
+    assert np.isfinite(last[metric]) and last[metric] >= 0, (metric, last)
+  config = json.load(open(tmp_path / "w" / "config.json"))
+  assert (config["loss"]["r1_weight"], config["loss"]["dragan_weight"]) == (10, 5)
