@@ -448,19 +448,20 @@ def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str]
   for w in workdirs:
     os.makedirs(w, exist_ok=True)
   with contextlib.ExitStack() as stack:
+    checkpointers = []
+    for c, w in zip(configs, workdirs, strict=True):
+      checkpointers.append(checkpoint_lib.Checkpointer(
+          workdir_lib.checkpoint_dir(w), max_to_keep=c.train.max_checkpoints))
+      stack.callback(checkpointers[-1].close)
+      stack.callback(checkpointers[-1].wait)
+    start_step, host_states = _restore(checkpointers, host_states, names)
     members = []
-    for name, c, w in zip(names, configs, workdirs, strict=True):
-      checkpointer = checkpoint_lib.Checkpointer(workdir_lib.checkpoint_dir(w),
-                                                 max_to_keep=c.train.max_checkpoints)
-      stack.callback(checkpointer.close)
-      stack.callback(checkpointer.wait)
+    for name, c, w, checkpointer in zip(names, configs, workdirs, checkpointers,
+                                        strict=True):
+      workdir_lib.write_config(c, w)
+      workdir_lib.trim_metrics(w, start_step)  # before the writer appends to the file
       writer = stack.enter_context(contextlib.closing(writers.MetricWriter(w)))
       members.append(loop.Member(name, c, w, writer, checkpointer))
-    start_step, host_states = _restore([m.checkpointer for m in members], host_states,
-                                       names)
-    for c, w in zip(configs, workdirs, strict=True):
-      workdir_lib.write_config(c, w)
-      workdir_lib.trim_metrics(w, start_step)
     devices = _Layout(len(configs))
     logging.info("Vectorised sweep: %d members on %d devices, %d per device.",
                  len(configs), devices.devices, devices.per_device)

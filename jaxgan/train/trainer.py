@@ -90,8 +90,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   os.makedirs(workdir, exist_ok=True)
   with contextlib.ExitStack() as stack:
-    writer = stack.enter_context(contextlib.closing(
-        writers.MetricWriter(workdir, enabled=is_main)))
     checkpointer = checkpoint_lib.Checkpointer(workdir_lib.checkpoint_dir(workdir),
                                                max_to_keep=config.train.max_checkpoints)
     stack.callback(checkpointer.close)
@@ -100,6 +98,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if is_main:
       workdir_lib.write_config(config, workdir, keep_old=bool(config_changes))
       workdir_lib.trim_metrics(workdir, start_step)
+    # Opened after the trim, which replaces metrics.jsonl.
+    writer = stack.enter_context(contextlib.closing(
+        writers.MetricWriter(workdir, enabled=is_main)))
     batches = setup.Batches(config, dataset, start_step)
     stack.callback(batches.close)
     progress = stack.enter_context(tqdm.tqdm(
