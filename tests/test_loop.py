@@ -71,6 +71,81 @@ def test_loop_closes_the_actions_when_an_action_raises():
   assert fail.closed and other.closed
 
 
+class _Writer:
+  def __init__(self):
+    self.records = []
+
+  def write_scalars(self, step, scalars):
+    self.records.append({"step": step, **scalars})
+
+
+class _Checkpointer:
+  directory = "ckpt"
+
+  def wait(self):
+    pass
+
+  def latest_step(self):
+    return 2
+
+
+def _member(name, tmp_path, seed=0):
+  config = tiny_config()
+  config.seed = seed
+  workdir = tmp_path / (name or "run")
+  workdir.mkdir()
+  return loop.Member(name, config, str(workdir), _Writer(), _Checkpointer())
+
+
+def _call_metrics(losses, nonfinite_step=0):
+  """train_steps' metrics of a call whose finite steps had `losses`."""
+  finite = [x for x in losses if np.isfinite(x)]
+  stat = lambda f: np.float32(f(finite)) if finite else np.float32("nan")
+  return {"d_loss": stat(np.mean), "g_loss": stat(np.mean),
+          "min": {"d_loss": stat(min), "g_loss": stat(min)},
+          "max": {"d_loss": stat(max), "g_loss": stat(max)},
+          "nonfinite": {"d_loss": np.float32("nan") if nonfinite_step else 0,
+                        "g_loss": np.float32(0)},
+          "finite_steps": len(finite), "nonfinite_step": nonfinite_step,
+          "nonfinite_count": len(losses) - len(finite)}
+
+
+def test_log_metrics_weights_each_call_by_its_finite_steps(tmp_path):
+  members = [_member("a", tmp_path), _member("b", tmp_path)]
+  log = actions.LogMetrics(members, every=4, num_steps=6, skip_nonfinite=True)
+  log.start(0)
+  calls = [([1.0, 2.0, 3.0], [5.0, np.nan, np.nan]), ([7.0], [np.nan]),
+           ([2.0, 4.0], [np.nan, np.nan])]
+  step = 0
+  for a, b in calls:
+    step += len(a)
+    log(loop.Call(step, len(a), 6, None, None,
+                  lambda _, a=a, b=b: [_call_metrics(a), _call_metrics(b)]))
+  (first, last), (b_first, b_last) = (m.writer.records for m in members)
+  assert first["step"] == 4 and last["step"] == 6
+  assert first["d_loss"] == 3.25 and first["d_loss_min"] == 1.0
+  assert first["d_loss_max"] == 7.0 and first["skipped_updates"] == 0
+  assert last["d_loss"] == 3.0 and last["g_loss_max"] == 4.0
+  assert b_first["d_loss"] == 5.0 and b_first["skipped_updates"] == 3
+  assert np.isnan(b_last["d_loss"]) and np.isnan(b_last["g_loss_min"])
+  assert b_last["skipped_updates"] == 2 and b_last["steps_per_sec"] > 0
+
+
+def test_divergence_writes_each_diverged_members_record_and_names_them(tmp_path):
+  members = [_member("a", tmp_path), _member("b", tmp_path, seed=1)]
+  guard = actions.GuardDivergence(members, dataset_size=100, num_steps=8)
+  metrics = [_call_metrics([1.0, 2.0]), _call_metrics([1.0, np.nan], nonfinite_step=4)]
+  with pytest.raises(actions.DivergenceError, match=r"\[\('b', 4\)\]"):
+    guard(loop.Call(4, 2, 8, None, None, lambda _: metrics))
+  assert not (tmp_path / "a" / "divergence.json").exists()
+  record = json.loads((tmp_path / "b" / "divergence.json").read_text())
+  assert record["step"] == 4 and record["nonfinite"] == ["d_loss"]
+  assert record["last_checkpoint"] == 2 and record["metrics"]["d_loss"] == "nan"
+  assert len(record["batch_indices"]) == members[1].global_batch
+  skipping = actions.GuardDivergence(members, 100, 8, skip_nonfinite=True)
+  skipping(loop.Call(4, 2, 8, None, None, lambda _: metrics))  # only reported
+
+
 def _records(workdir):
   with open(workdir / "metrics.jsonl") as f:
     return [json.loads(line) for line in f]
