@@ -98,9 +98,11 @@ def test_eight_devices_compute_what_one_device_computes(runs):
                                   one.discriminator.params) < 1e-4
   assert _max_relative_difference(eight.generator.batch_stats,
                                   one.generator.batch_stats) < 1e-4
-  for a, b in zip(one_metrics, eight_metrics):
-    for name in a:
-      np.testing.assert_allclose(b[name], a[name], rtol=1e-3, atol=1e-5, err_msg=name)
+  for a, b in zip(one_metrics, eight_metrics):  # the metrics and their statistics
+    flat_a, flat_b = (jax.tree_util.tree_flatten_with_path(m)[0] for m in (a, b))
+    for (path, x), (_, y) in zip(flat_a, flat_b, strict=True):
+      np.testing.assert_allclose(y, x, rtol=1e-3, atol=1e-5,
+                                 err_msg=jax.tree_util.keystr(path))
   if config.loss.gp_weight:
     assert "gradient_penalty" in one_metrics[0]
   if config.loss.get("feature_matching", 0):
