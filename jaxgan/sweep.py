@@ -31,6 +31,7 @@ workdir; the sweep writes `summary.csv` and `summary.png` to `workdir`.
 """
 
 import ast
+import contextlib
 import copy
 import csv
 import difflib
@@ -39,8 +40,6 @@ import itertools
 import json
 import math
 import os
-import signal
-import time
 from typing import Any
 
 import jax
@@ -54,9 +53,11 @@ from PIL import Image, ImageDraw
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
 from jaxgan import evaluation, models
-from jaxgan.train import objective, trainer, writers
+from jaxgan.train import actions as actions_lib
+from jaxgan.train import loop, objective, sampling, setup, trainer, validation, writers
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
+from jaxgan.train import workdir as workdir_lib
 
 # The loss weights a member may set on its own (`jaxgan.train.objective`).
 LOSS_WEIGHTS = objective.vectorisable_keys()
@@ -154,7 +155,7 @@ def member_configs(config: ml_collections.ConfigDict, spec: Any
   overrides = expand(spec)
   if not overrides:
     raise ValueError("The sweep has no members.")
-  valid = sorted(trainer._flatten(config))
+  valid = sorted(workdir_lib.flatten(config))
   configs = []
   for member in overrides:
     for key in member:
@@ -180,7 +181,7 @@ def program_keys(configs: list[ml_collections.ConfigDict]) -> list[str]:
   """Config keys that differ between members and are not in `VECTOR_KEYS`:
   they change the compiled program (shapes, losses, schedule), so such members
   cannot train together in vectorised mode."""
-  flats = [trainer._flatten(c) for c in configs]
+  flats = [workdir_lib.flatten(c) for c in configs]
   keys = set().union(*flats)
   return sorted(k for k in keys if k not in VECTOR_KEYS
                 and any(f.get(k) != flats[0].get(k) for f in flats))
@@ -209,8 +210,7 @@ def pick_mode(configs: list[ml_collections.ConfigDict], mode: str = "auto") -> s
 
 
 def _unconditional(config: ml_collections.ConfigDict) -> bool:
-  return not (models.is_class_conditional(config.model)
-              or models.is_semi_supervised(config.model) or config.data.get("pairs"))
+  return setup.model_kind(config) == "unconditional" and not config.data.get("pairs")
 
 
 # -- Vectorised mode -----------------------------------------------------------
@@ -263,8 +263,8 @@ def make_init(config: ml_collections.ConfigDict, generator, discriminator,
               data_shape: tuple):
   """`init(keys) -> stacked states`: each member initialised from its key as
   a single run initialises (`jaxgan.train.state.create`), in one program."""
-  g_tx = trainer.make_optimizer(config.optimizer.g)
-  d_tx = trainer.make_optimizer(config.optimizer.d)
+  g_tx = setup.make_optimizer(config.optimizer.g)
+  d_tx = setup.make_optimizer(config.optimizer.d)
   return jax.jit(jax.vmap(lambda key: state_lib.create(
       key, generator, discriminator, g_tx, d_tx, latent_dim=config.model.latent_dim,
       image_shape=data_shape, ema_decay=config.train.ema_decay)))
@@ -344,6 +344,11 @@ class _Layout:
         lambda x: np.asarray(x).reshape(-1, *x.shape[2:])[:self.num_members],
         jax.device_get(tree))
 
+  def members(self, tree: Any) -> list:
+    """Each member's host copy of arrays on the devices."""
+    host = self.get(tree)
+    return [_member(host, i) for i in range(self.num_members)]
+
 
 _PROGRAMS: dict = {}
 
@@ -356,16 +361,16 @@ def _program(base: ml_collections.ConfigDict, data_shape: tuple,
   state, so the state must come from the same `init`."""
   # Seeds, optimizer hyperparameters and traced loss weights are values in
   # the state or arguments; loss weights that all members share are baked in.
-  ignored = set(trainer._SCHEDULE_KEYS) | (
+  ignored = set(workdir_lib.SCHEDULE_KEYS) | (
       set(VECTOR_KEYS) - {f"loss.{w}" for w in LOSS_WEIGHTS if w not in weight_keys})
-  program = {k: v for k, v in trainer._flatten(base).items() if k not in ignored}
+  program = {k: v for k, v in workdir_lib.flatten(base).items() if k not in ignored}
 
   def build():
     generator, discriminator = models.create(base.model, data_shape,
                                              axis_name=step_lib.AXIS)
     return (make_init(base, generator, discriminator, data_shape),
             make_sweep_step(generator, discriminator, base),
-            trainer.make_sampler(base, data_shape))
+            sampling.make_sampler(base, data_shape))
 
   key = (json.dumps(program, sort_keys=True, default=repr), tuple(data_shape),
          weight_keys, tuple(d.id for d in jax.devices()))
@@ -401,137 +406,79 @@ def _restore(checkpointers: list, states: state_lib.GANState,
   return step, _stack(restored)
 
 
+class _SweepBatches:
+  """The members' batches of steps step+1 .. step+k, (members, k, n_critic,
+  B, ...) on the devices (see `_Layout`), each member's drawn by its seed;
+  `data`: the images the step gathers them from, when held on the devices."""
+
+  def __init__(self, configs: list[ml_collections.ConfigDict],
+               dataset: data_lib.ImageDataset, devices: "_Layout"):
+    self._dataset, self._devices = dataset, devices
+    self._seeds = [c.seed for c in configs]
+    self._n_critic = configs[0].train.n_critic
+    self._global_batch = self._n_critic * configs[0].train.batch_size
+    # Vectorised members are unconditional (`pick_mode`): images are all they see.
+    self._on_device = setup.on_device(configs[0], dataset)
+    self.data = devices.replicate({"image": dataset.images}) if self._on_device else None
+
+  def __call__(self, step: int, k: int) -> dict:
+    indices = np.stack([np.stack([
+        data_lib.batch_indices(len(self._dataset), self._global_batch, seed, s)
+        for s in range(step, step + k)]) for seed in self._seeds])
+    indices = indices.reshape(len(self._seeds), k, self._n_critic, -1)
+    if self._on_device:
+      return self._devices.put({"index": indices.astype(np.int32)})
+    return self._devices.put({"image": self._dataset.images[indices]})
+
+
 def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str],
                       workdirs: list[str]) -> list[state_lib.GANState]:
   """Trains the members together; returns their final host states."""
-  base, train_cfg = configs[0], configs[0].train
-  dataset, _ = trainer.load_dataset(base)  # vectorised sweeps take no paired data
-  data_shape = dataset.images.shape[1:]
+  base = configs[0]
+  dataset, _ = setup.load_dataset(base)  # vectorised sweeps take no paired data
   evaluators = [evaluation.Evaluator(
       c.evals, dataset, w, reference_name=f"{dataset.name}:{c.data.get('split', 'train')}")
       for c, w in zip(configs, workdirs, strict=True)] if "evals" in base else None
-  eval_every = evaluators[0].config.every if evaluators else 0
   weights = member_weights(configs)
-  init, p_step, sampler = _program(base, data_shape, tuple(weights))
+  init, p_step, sampler = _program(base, dataset.images.shape[1:], tuple(weights))
   host_states = initial_states(configs, init)
-
   for w in workdirs:
     os.makedirs(w, exist_ok=True)
-  checkpointers = [checkpoint_lib.Checkpointer(os.path.join(w, "checkpoints"),
-                                               max_to_keep=train_cfg.max_checkpoints)
-                   for w in workdirs]
-  start_step, host_states = _restore(checkpointers, host_states, names)
-  for c, w in zip(configs, workdirs, strict=True):
-    trainer._write_config(c, w)
-    trainer._trim_metrics(w, start_step)
-
-  devices = _Layout(len(configs))
-  logging.info("Vectorised sweep: %d members on %d devices, %d per device.",
-               len(configs), devices.devices, devices.per_device)
-  states = devices.put(host_states)
-  seeds = [c.seed for c in configs]
-  rngs = devices.put(np.stack([jax.random.fold_in(jax.random.PRNGKey(s), 1)
-                               for s in seeds]))
-  weights = devices.put(weights)
-  global_batch = train_cfg.n_critic * train_cfg.batch_size
-  on_device = base.data.on_device and dataset.images.nbytes <= trainer._MAX_DEVICE_DATA_BYTES
-  # Vectorised members are unconditional (`pick_mode`): images are all they see.
-  device_data = devices.replicate({"image": dataset.images}) if on_device else None
-
-  def next_batches(step: int, k: int) -> dict:
-    """The members' batches of steps step+1 .. step+k: (members, k, n_critic, B)."""
-    indices = np.stack([np.stack([
-        data_lib.batch_indices(len(dataset), global_batch, seed, s)
-        for s in range(step, step + k)]) for seed in seeds])
-    indices = indices.reshape(len(seeds), k, train_cfg.n_critic, -1)
-    if on_device:
-      return devices.put({"index": indices.astype(np.int32)})
-    return devices.put({"image": dataset.images[indices]})
-
-  sample_zs = [jax.random.normal(jax.random.fold_in(jax.random.PRNGKey(s), 2),
-                                 (train_cfg.num_samples, base.model.latent_dim))
-               for s in seeds]
-  metric_writers = [writers.MetricWriter(w) for w in workdirs]
-  best_checkpointers = {}
-
-  def position(i: int, step: int) -> dict:
-    return {"seed": seeds[i], "batches_seen": step, "global_batch": global_batch}
-
-  def best_checkpointer(i: int) -> checkpoint_lib.Checkpointer:
-    if i not in best_checkpointers:
-      best_checkpointers[i] = checkpoint_lib.Checkpointer(
-          os.path.join(workdirs[i], "checkpoints_best"), max_to_keep=1)
-    return best_checkpointers[i]
-
-  def sample_and_evaluate(step: int, host: state_lib.GANState, do_samples: bool,
-                          do_evals: bool) -> None:
-    for i, w in enumerate(workdirs):
-      variables = state_lib.sampling_params(_member(host, i))
-      if do_samples:
-        samples = jax.device_get(sampler(variables, sample_zs[i]))
-        grid = trainer.sample_grid(samples, dataset)
-        os.makedirs(os.path.join(w, "samples"), exist_ok=True)
-        writers.save_png(os.path.join(w, "samples", f"step_{step:07d}.png"), grid)
-        metric_writers[i].write_image(step, "samples", grid)
-      if do_evals:
-        results = evaluators[i](lambda rng, n, v=variables: np.asarray(
-            sampler(v, jax.random.normal(rng, (n, base.model.latent_dim)))), step)
-        metric_writers[i].write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
-        if evaluators[i].update_best(results, step):
-          best_checkpointer(i).save(step, _member(host, i), position(i, step))
-
-  progress = tqdm.tqdm(total=train_cfg.num_steps, initial=start_step, desc="sweep",
-                       unit="step", dynamic_ncols=True)
-  last_log_time, last_log_step = time.time(), start_step
-  step = start_step
-  try:
-    with trainer._StopSignals() as signals:
-      while step < train_cfg.num_steps:
-        k = min(train_cfg.steps_per_call,
-                trainer._steps_until_event(step, train_cfg, eval_every))
-        states, metrics = p_step(states, next_batches(step, k), rngs, device_data,
-                                 weights)
-        metrics = devices.get(metrics)
-        bad = [(names[i], int(metrics["nonfinite_step"][i]))
-               for i in np.flatnonzero(metrics.pop("nonfinite_count"))]
-        metrics.pop("nonfinite_step")
-        if bad and not train_cfg.get("skip_nonfinite", False):
-          raise trainer.DivergenceError(
-              f"Sweep members diverged (member, step): {bad}. Stopped there, saving "
-              "nothing more; the last checkpoints are kept. Lower their learning rates, "
-              "leave them out, or set train.skip_nonfinite=True.")
-        step += k
-        progress.update(k)
-        final = step == train_cfg.num_steps
-        if step % train_cfg.log_every == 0 or final:
-          now = time.time()
-          for i, writer in enumerate(metric_writers):
-            writer.write_scalars(step, {**_member(metrics, i), "steps_per_sec":
-                                        (step - last_log_step) / (now - last_log_time)})
-          last_log_time, last_log_step = now, step
-        do_samples = step % train_cfg.sample_every == 0 or final
-        do_evals = evaluators is not None and evaluators[0].due(step, final)
-        do_checkpoint = step % train_cfg.checkpoint_every == 0 or final
-        if do_samples or do_evals or do_checkpoint or signals.received is not None:
-          host = devices.get(states)
-          sample_and_evaluate(step, host, do_samples, do_evals)
-          if do_checkpoint or signals.received is not None:
-            for i, checkpointer in enumerate(checkpointers):
-              checkpointer.save(step, _member(host, i), position(i, step))
-        if signals.received is not None:
-          signum = signals.received
-          raise trainer.TrainingInterrupted(
-              signum, step, f"Stopped by {signal.Signals(signum).name} at step {step}, "
-              "saved in each member's checkpoints; run the same command to resume.")
-  finally:
-    progress.close()
-    for c in [*checkpointers, *best_checkpointers.values()]:
-      c.wait()
-      c.close()
-    for writer in metric_writers:
-      writer.close()
-  host = devices.get(states)
-  return [_member(host, i) for i in range(len(configs))]
+  with contextlib.ExitStack() as stack:
+    checkpointers = []
+    for c, w in zip(configs, workdirs, strict=True):
+      checkpointers.append(checkpoint_lib.Checkpointer(
+          workdir_lib.checkpoint_dir(w), max_to_keep=c.train.max_checkpoints))
+      stack.callback(checkpointers[-1].close)
+      stack.callback(checkpointers[-1].wait)
+    start_step, host_states = _restore(checkpointers, host_states, names)
+    members = []
+    for name, c, w, checkpointer in zip(names, configs, workdirs, checkpointers,
+                                        strict=True):
+      workdir_lib.write_config(c, w)
+      workdir_lib.trim_metrics(w, start_step)  # before the writer appends to the file
+      writer = stack.enter_context(contextlib.closing(writers.MetricWriter(w)))
+      members.append(loop.Member(name, c, w, writer, checkpointer))
+    devices = _Layout(len(configs))
+    logging.info("Vectorised sweep: %d members on %d devices, %d per device.",
+                 len(configs), devices.devices, devices.per_device)
+    rngs = devices.put(np.stack([jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
+                                 for c in configs]))
+    weights = devices.put(weights)
+    batches = _SweepBatches(configs, dataset, devices)
+    progress = stack.enter_context(tqdm.tqdm(
+        total=base.train.num_steps, initial=start_step, desc="sweep", unit="step",
+        dynamic_ncols=True))
+    actions = actions_lib.standard(
+        members, [sampling.make_painter(c, sampler, dataset) for c in configs],
+        evaluators, sampler, len(dataset), progress)
+    states = loop.train(
+        devices.put(host_states),
+        lambda states, batch: p_step(states, batch, rngs, batches.data, weights),
+        batches, actions, start_step=start_step, num_steps=base.train.num_steps,
+        steps_per_call=base.train.steps_per_call, per_member=devices.members,
+        progress=progress)
+  return devices.members(states)
 
 
 # -- Running a sweep -----------------------------------------------------------
@@ -562,8 +509,8 @@ def train_sweep(config: ml_collections.ConfigDict, spec: Any, workdir: str, *,
   mode = pick_mode(configs, mode)
   workdirs = [os.path.join(workdir, n) for n in names]
   for c, w in zip(configs, workdirs, strict=True):  # every member fails early
-    trainer.check_config(c)
-    trainer._check_workdir_config(c, w)
+    validation.check_config(c)
+    workdir_lib.check_config_file(c, w)
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "sweep.json"), "w") as f:
     json.dump({"mode": mode, "members": dict(zip(names, overrides, strict=True))}, f,

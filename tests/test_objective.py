@@ -29,8 +29,7 @@ def _initial_state(config, generator, discriminator):
   return state_lib.create(
       jax.random.PRNGKey(0), generator, discriminator,
       trainer.make_optimizer(config.optimizer.g), trainer.make_optimizer(config.optimizer.d),
-      latent_dim=config.model.latent_dim, image_shape=(28, 28, 1), ema_decay=0.0,
-      terms=objective.initial_states())
+      latent_dim=config.model.latent_dim, image_shape=(28, 28, 1), ema_decay=0.0)
 
 
 _PLAIN = {}

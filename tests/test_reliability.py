@@ -20,6 +20,7 @@ import pytest
 
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan.train import trainer
+from jaxgan.train import workdir as workdir_lib
 
 from conftest import REPO, tiny_config
 
@@ -44,8 +45,8 @@ def _flags(config, workdir):
   """launch.py flags that build `config` from configs/dcgan.py."""
   sys.path.insert(0, str(REPO))
   from configs import dcgan
-  default = trainer._flatten(dcgan.get_config())
-  changed = {k: v for k, v in trainer._flatten(config).items() if default[k] != v}
+  default = workdir_lib.flatten(dcgan.get_config())
+  changed = {k: v for k, v in workdir_lib.flatten(config).items() if default[k] != v}
   return [f"--config={REPO / 'configs' / 'dcgan.py'}", f"--workdir={workdir}",
           *(f"--config.{k}={v}" for k, v in changed.items())]
 

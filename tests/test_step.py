@@ -98,9 +98,11 @@ def test_eight_devices_compute_what_one_device_computes(runs):
                                   one.discriminator.params) < 1e-4
   assert _max_relative_difference(eight.generator.batch_stats,
                                   one.generator.batch_stats) < 1e-4
-  for a, b in zip(one_metrics, eight_metrics):
-    for name in a:
-      np.testing.assert_allclose(b[name], a[name], rtol=1e-3, atol=1e-5, err_msg=name)
+  for a, b in zip(one_metrics, eight_metrics):  # the metrics and their statistics
+    flat_a, flat_b = (jax.tree_util.tree_flatten_with_path(m)[0] for m in (a, b))
+    for (path, x), (_, y) in zip(flat_a, flat_b, strict=True):
+      np.testing.assert_allclose(y, x, rtol=1e-3, atol=1e-5,
+                                 err_msg=jax.tree_util.keystr(path))
   if config.loss.gp_weight:
     assert "gradient_penalty" in one_metrics[0]
   if config.loss.get("feature_matching_weight", 0):
@@ -157,7 +159,7 @@ def test_several_steps_per_call_on_device_data_equal_one_step_per_call():
   scanned = jax_utils.replicate(initial)
   scanned, metrics = p_step(scanned, {"index": trainer.shard_batch(indices, n_critic)},
                             rng, jax_utils.replicate({"image": dataset}))
-  assert metrics["d_loss"].shape == (8,)  # the last step's metrics, per device
+  assert metrics["d_loss"].shape == (8,)  # the mean over the call's steps, per device
   a, b = jax.device_get((one_at_a_time, scanned))
   assert int(b.step[0]) == 3
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
@@ -170,9 +172,10 @@ class _Counter(struct.PyTreeNode):
 
 
 def test_train_steps_reports_the_first_nonfinite_step_and_skips_it_if_asked():
-  """Step 2 of 4 has a NaN loss: it is reported (number, count, metrics);
-  with skip_nonfinite its update is dropped and the others applied."""
-  losses = jnp.array([1.0, jnp.nan, 3.0, 4.0])
+  """Step 2 of 4 has a NaN loss: it is reported (number, count, metrics),
+  the other steps' metrics are summarised (mean, min, max); with
+  skip_nonfinite its update is dropped and the others applied."""
+  losses = jnp.array([1.0, jnp.nan, 3.0, 5.0])
 
   def step_fn(state, batch, rng):
     del rng
@@ -184,14 +187,33 @@ def test_train_steps_reports_the_first_nonfinite_step_and_skips_it_if_asked():
   batches = {"x": jnp.array([1.0, 10.0, 100.0, 1000.0])}
   stopped, metrics = step_lib.train_steps(start, batches, None, step_fn=step_fn)
   assert int(metrics["nonfinite_step"]) == 2 and int(metrics["nonfinite_count"]) == 1
-  # The caller stops: the metrics are step 2's, not the last step's.
-  assert np.isnan(metrics["loss"]) and float(metrics["total"]) == 11.0
+  # The caller stops: step 2's metrics are kept for it.
+  assert np.isnan(metrics["nonfinite"]["loss"])
+  assert float(metrics["nonfinite"]["total"]) == 11.0
   assert int(stopped.step) == 4
-  skipped, metrics = step_lib.train_steps(start, batches, None, step_fn=step_fn,
-                                          skip_nonfinite=True)
-  assert int(metrics["nonfinite_step"]) == 2 and int(metrics["nonfinite_count"]) == 1
+  skipped, skip_metrics = step_lib.train_steps(start, batches, None, step_fn=step_fn,
+                                               skip_nonfinite=True)
+  assert int(skip_metrics["nonfinite_step"]) == 2
+  assert int(skip_metrics["nonfinite_count"]) == 1
   assert int(skipped.step) == 4 and float(skipped.total) == 1101.0
-  assert float(metrics["loss"]) == 4.0  # the last step's
+  for m in (metrics, skip_metrics):  # over the finite steps 1, 3 and 4
+    assert int(m["finite_steps"]) == 3
+    assert float(m["loss"]) == 3.0
+    assert float(m["min"]["loss"]) == 1.0 and float(m["max"]["loss"]) == 5.0
+  assert float(skip_metrics["total"]) == (1.0 + 101.0 + 1101.0) / 3
+
+
+def test_train_steps_without_a_finite_step_gives_nan_statistics():
+  def step_fn(state, batch, rng):
+    del batch, rng
+    return state.replace(step=state.step + 1), {"loss": jnp.array(jnp.inf)}
+
+  start = _Counter(step=jnp.array(0), total=jnp.array(0.0))
+  _, metrics = step_lib.train_steps(start, {"x": jnp.zeros(2)}, None, step_fn=step_fn,
+                                    skip_nonfinite=True)
+  assert int(metrics["finite_steps"]) == 0 and int(metrics["nonfinite_count"]) == 2
+  assert np.isnan(metrics["loss"]) and np.isnan(metrics["min"]["loss"])
+  assert np.isnan(metrics["max"]["loss"]) and np.isinf(metrics["nonfinite"]["loss"])
 
 
 def test_compiled_step_compiles_once_per_argument_shapes():

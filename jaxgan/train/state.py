@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
+from jaxgan.train import objective
+
 
 class TrainState(train_state.TrainState):
   """A player's parameters, optimizer state and BatchNorm statistics."""
@@ -44,7 +46,9 @@ def create(rng: jax.Array, generator, discriminator, g_tx: optax.GradientTransfo
   """Initialises both players from `rng` (compiled: one program, not
   hundreds of op-by-op dispatches). `cond`: example conditions for a batch
   of 2 (e.g. int labels (2,)) when the players are conditional. `terms`: the
-  loss terms' initial states (`jaxgan.train.objective.initial_states()`)."""
+  loss terms' initial states (default: `objective.initial_states()`)."""
+  if terms is None:
+    terms = objective.initial_states()
 
   @jax.jit
   def init(rng):
@@ -61,7 +65,7 @@ def create(rng: jax.Array, generator, discriminator, g_tx: optax.GradientTransfo
                                 tx=d_tx, batch_stats=d_vars.get("batch_stats", {}))
     ema = jax.tree.map(jnp.copy, g_state.params) if ema_decay > 0 else None
     return GANState(step=jnp.zeros((), jnp.int32), generator=g_state,
-                    discriminator=d_state, ema_params=ema, terms=dict(terms or {}))
+                    discriminator=d_state, ema_params=ema, terms=dict(terms))
 
   return init(rng)
 

@@ -242,10 +242,9 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
   advances) and training goes on; finite steps are applied exactly as without
   this check. Without it, the caller must stop at a non-finite step (as the
   trainer and the sweep do, keeping the last checkpoint): the returned state
-  then holds that step's update and is not to be saved. Keeping the state
-  before the bad step instead costs a pass over the whole state on every step
-  (a select of old and new): the DCGAN-32 step on the CPU here took 1.09-1.10x
-  the time with it.
+  then holds that step's update and is not to be saved. (Keeping the state
+  before the bad step instead would cost a select of old and new over the
+  whole state on every step.)
 
   Args:
     state: the replicated GANState.
@@ -262,10 +261,18 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
 
   Returns:
     The state after K steps (see above for a call with a non-finite step),
-    and the metrics of the last step (without `skip_nonfinite`: of the first
-    non-finite step, if any) plus
-    'nonfinite_step' (the number, counted from 1, of the first step in this
-    call with a non-finite metric; 0 if none) and 'nonfinite_count' (how many).
+    and the call's metrics, for each metric `name` of the step:
+
+    - `name`: its mean over the call's finite steps,
+    - 'min'[name], 'max'[name]: its smallest and largest value on them
+      (mean, min and max are NaN when no step was finite),
+    - 'nonfinite'[name]: its value at the first non-finite step (0 if none),
+
+    and 'finite_steps' (how many of the K steps were finite), 'nonfinite_step'
+    (the number, counted from 1, of the first step in this call with a
+    non-finite metric; 0 if none) and 'nonfinite_count' (K - finite_steps).
+    A caller that averages over several calls weights each call's means by
+    its finite_steps.
   """
   def one_step(state, i):
     batch = jax.tree.map(lambda x: x[i], batches)
@@ -275,30 +282,45 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
     return step_fn(state, batch, rng)
 
   def loop_body(s, carry):
-    state, metrics, first_bad, num_bad = carry
-    new_state, new_metrics = one_step(state, s - start)
-    finite = _all_finite(new_metrics)
+    state, stats, first_bad, num_bad = carry
+    new_state, metrics = one_step(state, s - start)
+    finite = _all_finite(metrics)
     if skip_nonfinite:
       keep = state.replace(step=new_state.step)
       state = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new_state, keep)
-    else:  # The caller stops: keep the first non-finite step's metrics.
+    else:  # The caller stops at the first non-finite step.
       state = new_state
-      new_metrics = jax.tree.map(lambda a, b: jnp.where(first_bad == 0, a, b),
-                                 new_metrics, metrics)
+    where = lambda cond, new, old: jax.tree.map(
+        lambda a, b: jnp.where(cond, a, b), new, old)
+    stats = {"sum": where(finite, jax.tree.map(jnp.add, stats["sum"], metrics),
+                          stats["sum"]),
+             "min": where(finite, jax.tree.map(jnp.minimum, stats["min"], metrics),
+                          stats["min"]),
+             "max": where(finite, jax.tree.map(jnp.maximum, stats["max"], metrics),
+                          stats["max"]),
+             "nonfinite": where((first_bad == 0) & ~finite, metrics, stats["nonfinite"])}
     first_bad = jnp.where((first_bad == 0) & ~finite, s + 1, first_bad)
-    return state, new_metrics, first_bad, num_bad + (~finite).astype(jnp.int32)
+    return state, stats, first_bad, num_bad + (~finite).astype(jnp.int32)
 
   num_steps = jax.tree.leaves(batches)[0].shape[0]
-  metrics = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
-                         jax.eval_shape(one_step, state, 0)[1])
+  shapes = jax.eval_shape(one_step, state, 0)[1]
+  full = lambda value: jax.tree.map(lambda x: jnp.full(x.shape, value, x.dtype), shapes)
+  stats = {"sum": full(0), "min": full(jnp.inf), "max": full(-jnp.inf),
+           "nonfinite": full(0)}
   # The trip count is read from the step counter at run time, so XLA keeps the
   # loop even for one step: every K runs the same compiled step, and K steps
   # per call give bit-identical results to one step per call.
   start = state.step
   zero = jnp.zeros((), jnp.int32)
-  state, metrics, first_bad, num_bad = lax.fori_loop(
-      start, start + num_steps, loop_body, (state, metrics, zero, zero))
-  return state, dict(metrics, nonfinite_step=first_bad, nonfinite_count=num_bad)
+  state, stats, first_bad, num_bad = lax.fori_loop(
+      start, start + num_steps, loop_body, (state, stats, zero, zero))
+  finite_steps = num_steps - num_bad
+  none = lambda x: jnp.where(finite_steps > 0, x, jnp.nan)
+  mean = jax.tree.map(lambda x: none(x / jnp.maximum(finite_steps, 1)), stats["sum"])
+  return state, dict(mean, min=jax.tree.map(none, stats["min"]),
+                     max=jax.tree.map(none, stats["max"]), nonfinite=stats["nonfinite"],
+                     finite_steps=finite_steps, nonfinite_step=first_bad,
+                     nonfinite_count=num_bad)
 
 
 def compiler_options() -> dict[str, str]:

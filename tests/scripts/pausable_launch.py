@@ -22,7 +22,7 @@ import jax  # noqa: E402
 from absl import app  # noqa: E402
 from orbax.checkpoint._src.path import atomicity  # noqa: E402
 
-from jaxgan.train import trainer  # noqa: E402
+from jaxgan.train import setup  # noqa: E402
 
 
 def _pause(control_dir: str) -> None:
@@ -33,10 +33,10 @@ def _pause(control_dir: str) -> None:
 
 
 def _pause_before_step(step: int, control_dir: str) -> None:
-  setup = trainer._setup
+  build = setup.build
 
-  def paused_setup(*args, **kwargs):
-    state, p_train_step, sampler = setup(*args, **kwargs)
+  def paused_build(*args, **kwargs):
+    state, p_train_step, sampler = build(*args, **kwargs)
 
     def train_step(state, *rest):
       if int(jax.device_get(state.step)[0]) == step:
@@ -44,7 +44,7 @@ def _pause_before_step(step: int, control_dir: str) -> None:
       return p_train_step(state, *rest)
     return state, train_step, sampler
 
-  trainer._setup = paused_setup
+  setup.build = paused_build
 
 
 def _pause_in_commit(step: int, control_dir: str) -> None:

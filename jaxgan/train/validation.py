@@ -1,0 +1,98 @@
+"""Checks of a config and its data, before anything is compiled."""
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxgan import data as data_lib
+from jaxgan import models
+from jaxgan.train import objective, setup
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """Rejects a config that cannot work, before any data is read or code compiled."""
+  models.check(config.model)
+  if config.data.source not in data_lib.SOURCES:
+    raise ValueError(f"Unknown data source {config.data.source!r} (config.data.source); "
+                     f"valid: {', '.join(data_lib.SOURCES)}.")
+  for player in ("g", "d"):
+    opt = config.optimizer[player]
+    if opt.name not in setup.OPTIMIZERS:
+      raise ValueError(f"Unknown optimizer {opt.name!r} (config.optimizer.{player}."
+                       f"name); valid names: {', '.join(sorted(setup.OPTIMIZERS))}.")
+    if not opt.learning_rate > 0:
+      raise ValueError(f"config.optimizer.{player}.learning_rate must be positive, "
+                       f"got {opt.learning_rate}.")
+  train = config.train
+  for key in ("num_steps", "n_critic", "batch_size", "log_every", "sample_every",
+              "checkpoint_every", "steps_per_call", "max_checkpoints", "num_samples"):
+    if train[key] <= 0:
+      raise ValueError(f"config.train.{key} must be positive, got {train[key]}.")
+  if config.seed < 0:
+    raise ValueError(f"config.seed must be >= 0, got {config.seed}.")
+  if train.batch_size % jax.device_count():
+    raise ValueError(
+        f"config.train.batch_size={train.batch_size} is not divisible by the "
+        f"{jax.device_count()} devices; choose a multiple of {jax.device_count()}.")
+  pack = config.model.get("pack", 1)
+  if pack > 1 and (train.batch_size // jax.device_count()) % pack:
+    raise ValueError(
+        f"config.train.batch_size={train.batch_size} gives {jax.device_count()} "
+        f"device(s) {train.batch_size // jax.device_count()} samples each, which the "
+        f"discriminator cannot split into packs of config.model.pack={pack}; choose "
+        f"a batch size divisible by {pack * jax.device_count()}.")
+  if not 0 <= train.ema_decay < 1:
+    raise ValueError(f"config.train.ema_decay must be in [0, 1), got {train.ema_decay}.")
+  kind = setup.model_kind(config)
+  objective.check_config(config, kind)
+  if kind == "semi_supervised" and not config.loss.get("semi_supervised_weight", 0.0) > 0:
+    raise ValueError(f"Model {config.model.name!r} is trained semi-supervised: set "
+                     "config.loss.semi_supervised_weight > 0 (the supervised loss weight).")
+  _check_pairs(config)
+
+
+def _check_pairs(config: ml_collections.ConfigDict) -> None:
+  """Image-to-image models need paired data (`config.data.pairs`)."""
+  pairs = config.data.get("pairs", "")
+  paired_model = setup.model_kind(config) == "paired"
+  if pairs and pairs not in data_lib.PAIRS:
+    raise ValueError(f"Unknown config.data.pairs={pairs!r}; valid: "
+                     f"{', '.join(data_lib.PAIRS)}.")
+  if paired_model and not pairs:
+    raise ValueError(f"Model {config.model.name!r} translates paired images: set "
+                     f"config.data.pairs to one of {', '.join(data_lib.PAIRS)}.")
+  if pairs and not paired_model:
+    raise ValueError(f"config.data.pairs={pairs!r} needs an image-to-image model "
+                     f"(config.model.name in {', '.join(models.PAIRED)}).")
+  if pairs and config.get("evals") and config.evals.metrics:
+    raise ValueError("config.evals.metrics score unconditional samples; paired models "
+                     "are scored against their targets (L1, PSNR, SSIM on "
+                     "config.data.holdout pairs): set config.evals.metrics=''.")
+  if pairs and config.data.get("holdout", 0) <= 0:
+    raise ValueError(f"config.data.holdout must be positive for paired data, got "
+                     f"{config.data.get('holdout', 0)}.")
+
+
+def check_data(config: ml_collections.ConfigDict, dataset: data_lib.ImageDataset) -> None:
+  """Rejects data a class-conditional or semi-supervised model cannot use."""
+  conditional = setup.model_kind(config) == "class_conditional"
+  semi = setup.model_kind(config) == "semi_supervised"
+  if not (conditional or semi):
+    return
+  key = "num_classes" if conditional else "d_classes"
+  what = "class-conditional" if conditional else "semi-supervised"
+  if dataset.labels is None:
+    raise ValueError(f"Model {config.model.name!r} is {what} but the dataset "
+                     f"{dataset.name} has no labels; choose labelled data "
+                     "(config.data.source: digits, idx, tfds).")
+  k = config.model[key]
+  if dataset.num_classes != k:
+    raise ValueError(f"The dataset {dataset.name} has {dataset.num_classes} classes "
+                     f"but config.model.{key}={k}.")
+  if semi:
+    per_class = config.data.num_labeled // k
+    fewest = np.bincount(dataset.labels, minlength=k).min()
+    if per_class > fewest:
+      raise ValueError(f"config.data.num_labeled={config.data.num_labeled} asks for "
+                       f"{per_class} examples per class; the smallest class of "
+                       f"{dataset.name} has {fewest}.")
