@@ -127,7 +127,7 @@ def machine() -> dict:
     pass
   import jaxlib
   return {"cpu": cpu, "cpu_flags": flags, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-          "xla_flags": os.environ.get("XLA_FLAGS", "")}
+          "xla_flags": " ".join(sorted(set(os.environ.get("XLA_FLAGS", "").split())))}
 
 
 _RESULTS: dict = {}
