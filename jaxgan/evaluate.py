@@ -23,7 +23,6 @@ docs/evaluation.md says how each number is computed.
 from __future__ import annotations
 
 import datetime
-import inspect
 import json
 import os
 import time
@@ -49,6 +48,7 @@ def _quiet_libraries(record) -> bool:
   return record.levelno >= logging.converter.STANDARD_WARNING or not any(
       f'/{lib}/' in record.pathname for lib in ('orbax', 'jax', 'absl'))
 
+
 def evals_config(config: ml_collections.ConfigDict,
                  overrides: dict[str, Any]) -> ml_collections.ConfigDict:
   """`default_config()` updated with the run's config.evals and `overrides`."""
@@ -64,15 +64,6 @@ def evals_config(config: ml_collections.ConfigDict,
   return evals
 
 
-def _create_models(config: ml_collections.ConfigDict, data_shape: tuple,
-                   axis_name: str | None = None):
-  """models.create for data of `data_shape`, with or without that argument
-  (`models.create` gains `data_shape` for non-image data such as toy points)."""
-  if 'data_shape' in inspect.signature(models.create).parameters:
-    return models.create(config.model, tuple(data_shape), axis_name=axis_name)
-  return models.create(config.model, axis_name=axis_name)
-
-
 def restore_state(config: ml_collections.ConfigDict, workdir: str,
                   step: int | None = None, data_shape: tuple | None = None
                   ) -> tuple[int, state_lib.GANState]:
@@ -81,14 +72,15 @@ def restore_state(config: ml_collections.ConfigDict, workdir: str,
   The template is built as `jaxgan.train.train_and_evaluate` builds its state
   for data of `data_shape` (default: image_size x image_size x channels), but
   only abstractly (shapes and dtypes): initialising the networks for real
-  just to overwrite them costs seconds to minutes.
+  would be slow work that the restore then overwrites.
   """
   directory = os.path.join(workdir, 'checkpoints')
   if not os.path.isdir(directory) or not os.listdir(directory):
     raise FileNotFoundError(f'No checkpoints in {directory}.')
   data_shape = data_shape or (config.model.image_size, config.model.image_size,
                               config.model.channels)
-  generator, discriminator = _create_models(config, data_shape, step_lib.AXIS)
+  generator, discriminator = models.create(config.model, tuple(data_shape),
+                                           axis_name=step_lib.AXIS)
   abstract = jax.eval_shape(lambda: state_lib.create(
       jax.random.PRNGKey(config.seed), generator, discriminator,
       trainer.make_optimizer(config.optimizer.g),
@@ -112,7 +104,7 @@ def make_sample_fn(config: ml_collections.ConfigDict, state: state_lib.GANState,
   as the trainer draws them; labels (int (n,)) for class-conditional models."""
   data_shape = data_shape or (config.model.image_size, config.model.image_size,
                               config.model.channels)
-  generator = _create_models(config, data_shape)[0]
+  generator = models.create(config.model, tuple(data_shape))[0]
   variables = state_lib.sampling_params(state)
   apply = jax.jit(lambda v, z, *cond: generator.apply(v, z, *cond, train=True,
                                                       mutable=['batch_stats'])[0])
@@ -137,7 +129,7 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
   """
   with open(os.path.join(workdir, 'config.json')) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  if not models.is_semi_supervised(config.model):
+  if models.kind(config.model) != 'semi_supervised':
     raise ValueError(f'The run in {workdir} (model {config.model.name!r}) has no '
                      'classifying discriminator.')
   data_config = ml_collections.ConfigDict(config.data.to_dict())
@@ -145,7 +137,7 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
   dataset = data_lib.load(data_config, image_size=config.model.image_size,
                           channels=config.model.channels)
   restored_step, state = restore_state(config, workdir, step, dataset.images.shape[1:])
-  discriminator = _create_models(config, dataset.images.shape[1:])[1]
+  discriminator = models.create(config.model, dataset.images.shape[1:])[1]
   variables = {'params': state.discriminator.params,
                'batch_stats': state.discriminator.batch_stats}
   predict = jax.jit(lambda x: jax.numpy.argmax(discriminator.apply(
@@ -184,7 +176,7 @@ def evaluate_workdir(workdir: str, *, split: str | None = None,
   dataset = data_lib.load(data_config, image_size=config.model.image_size,
                           channels=config.model.channels)
   data_shape = dataset.images.shape[1:]
-  toy_only = all(m in ('toy_ring', 'toy_grid') for m in metrics)
+  toy_only = all('toy' in evaluation.metric_spec(m).needs for m in metrics)
   evaluator = evaluation.Evaluator(evals, None if toy_only else dataset, workdir,
                                    reference_name=f'{dataset.name}:{split}',
                                    num_classes=config.model.get('num_classes', 0))

@@ -274,6 +274,131 @@ def test_toy_evaluator(name, tmp_path):
                     'toy_reverse_kl': pytest.approx(np.log(mixture.num_modes))}
 
 
+# ------------------------------------------------------- metric specs
+
+
+def _fake_net(name='classifier_fake', num_classes=4):
+  """A random linear 'network' on 8x8 images with 1 or 3 channels (fast)."""
+  rng = np.random.default_rng(0)
+  w = rng.normal(size=(64, 6)).astype(np.float32)
+  u = rng.normal(size=(6, num_classes)).astype(np.float32)
+
+  def apply(variables, images):
+    x = images.astype(jnp.float32).mean(-1).reshape(images.shape[0], -1) / 255.0
+    features = jnp.tanh(x @ variables['w'])
+    return {'features': features, 'logits': 4.0 * features @ variables['u']}
+
+  return _features.FeatureNet(name, apply, {'w': w, 'u': u}, '', (1, 3), 'fake')
+
+
+def _fake_reference(n=120, labels=True):
+  rng = np.random.default_rng(1)
+  images = rng.integers(0, 256, (n, 8, 8, 1), np.uint8)
+  return data_lib.ImageDataset(images, rng.integers(0, 4, n).astype(np.int32)
+                               if labels else None, 4 if labels else None, 'fake')
+
+
+def test_every_metric_has_one_spec():
+  assert evaluation.metric_names() == list(evaluation.METRICS)
+  for name in evaluation.metric_names():
+    spec = evaluation.metric_spec(name)
+    assert spec.name == name and spec.keys == evaluation.METRICS[name]
+    assert spec.needs and spec.needs <= evaluation.NEEDS
+    assert set(spec.best) <= set(spec.keys)
+  with pytest.raises(ValueError, match="Unknown metric 'fdi'; valid: fid, kid, is"):
+    evaluation.metric_spec('fdi')
+  with pytest.raises(ValueError, match='unknown inputs'):
+    evaluation.MetricSpec('x', lambda inputs: {}, ('x',), frozenset({'pixels'}))
+
+
+def _evaluator(tmp_path, name, *, dataset='labelled', net='classifier_fake',
+               num_classes=4):
+  dataset = {'labelled': _fake_reference(), 'unlabelled': _fake_reference(labels=False),
+             'none': None}[dataset]
+  config = _config(tmp_path, metrics=name, num_samples=40, batch_size=20)
+  return evaluation.Evaluator(config, dataset, str(tmp_path), num_classes=num_classes,
+                              feature_net=_fake_net(net))
+
+
+@pytest.mark.parametrize('name', evaluation.metric_names())
+def test_the_evaluator_refuses_what_a_metric_needs_and_lacks(name, tmp_path):
+  needs = evaluation.metric_spec(name).needs
+  refusals = {
+      'labels': (dict(num_classes=0), 'score class-conditional generators'),
+      'classifier': (dict(net='inception_fake'), 'need a classifier'),
+      'reference': (dict(dataset='none'), 'need the reference dataset'),
+      'reference_labels': (dict(dataset='unlabelled'), 'needs the class labels'),
+  }
+  for need, (overrides, message) in refusals.items():
+    if need in needs:
+      with pytest.raises(ValueError, match=message):
+        _evaluator(tmp_path, name, **overrides)
+    elif 'toy' not in needs:
+      _evaluator(tmp_path, name, **overrides)  # what it does not need may be absent
+  evaluator = _evaluator(tmp_path, name)
+  assert (evaluator.net is None) == ('toy' in needs)
+  assert ('reference' in evaluator.protocol()) == ('reference' in needs)
+
+
+def test_scores_are_the_metric_functions_of_the_network_outputs(tmp_path):
+  """Every image metric, scored by the Evaluator, against the functions it
+  names applied by hand to the fake network's outputs."""
+  names = [m for m in evaluation.metric_names()
+           if evaluation.metric_spec(m).needs & {'features', 'logits'}]
+  reference = _fake_reference()
+  config = _config(tmp_path, metrics=','.join(names), num_samples=40, batch_size=20,
+                   kid_subsets=5, kid_subset_size=30, is_splits=2, pr_k=2, dc_k=3)
+  net = _fake_net()
+  evaluator = evaluation.Evaluator(config, reference, str(tmp_path), num_classes=4,
+                                   feature_net=net)
+  samples = np.random.default_rng(2).integers(0, 256, (40, 8, 8, 1), np.uint8)
+  labels = evaluator.sample_labels()
+  results = evaluator.score(samples, labels)
+
+  fake = net.extract(samples, batch_size=20)
+  real = net.extract(reference.images, batch_size=20)['features']
+  matched = real[np.sort(np.random.default_rng(1).permutation(len(real))[:40])]
+  m = evaluation
+  expected = {
+      'fid': m.frechet_distance(*m.gaussian_stats(fake['features']),
+                                *m.gaussian_stats(real)),
+      **{k: v for k, v in m.kernel_inception_distance(
+          fake['features'], real, num_subsets=5, subset_size=30, seed=0).items()
+         if k in ('kid', 'kid_std')},
+      **m.inception_score(fake['logits'], splits=2),
+      **m.precision_recall(matched, fake['features'], k=2),
+      **m.density_coverage(matched, fake['features'], k=3),
+      **{k: v for k, v in m.class_distribution(fake['logits'].argmax(-1), 4).items()
+         if k in m.METRICS['class_distribution']},
+      **m.intra_fid(real, reference.labels, fake['features'], labels),
+      'classifier_accuracy': m.classifier_accuracy(fake['logits'], labels),
+  }
+  assert set(results) == {k for n in names for k in m.METRICS[n]} == set(expected)
+  for key, value in expected.items():
+    assert results[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+  with pytest.raises(ValueError, match='need the class of each sample'):
+    evaluator.score(samples, labels[:10])
+
+
+def test_paired_scores():
+  rng = np.random.default_rng(0)
+  targets = rng.uniform(-1, 1, (3, 16, 16, 1))
+  assert evaluation.paired_scores(targets, targets) == {
+      'l1': 0.0, 'psnr': np.inf, 'ssim': pytest.approx(1.0)}
+  fakes = np.clip(targets + 0.1, -1, 1)
+  sources = rng.integers(0, 256, (3, 4, 4, 1), np.uint8)
+  scores = evaluation.paired_scores(fakes, targets, sources)
+  assert scores['l1'] == pytest.approx(np.abs(fakes - targets).mean())
+  pixels = lambda x: np.clip(np.round((x + 1) * 127.5), 0, 255)
+  assert scores['psnr'] == pytest.approx(
+      np.mean(evaluation.psnr(pixels(fakes), pixels(targets))))
+  bicubic = data_lib.upsample_bicubic(sources, (16, 16)).astype(np.float64)
+  assert scores['bicubic_ssim'] == pytest.approx(
+      np.mean(evaluation.ssim(bicubic, pixels(targets))))
+  same_size = rng.integers(0, 256, (3, 16, 16, 1), np.uint8)  # no enlargement
+  assert set(evaluation.paired_scores(fakes, targets, same_size)) == {'l1', 'psnr', 'ssim'}
+
+
 # ------------------------------------------------------- jaxgan.evaluate
 
 

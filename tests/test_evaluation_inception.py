@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.evaluation import _inception, _torch_pickle
+from jaxgan import weights as torch_pickle
+from jaxgan.evaluation import _inception
 
 # torch.save(OrderedDict(
 #     [('conv.weight', torch.arange(6.).reshape(1, 1, 2, 3)),
@@ -65,7 +66,7 @@ def _fixture(b64: str, tmp_path, name: str) -> str:
 
 @pytest.mark.parametrize('blob', [_ZIP_PTH, _LEGACY_PTH], ids=['zip', 'legacy'])
 def test_torch_free_reader_reads_both_formats(blob, tmp_path):
-  state = _torch_pickle.load(_fixture(blob, tmp_path, 'x.pth'))
+  state = torch_pickle.load(_fixture(blob, tmp_path, 'x.pth'))
   assert list(state) == ['conv.weight', 'bn.running_var', 'bn.num_batches_tracked',
                          'half', 'view']
   np.testing.assert_array_equal(state['conv.weight'],
@@ -88,17 +89,17 @@ def test_torch_free_reader_runs_no_code_from_the_file(tmp_path):
 
   path = os.path.join(tmp_path, 'evil.pth')
   with open(path, 'wb') as f:
-    for header in (_torch_pickle._LEGACY_MAGIC, _torch_pickle._LEGACY_PROTOCOL,
+    for header in (torch_pickle._LEGACY_MAGIC, torch_pickle._LEGACY_PROTOCOL,
                    {'little_endian': True}):
       pickle.dump(header, f)
     pickle.dump({'w': Evil()}, f)
-  with pytest.raises(_torch_pickle.TorchFileError, match='Refusing'):
-    _torch_pickle.load(path)
+  with pytest.raises(torch_pickle.TorchFileError, match='Refusing'):
+    torch_pickle.load(path)
   assert not os.path.exists(os.path.join(tmp_path, 'pwned'))
   with open(path, 'wb') as f:
     f.write(b'not a checkpoint')
-  with pytest.raises(_torch_pickle.TorchFileError):
-    _torch_pickle.load(path)
+  with pytest.raises(torch_pickle.TorchFileError):
+    torch_pickle.load(path)
 
 
 def test_fid_inception_has_pytorch_fid_parameter_count():

@@ -13,6 +13,8 @@ import pytest
 from jaxgan import models
 from jaxgan.models import dcgan, layers
 
+from configs import common
+
 
 def _num_params(variables):
   return sum(x.size for x in jax.tree.leaves(variables["params"]))
@@ -418,3 +420,88 @@ def test_conditional_generator_uses_conditional_batch_norm_in_its_blocks():
 def test_check_rejects_bad_zoo_options(overrides, message):
   with pytest.raises(ValueError, match=message):
     models.check(_model_config(**overrides))
+
+
+# -- The model registry ----------------------------------------------------------
+
+KINDS = {"dcgan": "unconditional", "mlp": "unconditional", "resnet": "unconditional",
+         "cgan_mlp": "class_conditional", "cgan_dcgan": "class_conditional",
+         "acgan": "class_conditional", "ssgan_mlp": "semi_supervised",
+         "pix2pix": "paired", "srgan": "paired"}
+# Values for the keys a model requires (it has no default for them).
+_REQUIRED = dict(variant="sngan", g_z_units=6, g_y_units=6, d_x_units=6, d_y_units=6,
+                 depth=2, d_widths=(6, 5), d_input_noise=0.3, d_hidden_noise=0.5)
+
+
+def _minimal(name):
+  """config.model with only the keys `name` needs: no defaults written out."""
+  config = ml_collections.ConfigDict(dict(name=name, g_width=4, d_width=4))
+  config.update({k: _REQUIRED[k] for k in models.spec(name).required})
+  if KINDS[name] == "class_conditional":
+    config.num_classes = 3
+  if KINDS[name] == "semi_supervised":
+    config.d_classes = 3
+  return config
+
+
+def test_every_model_has_a_spec_of_its_kind():
+  assert models.names() == sorted(KINDS)
+  assert {name: models.spec(name).kind for name in models.names()} == KINDS
+  assert all(models.spec(name).kind in models.KINDS for name in models.names())
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_kind_of_a_config(name):
+  assert models.kind(_minimal(name)) == KINDS[name]
+
+
+def test_resnet_is_class_conditional_with_classes():
+  config = _minimal("resnet")
+  config.num_classes = 10
+  assert models.kind(config) == "class_conditional"
+  g, d = models.create(config)
+  assert g.num_classes == d.num_classes == 10
+
+
+@pytest.mark.parametrize("call", [models.spec, lambda n: models.kind(_model_config(name=n)),
+                                  lambda n: models.create(_model_config(name=n))])
+def test_unknown_model_names_list_the_valid_ones(call):
+  with pytest.raises(ValueError, match="Unknown model 'stylegan9'.*valid names: "
+                     + ", ".join(sorted(KINDS))):
+    call("stylegan9")
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_missing_keys_take_the_spec_defaults(name):
+  minimal = _minimal(name)
+  written = ml_collections.ConfigDict({**models.SHARED_DEFAULTS,
+                                       **models.spec(name).defaults, **minimal})
+  assert repr(models.create(minimal)) == repr(models.create(written))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in KINDS if models.spec(n).required))
+def test_a_missing_required_key_is_named(name):
+  config = _minimal(name)
+  key = models.spec(name).required[-1]
+  del config[key]
+  with pytest.raises(ValueError, match=f"needs config.model.{key}"):
+    models.check(config)
+
+
+def test_spec_defaults_are_the_shared_config_defaults():
+  shared = common.model("dcgan")
+  for name in models.names():
+    for key, value in {**models.SHARED_DEFAULTS, **models.spec(name).defaults}.items():
+      if key in shared:
+        assert shared[key] == value, (name, key)
+
+
+def test_shims_are_derived_from_the_registry():
+  assert models.PAIRED == ("pix2pix", "srgan")
+  assert models.SEMI_SUPERVISED == ("ssgan_mlp",)
+  for name in models.names():
+    config = _minimal(name)
+    assert models.is_class_conditional(config) == (KINDS[name] == "class_conditional")
+    assert models.is_semi_supervised(config) == (KINDS[name] == "semi_supervised")
+    norm = models.discriminator_norm(config)
+    assert norm == ("batch" if name in ("dcgan", "cgan_dcgan", "acgan") else None)

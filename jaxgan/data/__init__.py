@@ -16,8 +16,10 @@ from jaxgan.data._batches import Batches, batch_indices
 from jaxgan.data._images import ImageDataset, to_float
 from jaxgan.data._load import SOURCES, load
 from jaxgan.data._pairs import PAIRS, load_paired, split_holdout, upsample_bicubic
+from jaxgan.data._stacked_mnist import stacked_mnist
 
 __all__ = [
     'PAIRS', 'SOURCES', 'Batches', 'ImageDataset', 'batch_indices', 'load',
-    'load_paired', 'split_holdout', 'to_float', 'upsample_bicubic',
+    'load_paired', 'split_holdout', 'stacked_mnist', 'to_float',
+    'upsample_bicubic',
 ]

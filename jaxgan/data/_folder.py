@@ -59,6 +59,45 @@ def _decode(filename: str, mode: str, size: int) -> tuple[np.ndarray, int]:
   return (array[..., None] if array.ndim == 2 else array), channels
 
 
+def _check_arguments(path: str | None, channels: int, mixed_channels: str) -> None:
+  if not path:
+    raise ValueError(
+        "data.source='folder' needs data.path: a directory of images.")
+  if not os.path.isdir(path):
+    raise FileNotFoundError(
+        f"data.path={path!r} is not a directory (data.source='folder').")
+  if channels not in (1, 3):
+    raise ValueError(
+        f'Folder images can be read with 1 or 3 channels, not {channels} '
+        '(model.channels).')
+  if mixed_channels not in MIXED_CHANNELS:
+    raise ValueError(
+        f'Unknown data.mixed_channels={mixed_channels!r}; valid: '
+        f'{", ".join(MIXED_CHANNELS)}.')
+
+
+def _check_mixed(path: str, files: list[str], ok: np.ndarray,
+                 source_channels: np.ndarray, channels: int,
+                 mixed_channels: str) -> None:
+  """Warns about (or, with mixed_channels='error', refuses) a folder whose
+  decoded images are partly greyscale and partly colour."""
+  kinds = sorted(set(source_channels[ok].tolist()))
+  if len(kinds) <= 1:
+    return
+  counts = ', '.join(
+      f'{np.sum(ok & (source_channels == c))} {"greyscale" if c == 1 else "colour"} '
+      f'(e.g. {files[int(np.argmax(ok & (source_channels == c)))]})' for c in kinds)
+  if mixed_channels == 'error':
+    raise ValueError(
+        f'The images under {path} mix greyscale and colour: {counts}. Remove '
+        'the odd ones, or set data.mixed_channels=convert to convert them all to '
+        f'model.channels={channels}.')
+  logging.warning(
+      'The images under %s mix greyscale and colour: %s; all are converted to '
+      '%s (model.channels=%d). Set data.mixed_channels=error to refuse this.',
+      path, counts, 'RGB' if channels == 3 else 'greyscale', channels)
+
+
 def load_folder(path: str | None, *, image_size: int, channels: int,
                 skip_corrupt: bool = True,
                 mixed_channels: str = 'convert') -> ImageDataset:
@@ -80,20 +119,7 @@ def load_folder(path: str | None, *, image_size: int, channels: int,
   Returns:
     An unlabelled ImageDataset in sorted file order.
   """
-  if not path:
-    raise ValueError(
-        "data.source='folder' needs data.path: a directory of images.")
-  if not os.path.isdir(path):
-    raise FileNotFoundError(
-        f"data.path={path!r} is not a directory (data.source='folder').")
-  if channels not in (1, 3):
-    raise ValueError(
-        f'Folder images can be read with 1 or 3 channels, not {channels} '
-        '(model.channels).')
-  if mixed_channels not in MIXED_CHANNELS:
-    raise ValueError(
-        f'Unknown data.mixed_channels={mixed_channels!r}; valid: '
-        f'{", ".join(MIXED_CHANNELS)}.')
+  _check_arguments(path, channels, mixed_channels)
   files = list_images(path)
   if not files:
     raise FileNotFoundError(
@@ -130,20 +156,7 @@ def load_folder(path: str | None, *, image_size: int, channels: int,
         'Skipped %d of %d image files under %s that could not be decoded '
         '(set data.skip_corrupt=False to fail instead), e.g. %s',
         len(errors), len(files), path, min(errors))
-  kinds = sorted(set(source_channels[ok].tolist()))
-  if len(kinds) > 1:
-    counts = ', '.join(
-        f'{np.sum(ok & (source_channels == c))} {"greyscale" if c == 1 else "colour"} '
-        f'(e.g. {files[int(np.argmax(ok & (source_channels == c)))]})' for c in kinds)
-    if mixed_channels == 'error':
-      raise ValueError(
-          f'The images under {path} mix greyscale and colour: {counts}. Remove '
-          'the odd ones, or set data.mixed_channels=convert to convert them all to '
-          f'model.channels={channels}.')
-    logging.warning(
-        'The images under %s mix greyscale and colour: %s; all are converted to '
-        '%s (model.channels=%d). Set data.mixed_channels=error to refuse this.',
-        path, counts, 'RGB' if channels == 3 else 'greyscale', channels)
+  _check_mixed(path, files, ok, source_channels, channels, mixed_channels)
   return ImageDataset(
       images=out if ok.all() else out[ok], labels=None, num_classes=None,
       name=f'folder:{path}')

@@ -7,6 +7,7 @@ import time
 import ml_collections
 from absl import logging
 
+from jaxgan.data import _stacked_mnist
 from jaxgan.data._digits import load_digits
 from jaxgan.data._folder import load_folder
 from jaxgan.data._idx import load_idx
@@ -83,11 +84,9 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
 
 def _load_stacked_mnist(config: ml_collections.ConfigDict, split: str, *,
                         image_size: int, channels: int) -> ImageDataset:
-  """Stacked MNIST (`jaxgan.evaluation.stacked_mnist`): three MNIST digits
+  """Stacked MNIST (`jaxgan.data.stacked_mnist`): three MNIST digits
   from the IDX files in `config.path` as the channels, the same images for
   the same `config.seed`; labels are the 1000 modes."""
-  # Imported here: jaxgan.evaluation imports jaxgan.data.
-  from jaxgan.evaluation import _stacked_mnist  # pylint: disable=g-import-not-at-top
   if channels != 3:
     raise ValueError("data.source='stacked_mnist' makes 3-channel images; set "
                      f"model.channels=3 (got {channels}).")

@@ -23,27 +23,9 @@ import numpy as np
 from absl import logging
 
 from jaxgan.data import ImageDataset
-from jaxgan.evaluation import _features, _inception, _metrics, _toy
+from jaxgan.evaluation import _features, _inception, _metrics, _registry, _toy
+from jaxgan.evaluation._registry import METRICS
 
-# metric name -> the result keys it produces.
-METRICS: dict[str, tuple[str, ...]] = {
-    'fid': ('fid',),
-    'kid': ('kid', 'kid_std'),
-    'is': ('is', 'is_std'),
-    'precision_recall': ('precision', 'recall'),
-    'density_coverage': ('density', 'coverage'),
-    'class_distribution': ('class_kl', 'class_min_frac', 'class_max_frac'),
-    'stacked_mnist': ('stacked_mnist_modes', 'stacked_mnist_kl'),
-    'intra_fid': ('intra_fid', 'intra_fid_max'),
-    'classifier_accuracy': ('classifier_accuracy',),
-    'toy_ring': ('toy_modes', 'toy_high_quality', 'toy_reverse_kl'),
-    'toy_grid': ('toy_modes', 'toy_high_quality', 'toy_reverse_kl'),
-}
-_NEEDS_REFERENCE = ('fid', 'kid', 'precision_recall', 'density_coverage', 'intra_fid')
-_NEEDS_CLASSIFIER = ('class_distribution', 'stacked_mnist', 'classifier_accuracy')
-# Metrics of class-conditional generators: samples are generated for given classes.
-_CONDITIONAL = ('intra_fid', 'classifier_accuracy')
-_TOY = ('toy_ring', 'toy_grid')
 # Bump when the preprocessing or the stored statistics change.
 _CACHE_VERSION = 1
 GENERATED_KEY = 'generated'
@@ -104,12 +86,12 @@ def parse_metrics(metrics) -> tuple[str, ...]:
                      f'config.evals.metrics; valid: {", ".join(METRICS)}.')
   if len(set(names)) != len(names):
     raise ValueError(f'config.evals.metrics names a metric twice: {metrics!r}.')
-  toy = [m for m in names if m in _TOY]
+  toy = _registry.needing('toy', names)
   if len(toy) > 1:
-    raise ValueError('Choose one of toy_ring and toy_grid.')
+    raise ValueError(f'Choose one of {" and ".join(_registry.needing("toy"))}.')
   if toy and len(names) > 1:
-    raise ValueError('Toy metrics (toy_ring, toy_grid) score 2-D points and '
-                     'cannot be mixed with image metrics.')
+    raise ValueError(f'Toy metrics ({", ".join(_registry.needing("toy"))}) score 2-D '
+                     'points and cannot be mixed with image metrics.')
   return names
 
 
@@ -155,57 +137,23 @@ class Evaluator:
     self.workdir = workdir
     self._dataset = dataset
     self.num_classes = num_classes
-    conditional = [m for m in self.metrics if m in _CONDITIONAL]
-    if conditional and num_classes <= 0:
-      raise ValueError(f'Metrics {", ".join(conditional)} (config.evals.metrics) score '
-                       'class-conditional generators; this model has no '
-                       'config.model.num_classes.')
-    if 'intra_fid' in self.metrics and dataset is not None and dataset.labels is None:
-      raise ValueError(f'intra_fid needs the class labels of the reference data; '
-                       f'{dataset.name} has none.')
+    _check_config(config_evals, self.metrics, dataset, num_classes)
     self._reference_name = reference_name or (dataset.name if dataset else '')
-    for key in ('every', 'num_reference'):
-      if config_evals[key] < 0:
-        raise ValueError(f'config.evals.{key} must be >= 0, got {config_evals[key]}.')
-    for key in ('num_samples', 'batch_size'):
-      if config_evals[key] <= 0:
-        raise ValueError(f'config.evals.{key} must be positive, got '
-                         f'{config_evals[key]}.')
-    keys = [k for m in self.metrics for k in METRICS[m]]
-    if config_evals.best_metric and config_evals.best_metric not in keys:
-      raise ValueError(
-          f'config.evals.best_metric={config_evals.best_metric!r} is not produced '
-          f'by the metrics {", ".join(self.metrics) or "(none)"}; choose one of: '
-          f'{", ".join(keys) or "(none)"}, or "".')
-    if config_evals.best_mode not in ('min', 'max'):
-      raise ValueError(f"config.evals.best_mode must be 'min' or 'max', got "
-                       f'{config_evals.best_mode!r}.')
-    self._toy = next((_toy.get(m[len('toy_'):]) for m in self.metrics if m in _TOY),
-                     None)
-    image_metrics = [m for m in self.metrics if m not in _TOY]
+    self._toy = next((_toy.get(m[len('toy_'):])
+                      for m in _registry.needing('toy', self.metrics)), None)
+    image_metrics = [m for m in self.metrics if m not in _registry.needing('toy')]
     self.net = None
     if image_metrics:
-      if dataset is None and any(m in _NEEDS_REFERENCE for m in image_metrics):
+      if dataset is None and _registry.needing('reference', image_metrics):
         raise ValueError(f'Metrics {image_metrics} need the reference dataset.')
-      net_name = feature_net.name if feature_net else config_evals.feature_net
-      if net_name not in _features.FEATURE_NETS and feature_net is None:
-        raise ValueError(f'Unknown feature network {net_name!r} '
-                         '(config.evals.feature_net); valid: '
-                         f'{", ".join(_features.FEATURE_NETS)}.')
-      if (any(m in _NEEDS_CLASSIFIER for m in image_metrics)
-          and not net_name.startswith('classifier')):
-        raise ValueError(
-            'class_distribution, stacked_mnist and classifier_accuracy need a '
-            'classifier: set '
-            "config.evals.feature_net to 'classifier_mnist' or "
-            f"'classifier_fashion_mnist' (got {net_name!r}).")
-      self.net = feature_net or _features.get(net_name)
-      per_image = [m for m in image_metrics if m != 'stacked_mnist']
-      if (per_image and dataset is not None
+      self.net = _feature_net(config_evals, image_metrics, feature_net)
+      whole = [m for m in image_metrics
+               if _registry.spec(m).needs & {'features', 'logits'}]
+      if (whole and dataset is not None
           and dataset.images.shape[-1] not in self.net.channels):
         raise ValueError(
             f'{self.net.name} takes images with {self.net.channels} channels, the '
-            f'dataset has {dataset.images.shape[-1]}: metrics {per_image} cannot '
+            f'dataset has {dataset.images.shape[-1]}: metrics {whole} cannot '
             'use it.')
     self._reference: dict[str, np.ndarray] | None = None
     self._best = self._read_best()
@@ -265,7 +213,7 @@ class Evaluator:
     if self.net is not None:
       out.update(self.net.protocol())
       out['image_quantisation'] = 'round((x + 1) * 127.5) to uint8'
-    if self._dataset is not None and any(m in _NEEDS_REFERENCE for m in self.metrics):
+    if self._dataset is not None and _registry.needing('reference', self.metrics):
       out['reference'] = {'name': self._reference_name,
                           'num_images': self._num_reference(),
                           'image_shape': list(self._dataset.images.shape[1:])}
@@ -394,56 +342,39 @@ class Evaluator:
             ) -> dict[str, float]:
     """The metrics of given samples (uint8 / [-1, 1] images, or 2-D points);
     `labels`: the classes they were generated for (class-conditional metrics)."""
-    c = self.config
-    results: dict[str, float] = {}
     if self._toy is not None:
-      toy = _toy.evaluate(samples, self._toy)
-      return {f'toy_{k}': v for k, v in toy.items()}
-    samples = _features.to_uint8(samples)
-    if 'stacked_mnist' in self.metrics:
+      inputs = _registry.Inputs(self.config, samples, toy=self._toy)
+    else:
+      inputs = self._image_inputs(_features.to_uint8(samples), labels)
+    results: dict[str, float] = {}
+    for name in _registry.names():
+      if name in self.metrics:
+        results.update(_registry.spec(name).compute(inputs))
+    return results
+
+  def _image_inputs(self, samples: np.ndarray, labels: np.ndarray | None
+                    ) -> _registry.Inputs:
+    """The feature network's outputs on `samples` that the metrics need."""
+    batch_size = self.config.batch_size
+    needs = frozenset().union(*(_registry.spec(m).needs for m in self.metrics))
+    channel_logits = out = None
+    if 'channel_logits' in needs:
       if samples.shape[-1] != 3:
         raise ValueError(f'stacked_mnist needs 3-channel samples, got {samples.shape}.')
       channels = np.moveaxis(samples, -1, 0)[..., None].reshape(-1, *samples.shape[1:3], 1)
-      logits = self.net.extract(channels, batch_size=c.batch_size)['logits']
-      digits = logits.argmax(-1).reshape(3, -1).T
-      results.update(_metrics.stacked_mnist_modes(digits))
-    other = [m for m in self.metrics if m != 'stacked_mnist']
-    if not other:
-      return results
-    out = self.net.extract(samples, batch_size=c.batch_size)
-    features = out['features']
-    if 'fid' in self.metrics:
-      ref = self.reference()
-      results['fid'] = _metrics.frechet_distance(
-          *_metrics.gaussian_stats(features), ref['mu'], ref['sigma'])
-    if 'kid' in self.metrics:
-      kid = _metrics.kernel_inception_distance(
-          features, self.reference()['features'], num_subsets=c.kid_subsets,
-          subset_size=c.kid_subset_size, seed=c.seed)
-      results.update(kid=kid['kid'], kid_std=kid['kid_std'])
-    if 'is' in self.metrics:
-      results.update(_metrics.inception_score(out['logits'], splits=c.is_splits))
-    if 'precision_recall' in self.metrics or 'density_coverage' in self.metrics:
-      real = self._matched_reference(len(features))
-      if 'precision_recall' in self.metrics:
-        results.update(_metrics.precision_recall(real, features, k=c.pr_k))
-      if 'density_coverage' in self.metrics:
-        results.update(_metrics.density_coverage(real, features, k=c.dc_k))
-    if any(m in _CONDITIONAL for m in self.metrics):
-      if labels is None or len(labels) != len(samples):
-        raise ValueError('intra_fid and classifier_accuracy need the class of each '
-                         'sample (labels of the same length).')
-      if 'intra_fid' in self.metrics:
-        results.update(_metrics.intra_fid(self.reference()['features'],
-                                          self._reference_labels(), features, labels))
-      if 'classifier_accuracy' in self.metrics:
-        results['classifier_accuracy'] = _metrics.classifier_accuracy(out['logits'],
-                                                                      labels)
-    if 'class_distribution' in self.metrics:
-      dist = _metrics.class_distribution(out['logits'].argmax(-1),
-                                         out['logits'].shape[-1])
-      results.update({k: dist[k] for k in METRICS['class_distribution']})
-    return results
+      channel_logits = self.net.extract(channels, batch_size=batch_size)['logits']
+    if needs & {'features', 'logits'}:
+      out = self.net.extract(samples, batch_size=batch_size)
+    if 'labels' in needs and (labels is None or len(labels) != len(samples)):
+      raise ValueError(f'{" and ".join(_registry.needing("labels", self.metrics))} '
+                       'need the class of each sample (labels of the same length).')
+    return _registry.Inputs(
+        self.config, samples, labels,
+        features=None if out is None else out['features'],
+        logits=None if out is None else out['logits'],
+        channel_logits=channel_logits, reference=self.reference,
+        matched_reference=self._matched_reference,
+        reference_labels=self._reference_labels)
 
   def _reference_labels(self) -> np.ndarray:
     """The classes of the reference images, in the order of their features."""
@@ -457,6 +388,54 @@ class Evaluator:
     if len(features) <= n:
       return features
     return features[np.sort(np.random.default_rng(1).permutation(len(features))[:n])]
+
+
+def _check_config(config_evals: ml_collections.ConfigDict, metrics: tuple[str, ...],
+                  dataset: ImageDataset | None, num_classes: int) -> None:
+  """Raises ValueError for config.evals fields the metrics cannot work with."""
+  conditional = _registry.needing('labels', metrics)
+  if conditional and num_classes <= 0:
+    raise ValueError(f'Metrics {", ".join(conditional)} (config.evals.metrics) score '
+                     'class-conditional generators; this model has no '
+                     'config.model.num_classes.')
+  for name in _registry.needing('reference_labels', metrics):
+    if dataset is not None and dataset.labels is None:
+      raise ValueError(f'{name} needs the class labels of the reference data; '
+                       f'{dataset.name} has none.')
+  for key in ('every', 'num_reference'):
+    if config_evals[key] < 0:
+      raise ValueError(f'config.evals.{key} must be >= 0, got {config_evals[key]}.')
+  for key in ('num_samples', 'batch_size'):
+    if config_evals[key] <= 0:
+      raise ValueError(f'config.evals.{key} must be positive, got '
+                       f'{config_evals[key]}.')
+  keys = [k for m in metrics for k in METRICS[m]]
+  if config_evals.best_metric and config_evals.best_metric not in keys:
+    raise ValueError(
+        f'config.evals.best_metric={config_evals.best_metric!r} is not produced '
+        f'by the metrics {", ".join(metrics) or "(none)"}; choose one of: '
+        f'{", ".join(keys) or "(none)"}, or "".')
+  if config_evals.best_mode not in ('min', 'max'):
+    raise ValueError(f"config.evals.best_mode must be 'min' or 'max', got "
+                     f'{config_evals.best_mode!r}.')
+
+
+def _feature_net(config_evals: ml_collections.ConfigDict, metrics: list[str],
+                 feature_net: _features.FeatureNet | None) -> _features.FeatureNet:
+  """`feature_net`, or the network config.evals names, checked against what
+  the metrics need."""
+  net_name = feature_net.name if feature_net else config_evals.feature_net
+  if net_name not in _features.FEATURE_NETS and feature_net is None:
+    raise ValueError(f'Unknown feature network {net_name!r} '
+                     '(config.evals.feature_net); valid: '
+                     f'{", ".join(_features.FEATURE_NETS)}.')
+  if _registry.needing('classifier', metrics) and not net_name.startswith('classifier'):
+    classifiers = [n for n in _features.FEATURE_NETS if n.startswith('classifier')]
+    raise ValueError(
+        f'{", ".join(_registry.needing("classifier"))} need a classifier: set '
+        f'config.evals.feature_net to {" or ".join(map(repr, classifiers))} '
+        f'(got {net_name!r}).')
+  return feature_net or _features.get(net_name)
 
 
 def _write_json(path: str, obj) -> None:

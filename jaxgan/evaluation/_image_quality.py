@@ -8,6 +8,8 @@ Both are pure NumPy functions of (N, H, W, C) arrays whose values span
 import numpy as np
 from scipy import ndimage
 
+from jaxgan.data import upsample_bicubic
+
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 
@@ -81,3 +83,32 @@ def ssim(x: np.ndarray, y: np.ndarray, data_range: float = 255.0) -> np.ndarray:
   ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)
               / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2)))
   return ssim_map.mean(axis=(1, 2, 3))
+
+
+def paired_scores(fakes: np.ndarray, targets: np.ndarray,
+                  sources: np.ndarray | None = None) -> dict[str, float]:
+  """The scores of an image-to-image model on held-out pairs.
+
+  L1 (in [-1, 1] units, as the loss), PSNR and SSIM (on 0..255 pixels) of
+  generated images against their targets, and, given smaller `sources`, PSNR
+  and SSIM of their bicubic enlargement: the baseline a super-resolution
+  model has to beat.
+
+  Args:
+    fakes, targets: images (N, H, W, C), floats in [-1, 1].
+    sources: the model inputs (N, h, w, c), uint8; only for h < H.
+
+  Returns:
+    {'l1', 'psnr', 'ssim'}, and 'bicubic_psnr', 'bicubic_ssim' given sources.
+  """
+  l1 = np.mean(np.abs(np.asarray(fakes, np.float64) - np.asarray(targets, np.float64)))
+  pixels = lambda x: np.clip(np.round((np.asarray(x, np.float64) + 1) * 127.5), 0, 255)
+  fakes, targets_f = pixels(fakes), pixels(targets)
+  scores = {'l1': float(l1),
+            'psnr': float(np.mean(psnr(fakes, targets_f))),
+            'ssim': float(np.mean(ssim(fakes, targets_f)))}
+  if sources is not None and sources.shape[1] < targets.shape[1]:
+    bicubic = upsample_bicubic(sources, targets.shape[1:3]).astype(np.float64)
+    scores['bicubic_psnr'] = float(np.mean(psnr(bicubic, targets_f)))
+    scores['bicubic_ssim'] = float(np.mean(ssim(bicubic, targets_f)))
+  return scores

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import weights as torch_weights
+
 WEIGHTS_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/'
                'fid_weights/pt_inception-2015-12-05-6726825d.pth')
 WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
@@ -376,7 +378,6 @@ def load_variables(weights: str | None = None, *,
       published weights (verified; downloaded once to `cache_dir()`).
     download: whether a missing published file may be downloaded.
   """
-  from jaxgan.evaluation import _torch_pickle  # pylint: disable=g-import-not-at-top
   path = weights if weights is not None else weights_path(download=download)
   digest = _sha256(path)
-  return params_from_torch(_torch_pickle.load(path)), digest
+  return params_from_torch(torch_weights.load(path)), digest

@@ -122,7 +122,7 @@ class Discriminator(nn.Module):
     norm: the normalisation after every convolution but the first: 'batch'
       (DCGAN), 'layer' (over each example's whole feature map, as the WGAN-GP
       critic, whose gradient penalty is per example) or 'none'.
-    use_batch_norm: the older switch: False turns norm='batch' into 'none'.
+    use_batch_norm: False turns norm='batch' into 'none'.
     spectral_norm: spectral normalisation of every layer's weights (Miyato et
       al. 2018); one power iteration per training call, its vector kept in
       'batch_stats'.

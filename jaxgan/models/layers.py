@@ -14,12 +14,11 @@ differs is how XLA computes them, set by `impl`:
   `jaxgan.train.step.compiler_options()`; else YNNPACK). XLA's own
   derivatives of a strided convolution are convolutions in other layouts,
   which XLA:CPU rewrites into that layout outside loops only: inside a loop
-  (`lax.fori_loop`, as every training call is) it ran them in a generic
-  emitter, 40-50x slower (1233 ms vs 26 ms for the backward pass of
-  16x16x64 -> 128 at batch 64). Transposed convolutions go to Eigen's
+  (`lax.fori_loop`, as every training call is) it runs them in a generic
+  emitter, many times slower. Transposed convolutions go to Eigen's
   transposed convolution while its column buffer is at most
-  `EIGEN_TRANSPOSED_CONV_BYTES` (it slows down 2-3x beyond), and otherwise
-  to the sub-pixel form below as one stride-1 convolution.
+  `EIGEN_TRANSPOSED_CONV_BYTES` (it slows down beyond), and otherwise to the
+  sub-pixel form below as one stride-1 convolution.
 - 'matmul' (the default on GPU and TPU): matrix multiplies over gathered
   patches (`_conv`), so forward and backward passes are matmuls and shifted
   adds. `UpConv` uses the sub-pixel form (Shi et al. 2016): output phase
@@ -48,17 +47,16 @@ from jax import lax
 IMPLS = ("auto", "conv", "matmul")
 
 # Eigen's transposed convolution keeps a column buffer of
-# batch x input pixels x 16 x output channels floats; past 16 MiB it ran 2-3x
-# slower than the sub-pixel convolution on the 2-core CPU here (DCGAN-64's
-# step: 1.15x the time with Eigen's for every layer).
+# batch x input pixels x 16 x output channels floats; past this size the
+# sub-pixel convolution is the faster of the two on CPU.
 EIGEN_TRANSPOSED_CONV_BYTES = 16 * 2**20
 
 _NHWC = ("NHWC", "HWIO", "NHWC")
 
 
 def resolve_impl(impl: str) -> str:
-  """'auto' -> 'conv' on CPU, 'matmul' elsewhere (faster on GPU, measured on
-  an H100); other names as they are, after a check."""
+  """'auto' -> 'conv' on CPU, 'matmul' elsewhere (the faster one on GPU);
+  other names as they are, after a check."""
   if impl not in IMPLS:
     raise ValueError(f"Unknown conv impl {impl!r}; valid: {', '.join(IMPLS)}.")
   if impl == "auto":
@@ -96,10 +94,8 @@ def conv_kernel_grad(x, dy):
   """The gradient of sum(dy * strided_conv(x, k)) with respect to k:
   (B, H, W, C), (B, H/2, W/2, F) -> (4, 4, C, F), as a convolution of the
   channels-first input with dy as a dilated kernel."""
-  # XLA fuses the transposes into the ops that make x and dy, where they ran
-  # 2.5x slower than plain ones (1.40 vs 0.55 ms for 64x16x16x64 in
-  # isolation): the barrier keeps them plain (the DCGAN-32 step: 0.986 of the
-  # time).
+  # XLA would fuse the transposes into the ops that make x and dy, where they
+  # run slower than plain transposes: the barrier keeps them plain.
   x, dy = lax.optimization_barrier((x, dy))
   k = lax.conv_general_dilated(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), (1, 1),
                                ((1, 1), (1, 1)), rhs_dilation=(2, 2),

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import weights
+
 # Channels of the convolutions of each block; a 2x2 max-pool follows a block.
 _BLOCKS = ((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 512, 512),
            (512, 512, 512, 512))
@@ -64,8 +66,7 @@ def load_params(path: str, layer: str = "relu5_4") -> dict:
     with np.load(path) as f:
       state = dict(f)
   else:
-    from jaxgan.evaluation import _torch_pickle  # pylint: disable=g-import-not-at-top
-    state = _torch_pickle.load(path)
+    state = weights.load(path)
   params = {}
   for name, index in zip(LAYERS, _TORCH_INDICES):
     weight_key, bias_key = f"features.{index}.weight", f"features.{index}.bias"

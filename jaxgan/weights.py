@@ -12,6 +12,10 @@
 Both are read here with a restricted unpickler that only builds plain
 containers and tensors: a file that asks for any other class is refused, so
 loading runs no code from the file.
+
+Both the models (VGG19 for the perceptual loss) and the evaluation (the FID
+Inception) read such files, so the reader belongs to neither: it imports
+nothing from jaxgan and nothing heavier than NumPy.
 """
 
 from __future__ import annotations

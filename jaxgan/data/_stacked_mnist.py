@@ -4,6 +4,7 @@
 arXiv:1705.07761) and PacGAN (Lin et al. 2018, arXiv:1712.04086; its released
 code trains on 128,000 such images and evaluates 26,000 samples). The mode
 of an image is 100 * c0 + 10 * c1 + c2 for the digits of its channels 0, 1, 2;
+`data.load` builds it for config.data.source='stacked_mnist', and
 `jaxgan.evaluation.stacked_mnist_modes` counts the modes of samples from the
 digits that the MNIST classifier reads in each channel.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgan.data import ImageDataset
+from jaxgan.data._images import ImageDataset
 
 NUM_MODES = 1000
 NUM_TRAIN = 128_000  # PacGAN's training set size

@@ -1,0 +1,336 @@
+"""One `ModelSpec` per architecture: how to build it, what kind it is, what
+its config block must hold. `create`, `check` and `kind` read only the specs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxgan.models import conditional, dcgan, mlp, pix2pix, resnet, srgan
+
+KINDS = ("unconditional", "class_conditional", "paired", "semi_supervised")
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# config.model keys every model has (`create` builds image_size x image_size x
+# channels samples unless given a data shape); each spec adds its own.
+SHARED_DEFAULTS = dict(dtype="float32", image_size=32, channels=1, latent_dim=100,
+                       g_width=64, d_width=64, num_classes=0)
+
+Builder = Callable[[Any, tuple, Any, "str | None"], tuple[nn.Module, nn.Module]]
+
+
+def _no_check(config: Any) -> None:
+  del config
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """An architecture by name.
+
+  Attributes:
+    name: its `config.model.name`.
+    build: (config.model, data_shape, dtype, axis_name) -> (G, D); the
+      config has `defaults` filled in for the keys it lacks (as `create`
+      passes it).
+    kind: one of KINDS: what `cond` the players take (none, class labels,
+      the paired input image) or whether D classifies without labels.
+    check: raises ValueError for a config.model this model cannot build
+      (after the shared checks of `check`).
+    defaults: the config.model keys it reads beyond SHARED_DEFAULTS, with
+      the values used when a config lacks them.
+    required: keys it reads that have no default.
+    optional_labels: an unconditional model that becomes class-conditional
+      when config.model.num_classes > 0.
+  """
+  name: str
+  build: Builder
+  kind: str = "unconditional"
+  check: Callable[[Any], None] = _no_check
+  defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+  required: tuple[str, ...] = ()
+  optional_labels: bool = False
+
+  def __post_init__(self):
+    if self.kind not in KINDS:
+      raise ValueError(f"ModelSpec {self.name!r}: kind {self.kind!r} is not one of "
+                       f"{', '.join(KINDS)}.")
+
+
+class _WithDefaults:
+  """A read-only view of config.model that falls back to a spec's defaults."""
+
+  def __init__(self, config: Any, defaults: Mapping[str, Any]):
+    self._config, self._defaults = config, defaults
+
+  def __contains__(self, key: str) -> bool:
+    return key in self._config or key in self._defaults
+
+  def __getitem__(self, key: str) -> Any:
+    return self._config[key] if key in self._config else self._defaults[key]
+
+  def __getattr__(self, key: str) -> Any:
+    if key.startswith("_"):
+      raise AttributeError(key)
+    try:
+      return self[key]
+    except KeyError:
+      raise AttributeError(f"config.model has no field {key!r}.") from None
+
+  def get(self, key: str, default: Any = None) -> Any:
+    return self[key] if key in self else default
+
+
+# -- Builders: (config, data_shape, dtype, axis_name) -> (G, D) ----------------
+
+_MINIBATCH = dict(minibatch_discrimination=0, minibatch_stddev=0)
+
+
+def _minibatch(config: Any) -> dict:
+  """The 'Improved Techniques' discriminator layers (0: off)."""
+  return {key: config[key] for key in _MINIBATCH}
+
+
+def _dcgan(config: Any, data_shape: tuple, dtype, axis_name):
+  generator = dcgan.Generator(image_size=config.image_size, channels=config.channels,
+                              width=config.g_width, dtype=dtype, axis_name=axis_name,
+                              conv_impl=config.conv_impl)
+  discriminator = dcgan.Discriminator(
+      image_size=config.image_size, width=config.d_width,
+      norm=discriminator_norm(config), spectral_norm=config.d_spectral_norm,
+      dtype=dtype, axis_name=axis_name, conv_impl=config.conv_impl,
+      **_minibatch(config))
+  return generator, discriminator
+
+
+def _resnet(config: Any, data_shape: tuple, dtype, axis_name):
+  sngan = config.variant == "sngan"
+  generator = resnet.Generator(image_size=config.image_size, channels=config.channels,
+                               width=config.g_width, num_classes=config.num_classes,
+                               dtype=dtype, axis_name=axis_name)
+  discriminator = resnet.Discriminator(
+      width=config.d_width, spectral_norm=sngan or config.d_spectral_norm,
+      pooling="sum" if sngan else "mean", num_classes=config.num_classes,
+      dtype=dtype, axis_name=axis_name, **_minibatch(config))
+  return generator, discriminator
+
+
+def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
+  generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
+                            depth=config.depth, tanh=len(data_shape) == 3,
+                            batch_norm=config.g_batch_norm, dtype=dtype,
+                            axis_name=axis_name)
+  discriminator = mlp.Discriminator(width=config.d_width, depth=config.depth,
+                                    pack=config.pack, dtype=dtype,
+                                    dropout=config.d_dropout, **_minibatch(config))
+  return generator, discriminator
+
+
+def _pix2pix(config: Any, data_shape: tuple, dtype, axis_name):
+  num_downs = config.num_downs or pix2pix.max_downs(data_shape[0])
+  generator = pix2pix.UNetGenerator(channels=data_shape[-1], num_downs=num_downs,
+                                    width=config.g_width, dtype=dtype, axis_name=axis_name)
+  discriminator = pix2pix.PatchDiscriminator(num_layers=config.patch_layers,
+                                             width=config.d_width, dtype=dtype,
+                                             axis_name=axis_name)
+  return generator, discriminator
+
+
+def _srgan(config: Any, data_shape: tuple, dtype, axis_name):
+  generator = srgan.SRResNet(channels=data_shape[-1], num_blocks=config.num_blocks,
+                             width=config.g_width, dtype=dtype, axis_name=axis_name)
+  discriminator = srgan.Discriminator(width=config.d_width, dtype=dtype, axis_name=axis_name)
+  return generator, discriminator
+
+
+def _cgan_mlp(config: Any, data_shape: tuple, dtype, axis_name):
+  k = config.num_classes
+  generator = conditional.CGANMLPGenerator(
+      output_shape=tuple(data_shape), num_classes=k, z_units=config.g_z_units,
+      y_units=config.g_y_units, width=config.g_width, dtype=dtype)
+  discriminator = conditional.CGANMLPDiscriminator(
+      num_classes=k, x_units=config.d_x_units, y_units=config.d_y_units,
+      width=config.d_width, dtype=dtype)
+  return generator, discriminator
+
+
+def _cgan_dcgan(config: Any, data_shape: tuple, dtype, axis_name):
+  generator, discriminator = _dcgan(config, data_shape, dtype, axis_name)
+  k = config.num_classes
+  return (conditional.LabelConcatGenerator(generator, k),
+          conditional.LabelChannelsDiscriminator(discriminator, k, dtype=dtype))
+
+
+def _acgan(config: Any, data_shape: tuple, dtype, axis_name):
+  generator, discriminator = _dcgan(config, data_shape, dtype, axis_name)
+  k = config.num_classes
+  return (conditional.LabelConcatGenerator(generator, k),
+          conditional.AuxClassifierDiscriminator(discriminator, k, dtype=dtype))
+
+
+def _ssgan_mlp(config: Any, data_shape: tuple, dtype, axis_name):
+  generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
+                            depth=config.depth, tanh=True, dtype=dtype)
+  body = conditional.NoisyMLP(widths=tuple(config.d_widths),
+                              input_noise=config.d_input_noise,
+                              hidden_noise=config.d_hidden_noise, dtype=dtype)
+  return generator, conditional.SemiSupervisedDiscriminator(
+      body, config.d_classes, dtype=dtype)
+
+
+# -- Per-model checks ---------------------------------------------------------
+
+def _check_image_size(config: Any, supported: tuple[int, ...]) -> None:
+  if config.image_size not in supported:
+    raise ValueError(f"Model {config.name!r} supports image sizes {supported}, got "
+                     f"config.model.image_size={config.image_size}.")
+
+
+def _check_dcgan(config: Any) -> None:
+  _check_image_size(config, dcgan.SUPPORTED_IMAGE_SIZES)
+  if config.conv_impl not in dcgan.CONV_IMPLS:
+    raise ValueError(f"Unknown config.model.conv_impl {config.conv_impl!r}; valid: "
+                     f"{', '.join(dcgan.CONV_IMPLS)}.")
+  if config.d_norm not in dcgan.NORMS:
+    raise ValueError(f"Unknown config.model.d_norm {config.d_norm!r}; valid: "
+                     f"{', '.join(dcgan.NORMS)}.")
+
+
+def _check_resnet(config: Any) -> None:
+  _check_image_size(config, resnet.SUPPORTED_IMAGE_SIZES)
+  if config.variant not in resnet.VARIANTS:
+    raise ValueError(f"Unknown config.model.variant {config.variant!r} for "
+                     f"model 'resnet'; valid: {', '.join(resnet.VARIANTS)}.")
+
+
+def _check_ssgan(config: Any) -> None:
+  if config.d_classes <= 0:
+    raise ValueError(f"Model {config.name!r} needs config.model.d_classes > 0 "
+                     "(the K of its K+1-class discriminator).")
+
+
+_DCGAN_DEFAULTS = dict(conv_impl="auto", d_norm="batch", d_batch_norm=True,
+                       d_spectral_norm=False, **_MINIBATCH)
+_SPECS: dict[str, ModelSpec] = {s.name: s for s in (
+    ModelSpec("dcgan", _dcgan, check=_check_dcgan, defaults=_DCGAN_DEFAULTS),
+    ModelSpec("mlp", _mlp, defaults=dict(depth=3, g_batch_norm=False, d_dropout=0.0,
+                                         pack=1, **_MINIBATCH)),
+    ModelSpec("resnet", _resnet, check=_check_resnet, optional_labels=True,
+              defaults=dict(d_spectral_norm=False, **_MINIBATCH), required=("variant",)),
+    ModelSpec("cgan_mlp", _cgan_mlp, "class_conditional",
+              required=("g_z_units", "g_y_units", "d_x_units", "d_y_units")),
+    ModelSpec("cgan_dcgan", _cgan_dcgan, "class_conditional", _check_dcgan,
+              _DCGAN_DEFAULTS),
+    ModelSpec("acgan", _acgan, "class_conditional", _check_dcgan, _DCGAN_DEFAULTS),
+    ModelSpec("ssgan_mlp", _ssgan_mlp, "semi_supervised", _check_ssgan,
+              defaults=dict(d_classes=0),
+              required=("depth", "d_widths", "d_input_noise", "d_hidden_noise")),
+    ModelSpec("pix2pix", _pix2pix, "paired", pix2pix.check,
+              defaults=dict(num_downs=0, patch_layers=1)),
+    ModelSpec("srgan", _srgan, "paired", defaults=dict(num_blocks=16)),
+)}
+
+
+def names() -> list[str]:
+  """The valid config.model.name values, sorted."""
+  return sorted(_SPECS)
+
+
+def spec(name: str) -> ModelSpec:
+  """The ModelSpec called `name`; ValueError listing the valid names if none is."""
+  if name not in _SPECS:
+    raise ValueError(f"Unknown model {name!r} (config.model.name); valid "
+                     f"names: {', '.join(names())}.")
+  return _SPECS[name]
+
+
+def kind(config: Any) -> str:
+  """What `config.model` builds: one of KINDS."""
+  model = spec(config.name)
+  if model.optional_labels and config.get("num_classes", 0) > 0:
+    return "class_conditional"
+  return model.kind
+
+
+def _with_defaults(config: Any) -> _WithDefaults:
+  model = spec(config.name)
+  return _WithDefaults(config, {**SHARED_DEFAULTS, **model.defaults})
+
+
+def _check_labels(config: Any, model: ModelSpec) -> None:
+  num_classes = config.get("num_classes", 0)
+  if model.kind == "class_conditional" and num_classes <= 0:
+    raise ValueError(f"Model {config.name!r} is class-conditional: set "
+                     f"config.model.num_classes > 0 (got {num_classes}).")
+  if num_classes and model.kind != "class_conditional" and not model.optional_labels:
+    labelled = ([s.name for s in _SPECS.values() if s.kind == "class_conditional"]
+                + [s.name for s in _SPECS.values() if s.optional_labels])
+    raise ValueError(f"Model {config.name!r} takes no labels, but "
+                     f"config.model.num_classes={num_classes}; use one of "
+                     f"{', '.join(labelled)}, or num_classes=0.")
+
+
+def check(config: Any) -> None:
+  """Raises ValueError, before anything is built, for a model config that cannot work."""
+  model = spec(config.name)
+  missing = [key for key in model.required if key not in config]
+  if missing:
+    raise ValueError(f"Model {config.name!r} needs config.model."
+                     f"{', config.model.'.join(missing)}.")
+  _check_labels(config, model)
+  model.check(_with_defaults(config))
+  if config.get("dtype", SHARED_DEFAULTS["dtype"]) not in _DTYPES:
+    raise ValueError(f"Unknown config.model.dtype {config.dtype!r}; valid: "
+                     f"{', '.join(_DTYPES)}.")
+  if config.get("pack", 1) != 1 and "pack" not in model.defaults:
+    packing = [s.name for s in _SPECS.values() if "pack" in s.defaults]
+    raise ValueError(f"config.model.pack (PacGAN) is implemented for the "
+                     f"{', '.join(map(repr, packing))} discriminator only, not "
+                     f"{config.name!r}; set it to 1.")
+  for key in ("channels", "g_width", "d_width", "latent_dim", "pack"):
+    if key in config and config[key] <= 0:
+      raise ValueError(f"config.model.{key} must be positive, got {config[key]}.")
+  for key in ("num_classes", "minibatch_discrimination", "minibatch_stddev"):
+    if config.get(key, 0) < 0:
+      raise ValueError(f"config.model.{key} must be >= 0 (0: off), got {config[key]}.")
+
+
+def discriminator_norm(config: Any) -> str | None:
+  """The normalisation in the hidden layers of a DCGAN-style discriminator of
+  `config.model` ('batch', 'layer' or 'none'; `d_batch_norm=False` turns
+  'batch' into 'none'), or None for the models without one."""
+  model = _SPECS.get(config.name)
+  if model is None or "d_norm" not in model.defaults:
+    return None
+  norm = config.get("d_norm", "batch")
+  return "none" if norm == "batch" and not config.get("d_batch_norm", True) else norm
+
+
+def create(config: Any, data_shape: tuple | None = None,
+           axis_name: str | None = None) -> tuple[nn.Module, nn.Module]:
+  """Builds (generator, discriminator) from `config.model` for samples of
+  `data_shape` (default: image_size x image_size x channels)."""
+  check(config)
+  config = _with_defaults(config)
+  if data_shape is None:
+    data_shape = (config.image_size, config.image_size, config.channels)
+  return spec(config.name).build(config, tuple(data_shape), _DTYPES[config.dtype],
+                                 axis_name)
+
+
+# Kept until the trainer asks models.kind()
+PAIRED = tuple(n for n, s in _SPECS.items() if s.kind == "paired")
+# Kept until the trainer asks models.kind()
+SEMI_SUPERVISED = tuple(n for n, s in _SPECS.items() if s.kind == "semi_supervised")
+
+
+def is_class_conditional(config: Any) -> bool:
+  """Whether the models of `config.model` take class labels."""
+  return kind(config) == "class_conditional"  # Kept until the trainer asks models.kind()
+
+
+def is_semi_supervised(config: Any) -> bool:
+  """Whether the discriminator of `config.model` is a K+1-class classifier."""
+  return kind(config) == "semi_supervised"  # Kept until the trainer asks models.kind()
