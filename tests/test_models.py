@@ -496,12 +496,11 @@ def test_spec_defaults_are_the_shared_config_defaults():
         assert shared[key] == value, (name, key)
 
 
-def test_shims_are_derived_from_the_registry():
-  assert models.PAIRED == ("pix2pix", "srgan")
-  assert models.SEMI_SUPERVISED == ("ssgan_mlp",)
+def test_names_by_kind_and_discriminator_norm_come_from_the_registry():
+  assert models.names("paired") == ["pix2pix", "srgan"]
+  assert models.names("semi_supervised") == ["ssgan_mlp"]
+  assert sorted(sum((models.names(k) for k in models.KINDS), [])) == models.names()
   for name in models.names():
     config = _minimal(name)
-    assert models.is_class_conditional(config) == (KINDS[name] == "class_conditional")
-    assert models.is_semi_supervised(config) == (KINDS[name] == "semi_supervised")
     norm = models.discriminator_norm(config)
     assert norm == ("batch" if name in ("dcgan", "cgan_dcgan", "acgan") else None)

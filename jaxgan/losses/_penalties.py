@@ -87,6 +87,25 @@ def _norm_penalty(norms: Array, target: float, one_sided: bool) -> Array:
   return jnp.mean(jnp.square(excess))
 
 
+def _interpolation_weights(key: Array | None, alpha: ArrayLike | None,
+                           shape: tuple, dtype) -> Array:
+  """Per-example weights of shape (B, 1, ...) for data of `shape`: drawn
+  from U(0, 1) with `key`, or `alpha` (a scalar or B values) checked."""
+  batch = shape[0]
+  if alpha is None:
+    alpha = jax.random.uniform(key, (batch,), dtype=dtype)
+  else:
+    alpha = jnp.asarray(alpha, dtype=dtype)
+    if not (alpha.size == 1 or (alpha.ndim >= 1 and alpha.shape[0] == batch
+                                and alpha.size == batch)):
+      raise ValueError(
+          f"alpha must be a scalar or hold one weight per example, shape "
+          f"({batch},); got shape {alpha.shape}."
+      )
+    alpha = jnp.broadcast_to(alpha.reshape(-1), (batch,))
+  return alpha.reshape((batch,) + (1,) * (len(shape) - 1))
+
+
 def gradient_penalty(
     critic_fn: CriticFn,
     real: ArrayLike,
@@ -153,20 +172,8 @@ def gradient_penalty(
         "real and fake must have the same shape to be interpolated; got "
         f"real.shape={real.shape} and fake.shape={fake.shape}."
     )
-  dtype = jnp.promote_types(real.dtype, fake.dtype)
-  batch = real.shape[0]
-  if alpha is None:
-    alpha = jax.random.uniform(key, (batch,), dtype=dtype)
-  else:
-    alpha = jnp.asarray(alpha, dtype=dtype)
-    if not (alpha.size == 1 or (alpha.ndim >= 1 and alpha.shape[0] == batch
-                                and alpha.size == batch)):
-      raise ValueError(
-          f"alpha must be a scalar or hold one weight per example, shape "
-          f"({batch},); got shape {alpha.shape}."
-      )
-    alpha = jnp.broadcast_to(alpha.reshape(-1), (batch,))
-  alpha = alpha.reshape((batch,) + (1,) * (real.ndim - 1))
+  alpha = _interpolation_weights(key, alpha, real.shape,
+                                 jnp.promote_types(real.dtype, fake.dtype))
   interpolates = alpha * real + (1.0 - alpha) * fake
   grads = _input_gradients(critic_fn, interpolates)
   norms = _safe_norm(_squared_norms(grads))

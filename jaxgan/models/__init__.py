@@ -19,21 +19,17 @@ Non-parameter state (BatchNorm statistics, spectral-norm vectors) lives in
 
 from jaxgan.models._registry import (
     KINDS,
-    PAIRED,
-    SEMI_SUPERVISED,
     SHARED_DEFAULTS,
     ModelSpec,
     check,
     create,
     discriminator_norm,
-    is_class_conditional,
-    is_semi_supervised,
     kind,
     names,
     spec,
 )
 from jaxgan.models.dcgan import Discriminator, Generator
 
-__all__ = ["KINDS", "PAIRED", "SEMI_SUPERVISED", "SHARED_DEFAULTS", "Discriminator",
+__all__ = ["KINDS", "SHARED_DEFAULTS", "Discriminator",
            "Generator", "ModelSpec", "check", "create", "discriminator_norm",
-           "is_class_conditional", "is_semi_supervised", "kind", "names", "spec"]
+           "kind", "names", "spec"]

@@ -233,9 +233,10 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
 )}
 
 
-def names() -> list[str]:
-  """The valid config.model.name values, sorted."""
-  return sorted(_SPECS)
+def names(of_kind: str | None = None) -> list[str]:
+  """The valid config.model.name values, sorted; with `of_kind`, those of
+  the models whose spec is of that kind (see `KINDS`)."""
+  return sorted(n for n, s in _SPECS.items() if of_kind is None or s.kind == of_kind)
 
 
 def spec(name: str) -> ModelSpec:
@@ -318,19 +319,3 @@ def create(config: Any, data_shape: tuple | None = None,
     data_shape = (config.image_size, config.image_size, config.channels)
   return spec(config.name).build(config, tuple(data_shape), _DTYPES[config.dtype],
                                  axis_name)
-
-
-# Kept until the trainer asks models.kind()
-PAIRED = tuple(n for n, s in _SPECS.items() if s.kind == "paired")
-# Kept until the trainer asks models.kind()
-SEMI_SUPERVISED = tuple(n for n, s in _SPECS.items() if s.kind == "semi_supervised")
-
-
-def is_class_conditional(config: Any) -> bool:
-  """Whether the models of `config.model` take class labels."""
-  return kind(config) == "class_conditional"  # Kept until the trainer asks models.kind()
-
-
-def is_semi_supervised(config: Any) -> bool:
-  """Whether the discriminator of `config.model` is a K+1-class classifier."""
-  return kind(config) == "semi_supervised"  # Kept until the trainer asks models.kind()

@@ -2,6 +2,7 @@
 or source | generated | target for paired data) and the scores of paired
 samples."""
 
+
 from collections.abc import Callable
 
 import jax
@@ -58,24 +59,6 @@ def triptych(sources: np.ndarray, fakes: np.ndarray, targets: np.ndarray) -> np.
   return np.stack([sources, fakes, targets], axis=1).reshape(-1, *targets.shape[1:])
 
 
-def paired_scores(fakes: np.ndarray, targets: np.ndarray,
-                  sources: np.ndarray | None = None) -> dict:
-  """L1 (in [-1, 1] units, as the loss), PSNR and SSIM (on 0..255 pixels) of
-  generated images against their targets (floats in [-1, 1]), and, given
-  smaller `sources` (uint8), of their bicubic enlargement, for comparison."""
-  l1 = np.mean(np.abs(np.asarray(fakes, np.float64) - np.asarray(targets, np.float64)))
-  pixels = lambda x: np.clip(np.round((np.asarray(x, np.float64) + 1) * 127.5), 0, 255)
-  fakes, targets_f = pixels(fakes), pixels(targets)
-  scores = {"l1": float(l1),
-            "psnr": float(np.mean(evaluation.psnr(fakes, targets_f))),
-            "ssim": float(np.mean(evaluation.ssim(fakes, targets_f)))}
-  if sources is not None and sources.shape[1] < targets.shape[1]:
-    bicubic = data_lib.upsample_bicubic(sources, targets.shape[1:3]).astype(np.float64)
-    scores["bicubic_psnr"] = float(np.mean(evaluation.psnr(bicubic, targets_f)))
-    scores["bicubic_ssim"] = float(np.mean(evaluation.ssim(bicubic, targets_f)))
-  return scores
-
-
 # `paint(generator variables) -> (grid, scalars)`: the grid to save and any
 # scores of its samples, to log under eval/.
 Painter = Callable[[dict], tuple[np.ndarray, dict]]
@@ -118,7 +101,7 @@ def _paired_painter(sampler, z: jax.Array, held_out: data_lib.ImageDataset,
 
   def paint(variables: dict) -> tuple[np.ndarray, dict]:
     fakes = translate(variables, held_out.sources)
-    scores = paired_scores(fakes, data_lib.to_float(held_out.images), held_out.sources)
+    scores = evaluation.paired_scores(fakes, data_lib.to_float(held_out.images), held_out.sources)
     grid = writers.image_grid(
         triptych(data_lib.to_float(held_out.sources[:n]), fakes[:n],
                  data_lib.to_float(held_out.images[:n])),

@@ -29,12 +29,11 @@ OPTIMIZERS = {
 # there (only indices cross from the host); larger ones are batched on the host.
 MAX_DEVICE_DATA_BYTES = 2 << 30
 
-MODEL_KINDS = ("unconditional", "class_conditional", "paired", "semi_supervised")
 
 
 def model_kind(config: ml_collections.ConfigDict) -> str:
   """What the players of `config.model` are conditioned on, one of
-  `MODEL_KINDS`: nothing, class labels, a paired input image, or nothing for
+  `models.KINDS`: nothing, class labels, a paired input image, or nothing for
   G and K+1 classes for D (semi-supervised)."""
   return models.kind(config.model)
 

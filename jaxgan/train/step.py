@@ -89,14 +89,63 @@ def _step_inputs(batch: dict, condition: str | None, labeled: bool) -> tuple:
   return to_float(batch["image"]), conds, batch.get("label"), labeled_batch
 
 
+def _d_update(d_state, term_states: dict, real, fake, cond, label, labeled, key, *,
+              discriminate, objective: objective_lib.Objective, global_batch: int,
+              local_batch: int):
+  """One discriminator update: the adversarial loss on (real, fake) plus the
+  active D terms; returns (new D state, the terms' states, metrics)."""
+  _, real_key, fake_key = jax.random.split(key, 3)
+
+  def loss_fn(params):
+    real_out, stats = discriminate(params, d_state.batch_stats, real, cond, real_key)
+    fake_out, stats = discriminate(params, stats, fake, cond, fake_key)
+    d_loss = objective.loss.d_loss(real_out.logits, fake_out.logits)
+    inputs = objective_lib.DInputs(
+        real=real, fake=fake, cond=cond, label=label, labeled=labeled,
+        real_out=real_out, fake_out=fake_out,
+        critic=lambda x: discriminate(params, d_state.batch_stats, x, cond,
+                                      real_key)[0].logits,
+        discriminate=lambda x, c, k, s: discriminate(params, s, x, c, k),
+        batch_stats=stats, key=key, global_batch=global_batch, local_batch=local_batch)
+    total, metrics, stats, states = objective.add_terms("d", d_loss, inputs, term_states)
+    metrics.update(_d_metrics(d_loss, real_out.logits, fake_out.logits))
+    return total, (stats, metrics, states)
+
+  grads, (stats, metrics, term_states) = jax.grad(loss_fn, has_aux=True)(d_state.params)
+  grads = lax.pmean(grads, AXIS)
+  metrics["d_grad_norm"] = optax.tree.norm(grads)
+  return d_state.apply_gradients(grads=grads, batch_stats=stats), term_states, metrics
+
+
+def _g_loss(fake, real, cond, label, d_state, key, term_states: dict, *, discriminate,
+            objective: objective_lib.Objective):
+  """G's loss on its output `fake`: the adversarial loss through D (after
+  its update) plus the active G terms; (loss, (metrics, the terms' states))."""
+  features = objective.needs("features", "g")
+  d_params, d_stats = d_state.params, d_state.batch_stats
+  fake_out, _ = discriminate(d_params, d_stats, fake, cond, key, features)
+  # Only relativistic losses and terms on real data use the real batch;
+  # otherwise XLA drops this pass.
+  real_out, _ = discriminate(d_params, d_stats, real, cond, key, features)
+  adversarial = objective.loss.g_loss(lax.stop_gradient(real_out.logits), fake_out.logits)
+  inputs = objective_lib.GInputs(fake=fake, real=real, cond=cond, label=label,
+                                 fake_out=fake_out, real_out=real_out,
+                                 key=jax.random.fold_in(key, 5))
+  g_loss, metrics, _, states = objective.add_terms(
+      "g", objective.adv_weight * adversarial, inputs, term_states)
+  if metrics:
+    metrics["g_adversarial_loss"] = adversarial
+  return g_loss, (metrics, states)
+
+
 def train_step(state: GANState, batch: dict, rng: jax.Array, *,
                generator: nn.Module, discriminator: nn.Module,
                objective: objective_lib.Objective, num_devices: int, latent_dim: int,
                ema_decay: float, condition: str | None = None
                ) -> tuple[GANState, dict]:
-  """One GAN training step on this device's slice of the global batch:
-  n_critic D updates, then one G update, each minimising the adversarial
-  loss plus `objective`'s active terms (`jaxgan.train.objective`).
+  """One GAN step on this device's slice of the global batch: n_critic D
+  updates, then one G update, each minimising its adversarial loss plus the
+  active terms of `objective` (`jaxgan.train.objective`).
 
   Args:
     state: the replicated GANState.
@@ -110,8 +159,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     generator, discriminator: Flax modules built with `axis_name=AXIS`;
       `G(z[, cond], train=)` and `D(x[, cond], train=)`, see `jaxgan.models`.
     objective: the adversarial pair, its terms and their weights.
-    num_devices: devices taking part (over all hosts).
-    latent_dim: size of z.
+    num_devices, latent_dim: devices taking part (all hosts'); size of z.
     ema_decay: decay of the generator's parameter EMA (0 when not kept); the
       decay at step t is min(ema_decay, (1 + t) / (10 + t)).
     condition: what G and D are given as `cond`: 'label', 'source' or None.
@@ -122,40 +170,14 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   images, conds, labels, labeled = _step_inputs(
       batch, condition, objective.needs("labeled", "d"))
   n_critic, local_batch = images.shape[:2]
-  global_batch = local_batch * num_devices
-  rng = jax.random.fold_in(rng, state.step)
-  obj = objective
   noise, generate, discriminate = _players(generator, discriminator, latent_dim,
-                                           global_batch, local_batch)
-
-  def d_update(d_state, term_states, real, fake, cond, label, labeled, key):
-    _, real_key, fake_key = jax.random.split(key, 3)
-
-    def loss_fn(params):
-      real_out, stats = discriminate(params, d_state.batch_stats, real, cond, real_key)
-      fake_out, stats = discriminate(params, stats, fake, cond, fake_key)
-      d_loss = obj.loss.d_loss(real_out.logits, fake_out.logits)
-      inputs = objective_lib.DInputs(
-          real=real, fake=fake, cond=cond, label=label, labeled=labeled,
-          real_out=real_out, fake_out=fake_out,
-          critic=lambda x: discriminate(params, d_state.batch_stats, x, cond,
-                                        real_key)[0].logits,
-          discriminate=lambda x, c, k, s: discriminate(params, s, x, c, k),
-          batch_stats=stats, key=key, global_batch=global_batch,
-          local_batch=local_batch)
-      total, metrics, stats, term_states_ = obj.add_terms("d", d_loss, inputs, term_states)
-      metrics.update(_d_metrics(d_loss, real_out.logits, fake_out.logits))
-      return total, (stats, metrics, term_states_)
-
-    grads, (stats, metrics, term_states) = jax.grad(loss_fn, has_aux=True)(d_state.params)
-    grads = lax.pmean(grads, AXIS)
-    metrics["d_grad_norm"] = optax.tree.norm(grads)
-    return d_state.apply_gradients(grads=grads, batch_stats=stats), term_states, metrics
-
+                                           local_batch * num_devices, local_batch)
+  d_update = functools.partial(_d_update, discriminate=discriminate, objective=objective,
+                               global_batch=local_batch * num_devices,
+                               local_batch=local_batch)
   g_state, d_state = state.generator, state.discriminator
-  keys = jax.random.split(rng, n_critic)
+  keys = jax.random.split(jax.random.fold_in(rng, state.step), n_critic)
   at = lambda tree, i: None if tree is None else jax.tree.map(lambda x: x[i], tree)
-
   # The first n_critic - 1 discriminator updates each see a fresh fake batch.
   def critic_update(carry, inputs):
     g_stats, d_state, term_states = carry
@@ -185,31 +207,13 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   d_state, term_states, metrics = d_update(d_state, term_states, real,
                                            lax.stop_gradient(fake), cond, label,
                                            labeled, d_key)
-  with_features = obj.needs("features", "g")
-
-  def g_loss_fn(fake):
-    d_params, d_stats = d_state.params, d_state.batch_stats
-    fake_out, _ = discriminate(d_params, d_stats, fake, cond, d_key, with_features)
-    # Only relativistic losses and terms on real data use the real batch;
-    # otherwise XLA drops this pass.
-    real_out, _ = discriminate(d_params, d_stats, real, cond, d_key, with_features)
-    adversarial = obj.loss.g_loss(lax.stop_gradient(real_out.logits), fake_out.logits)
-    inputs = objective_lib.GInputs(fake=fake, real=real, cond=cond, label=label,
-                                   fake_out=fake_out, real_out=real_out,
-                                   key=jax.random.fold_in(d_key, 5))
-    g_loss, g_metrics, _, states = obj.add_terms(
-        "g", obj.adv_weight * adversarial, inputs, term_states)
-    if g_metrics:
-      g_metrics["g_adversarial_loss"] = adversarial
-    return g_loss, (g_metrics, states)
-
   (g_loss, (g_metrics, term_states)), fake_grads = jax.value_and_grad(
-      g_loss_fn, has_aux=True)(fake)
+      _g_loss, has_aux=True)(fake, real, cond, label, d_state, d_key, term_states,
+                             discriminate=discriminate, objective=objective)
   (g_grads,) = g_vjp(fake_grads)
   g_grads = lax.pmean(g_grads, AXIS)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
   metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_metrics)
-
   new_state = state.replace(step=state.step + 1, generator=g_state,
                             discriminator=d_state, terms=term_states,
                             ema_params=_ema(state, g_state.params, ema_decay))
@@ -290,15 +294,7 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
       state = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new_state, keep)
     else:  # The caller stops at the first non-finite step.
       state = new_state
-    where = lambda cond, new, old: jax.tree.map(
-        lambda a, b: jnp.where(cond, a, b), new, old)
-    stats = {"sum": where(finite, jax.tree.map(jnp.add, stats["sum"], metrics),
-                          stats["sum"]),
-             "min": where(finite, jax.tree.map(jnp.minimum, stats["min"], metrics),
-                          stats["min"]),
-             "max": where(finite, jax.tree.map(jnp.maximum, stats["max"], metrics),
-                          stats["max"]),
-             "nonfinite": where((first_bad == 0) & ~finite, metrics, stats["nonfinite"])}
+    stats = _accumulate(stats, metrics, finite, (first_bad == 0) & ~finite)
     first_bad = jnp.where((first_bad == 0) & ~finite, s + 1, first_bad)
     return state, stats, first_bad, num_bad + (~finite).astype(jnp.int32)
 
@@ -314,13 +310,30 @@ def train_steps(state: GANState, batches: dict, rng: jax.Array,
   zero = jnp.zeros((), jnp.int32)
   state, stats, first_bad, num_bad = lax.fori_loop(
       start, start + num_steps, loop_body, (state, stats, zero, zero))
-  finite_steps = num_steps - num_bad
+  return state, _call_metrics(stats, num_steps - num_bad, first_bad, num_bad)
+
+
+def _accumulate(stats: dict, metrics: dict, finite: jax.Array, first_bad: jax.Array
+                ) -> dict:
+  """A call's running sum, min and max of the finite steps' metrics, and the
+  metrics of its first non-finite step (`first_bad`: this step is it)."""
+  where = lambda cond, new, old: jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
+  return {"sum": where(finite, jax.tree.map(jnp.add, stats["sum"], metrics), stats["sum"]),
+          "min": where(finite, jax.tree.map(jnp.minimum, stats["min"], metrics),
+                       stats["min"]),
+          "max": where(finite, jax.tree.map(jnp.maximum, stats["max"], metrics),
+                       stats["max"]),
+          "nonfinite": where(first_bad, metrics, stats["nonfinite"])}
+
+
+def _call_metrics(stats: dict, finite_steps: jax.Array, first_bad: jax.Array,
+                  num_bad: jax.Array) -> dict:
+  """What `train_steps` returns of a call's `_accumulate`d statistics."""
   none = lambda x: jnp.where(finite_steps > 0, x, jnp.nan)
   mean = jax.tree.map(lambda x: none(x / jnp.maximum(finite_steps, 1)), stats["sum"])
-  return state, dict(mean, min=jax.tree.map(none, stats["min"]),
-                     max=jax.tree.map(none, stats["max"]), nonfinite=stats["nonfinite"],
-                     finite_steps=finite_steps, nonfinite_step=first_bad,
-                     nonfinite_count=num_bad)
+  return dict(mean, min=jax.tree.map(none, stats["min"]),
+              max=jax.tree.map(none, stats["max"]), nonfinite=stats["nonfinite"],
+              finite_steps=finite_steps, nonfinite_step=first_bad, nonfinite_count=num_bad)
 
 
 def compiler_options() -> dict[str, str]:

@@ -24,7 +24,6 @@ from jaxgan.train.actions import DivergenceError, TrainingInterrupted
 from jaxgan.train.sampling import (
   class_grid_inputs,
   make_sampler,
-  paired_scores,
   sample_grid,
 )
 from jaxgan.train.setup import (
@@ -38,7 +37,7 @@ from jaxgan.train.validation import check_config, check_data
 
 __all__ = ["DivergenceError", "TrainingInterrupted", "check_config", "check_data",
            "class_grid_inputs", "example_cond", "labeled_subset", "load_dataset",
-           "make_optimizer", "make_sampler", "paired_scores", "sample_grid",
+           "make_optimizer", "make_sampler", "sample_grid",
            "shard_batch", "train_and_evaluate"]
 
 

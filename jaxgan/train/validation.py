@@ -63,7 +63,7 @@ def _check_pairs(config: ml_collections.ConfigDict) -> None:
                      f"config.data.pairs to one of {', '.join(data_lib.PAIRS)}.")
   if pairs and not paired_model:
     raise ValueError(f"config.data.pairs={pairs!r} needs an image-to-image model "
-                     f"(config.model.name in {', '.join(models.PAIRED)}).")
+                     f"(config.model.name in {', '.join(models.names('paired'))}).")
   if pairs and config.get("evals") and config.evals.metrics:
     raise ValueError("config.evals.metrics score unconditional samples; paired models "
                      "are scored against their targets (L1, PSNR, SSIM on "
