@@ -76,8 +76,10 @@ def data(source: str = "digits", **overrides) -> ml_collections.ConfigDict:
       # folder only, when greyscale and colour images are mixed: "convert" all
       # to model.channels (with a warning that counts them) or "error"
       mixed_channels="convert",
-      num_examples=0,  # stacked_mnist: images drawn (0: 128,000, PacGAN's)
-      seed=0,  # stacked_mnist: the seed the digit triples are drawn with
+      # stacked_mnist: images drawn (0: 128,000, PacGAN's); other sources: keep
+      # this many (class-balanced when labelled), e.g. 6000 = 10% of Fashion-MNIST
+      num_examples=0,
+      seed=0,  # the seed they are drawn with (stacked_mnist: the digit triples)
       on_device=True,  # keep the images on each device (up to 2 GB); batch there
   ))
   config.update(overrides)
