@@ -62,19 +62,18 @@ hold in any preset):
   | augmentation probability p | 0 -> 0.55 | 0 -> 0.3 |
   | G EMA half-life in images | 0 -> 5e6 | 0 -> 5e5 |
 
-  The EMA of G's parameters uses beta = 0.5 ** (batch / max(half_life, 1e-8))
-  (training_loop.py line 351). The augmentation is StyleGAN2-ADA's pipeline
-  with a fixed p schedule (train.py line 300: xflip, rotate90, xint, scale,
-  rotate, aniso, xfrac 1; brightness, contrast, lumaflip, hue, saturation 0.5;
-  cutout 1), and `--mirror=1` doubles the data with x-flips.
-
-jaxgan has neither schedules nor that augmentation yet: this config trains
-with the schedules' starting values held constant (lr 2e-4, beta2 0.9,
-gamma / 2 = 0.025 for CIFAR10), without augmentation or flips, and with
-train.ema_decay = the final EMA beta (0.5 ** (512 / 5e6) for CIFAR10; jaxgan
-ramps the decay up as min(decay, (1 + t) / (10 + t))). `num_steps` covers the
-schedules' 2e7 images. The schedules are in `config.schedules_reference`
-(unused by the trainer).
+These are jaxgan schedules here (`cosine:FINAL@STEPS`, jaxgan.train.schedules,
+which is this formula), over STEPS = 2e7 / batch training steps: in
+`config.optimizer.{g,d}.schedules` (lr, beta2) and `config.loss.schedules`
+(r1_weight, r2_weight, augment_p). The augmentation is ADA's pipeline with
+R3GAN's multipliers (train.py line 300: xflip, rotate90, xint, scale, rotate,
+aniso, xfrac 1; brightness, contrast, lumaflip, hue, saturation 0.5), the
+'r3gan' pipeline of jaxgan.augment, with p following its schedule
+(loss.augment_target = 0: no adaptation). Not ported: the pipeline's cutout (1 in
+train.py), `--mirror=1` (x-flips doubling the data) and the EMA half-life's
+ramp: train.ema_decay is the final EMA beta, 0.5 ** (batch / half_life)
+(training_loop.py line 351), and jaxgan ramps the decay up as
+min(decay, (1 + t) / (10 + t)).
 """
 
 import math
@@ -94,16 +93,20 @@ MNIST = dict(stage_widths=(128,) * 4, stage_blocks=(2,) * 4,
              stage_cardinality=(16,) * 4, expansion=2)
 
 
-def schedules(gamma: tuple, aug_p: float, ema_nimg: float) -> ml_collections.ConfigDict:
-  """The official schedules (training_loop.py `cosine_decay_with_warmup`):
-  each {base_value, final_value, total_nimg}."""
-  def ramp(base, final):
-    return dict(base_value=base, final_value=final, total_nimg=DECAY_NIMG)
-  return ml_collections.ConfigDict(dict(
-      formula="base + (1 - 0.5 * (1 + cos(pi * nimg / total_nimg))) * (final - base); "
-              "final after total_nimg",
-      lr=ramp(2e-4, 5e-5), beta2=ramp(0.9, 0.99), gamma=ramp(*gamma),
-      aug_p=ramp(0.0, aug_p), ema_nimg=ramp(0.0, ema_nimg)))
+def recipe(config: ml_collections.ConfigDict, *, gamma: tuple, aug_p: float,
+           steps: int) -> None:
+  """R3GAN's objective and schedules (see the docstring) over `steps` steps:
+  RpGAN + gamma/2 (R1 + R2) with gamma, lr, beta2 and the augmentation
+  probability on half-cosine schedules, Adam(0, beta2)."""
+  weight, final = gamma[0] / 2, gamma[1] / 2
+  config.loss = common.loss(
+      "relativistic_pairing", r1_weight=weight, r2_weight=weight, augment="ada",
+      augment_pipeline="r3gan", augment_target=0.0, augment_p=0.0,
+      schedules=f"r1_weight=cosine:{final:g}@{steps}, r2_weight=cosine:{final:g}@{steps}, "
+                f"augment_p=cosine:{aug_p:g}@{steps}")
+  config.optimizer = common.optimizers(
+      "adam", 2e-4, b1=0.0, b2=0.9,
+      schedules=f"learning_rate=cosine:5e-5@{steps}, b2=cosine:0.99@{steps}")
 
 
 def _model(preset: dict, **overrides) -> ml_collections.ConfigDict:
@@ -115,14 +118,11 @@ def _model(preset: dict, **overrides) -> ml_collections.ConfigDict:
 def _official(config, preset, *, image_size, batch_size, gamma, aug_p, ema_nimg):
   """An official preset: model, loss, optimizer, training length, schedules."""
   config.model = _model(preset, image_size=image_size, channels=3, latent_dim=64)
-  config.loss = common.loss("relativistic_pairing", r1_weight=gamma[0] / 2,
-                            r2_weight=gamma[0] / 2)
-  config.optimizer = common.optimizers("adam", 2e-4, b1=0.0, b2=0.9)
+  steps = math.ceil(DECAY_NIMG / batch_size)
+  recipe(config, gamma=gamma, aug_p=aug_p, steps=steps)
   config.train = common.train(
-      batch_size=batch_size, num_steps=math.ceil(DECAY_NIMG / batch_size),
-      ema_decay=0.5 ** (batch_size / ema_nimg), log_every=100, sample_every=2000,
-      checkpoint_every=5000)
-  config.schedules_reference = schedules(gamma, aug_p, ema_nimg)
+      batch_size=batch_size, num_steps=steps, ema_decay=0.5 ** (batch_size / ema_nimg),
+      log_every=100, sample_every=2000, checkpoint_every=5000)
 
 
 def get_config(variant: str = "cifar10") -> ml_collections.ConfigDict:
@@ -146,12 +146,10 @@ def get_config(variant: str = "cifar10") -> ml_collections.ConfigDict:
   small = variant == "tiny"
   config.model = _model(r3gan.TINY if small else MNIST, image_size=16 if small else 32,
                         channels=1, latent_dim=16 if small else 64)
-  config.loss = common.loss("relativistic_pairing", r1_weight=0.025, r2_weight=0.025)
-  config.optimizer = common.optimizers("adam", 2e-4, b1=0.0, b2=0.9)
-  config.train = common.train(batch_size=16 if small else 64,
-                              num_steps=200 if small else 5000, sample_every=1000,
-                              checkpoint_every=1000)
-  config.schedules_reference = schedules((0.05, 0.005), 0.55, 5e6)
+  steps = 200 if small else 5000
+  recipe(config, gamma=(0.05, 0.005), aug_p=0.55, steps=steps)  # CIFAR10's, over this run
+  config.train = common.train(batch_size=16 if small else 64, num_steps=steps,
+                              sample_every=1000, checkpoint_every=1000)
   config.data = common.data("digits") if small else common.mnist_data(variant)
   config.evals = evaluation.default_config() if small else common.mnist_evals(variant)
   return config

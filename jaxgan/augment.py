@@ -397,6 +397,9 @@ ADA_PIPELINES: Mapping[str, Mapping[str, float]] = types.MappingProxyType({
     "color": types.MappingProxyType(_COLOR),
     "bg": types.MappingProxyType({**_BLIT, **_GEOM}),
     "bgc": types.MappingProxyType({**_BLIT, **_GEOM, **_COLOR}),
+    # R3GAN's (brownvc/R3GAN train.py, the AugmentPipe it builds): the bgc
+    # transforms with the color ones at 0.5 (its cutout 1 is not ported).
+    "r3gan": types.MappingProxyType({**_BLIT, **_GEOM, **{k: 0.5 for k in _COLOR}}),
 })
 
 
@@ -960,7 +963,7 @@ AUGMENTATIONS: Mapping[str, AugmentSpec] = types.MappingProxyType({
         adaptive=True,
         update=ada_update,
         update_options=types.MappingProxyType(
-            {"interval": 4, "target": 0.6, "kimg": 500, "max_p": 1.0}),
+            {"interval": 4, "target": 0.6, "kimg": 500.0, "max_p": 1.0}),
         initial_p=0.0,
     ),
 })

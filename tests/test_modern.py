@@ -193,7 +193,7 @@ def _augmentation(**loss):
 
 @pytest.mark.parametrize("name", ["diffaugment", "ada"])
 def test_augmentation_does_not_depend_on_the_device_count(name):
-  aug = _augmentation(augment=name, augment_p=0.8, ada_target=0.0)
+  aug = _augmentation(augment=name, augment_p=0.8, augment_target=0.0)
   x = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (16, 8, 8, 3)), jnp.float32)
   key = jax.random.PRNGKey(5)
   apply = lambda x: aug.apply(x, key, 0.8, 16)
@@ -215,7 +215,7 @@ def test_augmentation_does_not_depend_on_the_device_count(name):
 
 
 def test_ada_p_moves_by_its_official_rate_toward_the_target():
-  aug = _augmentation(augment="ada", ada_target=0.6, ada_interval=2, ada_kimg=0.5)
+  aug = _augmentation(augment="ada", augment_target=0.6, augment_interval=2, augment_kimg=0.5)
   state = augmentation.initial_state(objective.default_config(augment_p=0.25))
   rate = 16 * 2 / (0.5 * 1000)  # batch * interval / (kimg * 1000)
   observe = jax.vmap(aug.observe, in_axes=(None, 0), axis_name=AXIS)
@@ -242,7 +242,7 @@ def _config(**loss):
 
 
 def test_ada_trains_and_its_p_is_restored_exactly_on_resume(tmp_path):
-  loss = dict(augment="ada", augment_p=0.1, ada_interval=1, ada_kimg=0.2, lecam_weight=0.1,
+  loss = dict(augment="ada", augment_p=0.1, augment_interval=1, augment_kimg=0.2, lecam_weight=0.1,
               lecam_start=1, r1_weight=1.0, r1_every=2)
   whole = trainer.train_and_evaluate(_config(**loss), str(tmp_path / "whole"))
   part = _config(**loss)
@@ -260,9 +260,9 @@ def test_ada_trains_and_its_p_is_restored_exactly_on_resume(tmp_path):
 @pytest.mark.parametrize("loss,match", [
     (dict(augment="autoaugment"), "valid: diffaugment, ada"),
     (dict(augment="diffaugment", augment_policy="color,zoom"), "valid names: color"),
-    (dict(augment="ada", ada_target=1.5), r"ada_target must be in \(0, 1\)"),
-    (dict(augment="ada", ada_interval=0), "ada_interval must be >= 1"),
-    (dict(augment="ada", ada_pipeline="bgcfnc"), "valid: blit"),
+    (dict(augment="ada", augment_target=1.5), r"augment_target must be in \(0, 1\)"),
+    (dict(augment="ada", augment_interval=0), "augment_interval must be >= 1"),
+    (dict(augment="ada", augment_pipeline="bgcfnc"), "valid names: bg, bgc, blit"),
     (dict(r1_weight=1.0, r1_every=0), "r1_every .* must be an integer >= 1"),
     (dict(schedules="r3_weight=cosine:0"), "KEY one of adv_weight, gp_weight"),
     (dict(schedules="augment_p=linear:0.5"), "config.loss.augment is off"),

@@ -270,13 +270,19 @@ def test_cifar10_preset_hyperparameters():
     assert (opt.name, opt.learning_rate, opt.b1, opt.b2) == ("adam", 2e-4, 0.0, 0.9)
   assert config.train.batch_size == 512
   assert config.train.ema_decay == pytest.approx(0.5 ** (512 / 5e6))
-  schedules = config.schedules_reference
-  assert (schedules.gamma.base_value, schedules.gamma.final_value) == (0.05, 0.005)
-  assert (schedules.lr.final_value, schedules.beta2.final_value,
-          schedules.aug_p.final_value, schedules.gamma.total_nimg) == (5e-5, 0.99, 0.55, 2e7)
+  # The official schedules over 2e7 images (train.py lines 189-196), as jaxgan's.
+  steps = 39063  # ceil(2e7 / 512)
+  assert config.train.num_steps == steps
+  assert config.loss.schedules == (f"r1_weight=cosine:0.0025@{steps}, "
+                                   f"r2_weight=cosine:0.0025@{steps}, "
+                                   f"augment_p=cosine:0.55@{steps}")
+  assert config.optimizer.d.schedules == (f"learning_rate=cosine:5e-5@{steps}, "
+                                          f"b2=cosine:0.99@{steps}")
+  assert (config.loss.augment, config.loss.augment_pipeline, config.loss.augment_target) == (
+      "ada", "r3gan", 0.0)
   ffhq = r3gan_config.get_config("64")
-  assert (ffhq.loss.r1_weight, ffhq.schedules_reference.aug_p.final_value,
-          ffhq.train.batch_size) == (1.0, 0.3, 256)
+  assert (ffhq.loss.r1_weight, ffhq.train.batch_size) == (1.0, 256)
+  assert "augment_p=cosine:0.3@78125" in ffhq.loss.schedules
 
 
 def test_bad_variant_lists_the_valid_ones():
@@ -301,15 +307,11 @@ def _assert_finite(record):
     assert np.isfinite(record[metric]) and record[metric] >= 0, (metric, record)
 
 
-def test_tiny_config_trains_with_r1_and_r2(tmp_path):
-  _assert_finite(_tiny_run(tmp_path, "non_saturating"))
-
-
-@pytest.mark.skipif("relativistic_pairing" not in losses.names(),
-                    reason="jaxgan.losses has no 'relativistic_pairing' yet (the "
-                    "config's loss, added on another branch)")
-def test_tiny_config_trains_with_its_own_loss(tmp_path):
-  _assert_finite(_tiny_run(tmp_path, r3gan_config.get_config("tiny").loss.name))
+def test_tiny_config_trains_with_its_recipe(tmp_path):
+  # RpGAN + R1 + R2, the scheduled weights, lr, beta2 and augmentation p.
+  record = _tiny_run(tmp_path, r3gan_config.get_config("tiny").loss.name)
+  _assert_finite(record)
+  assert 0 <= record["augment_p"] <= 0.55
 
 
 # -- The official PyTorch modules (skipped without torch and a checkout) ------

@@ -52,7 +52,7 @@ one computation dtype for the whole network.
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -95,14 +95,40 @@ def lowpass_kernel(weights: Sequence[float] = RESAMPLING_FILTER) -> np.ndarray:
 def _filter(x: jax.Array, kernel: np.ndarray, *, stride: int, dilation: int,
             padding: tuple[int, int]) -> jax.Array:
   """Depthwise convolution (not correlation: the kernel is flipped, as in
-  upfirdn2d) of every channel of NHWC `x` with the 2D `kernel`."""
-  channels = x.shape[-1]
-  flipped = np.ascontiguousarray(kernel[::-1, ::-1])
-  weight = jnp.asarray(np.tile(flipped[:, :, None, None], (1, 1, 1, channels)), x.dtype)
-  return lax.conv_general_dilated(
-      x, weight, window_strides=(stride, stride), padding=(padding, padding),
-      lhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-      feature_group_count=channels)
+  upfirdn2d) of every channel of NHWC `x` with the 2D `kernel`, a separable
+  outer(f, f) (`lowpass_kernel`): two 1-D passes of shifted, weighted sums.
+  (XLA's CPU depthwise convolution and its gradient run 10-100x slower than
+  these adds; see benchmarks/NOTES.md.)"""
+  taps = np.sqrt(np.diag(kernel).astype(np.float64))
+  if not np.allclose(np.outer(taps, taps), kernel, rtol=1e-6, atol=1e-9):
+    raise ValueError("_filter takes separable kernels outer(f, f) with f >= 0.")
+  for axis in (1, 2):
+    x = _filter1d(x, taps, axis, stride=stride, dilation=dilation, padding=padding)
+  return x
+
+
+def _filter1d(x: jax.Array, taps: np.ndarray, axis: int, *, stride: int, dilation: int,
+              padding: tuple[int, int]) -> jax.Array:
+  """`lax.conv_general_dilated` of one axis of `x` with the flipped `taps`:
+  zeros inserted (lhs dilation), zero padding, the taps, then the stride."""
+  if dilation > 1:  # x0, 0, x1, 0, ..., x_{n-1} (no zero after the last)
+    zeros = jnp.zeros_like(x)
+    x = jnp.stack([x] + [zeros] * (dilation - 1), axis=axis + 1)
+    shape = list(x.shape)
+    x = x.reshape(shape[:axis] + [shape[axis] * dilation] + shape[axis + 2:])
+    x = lax.slice_in_dim(x, 0, x.shape[axis] - (dilation - 1), axis=axis)
+  pad = [(0, 0)] * x.ndim
+  pad[axis] = padding
+  x = jnp.pad(x, pad)
+  n = len(taps)
+  out_len = (x.shape[axis] - n) // stride + 1
+  flipped = taps[::-1]
+  out = None
+  for t in range(n):  # output[i] = sum_t flipped[t] * x[i * stride + t]
+    part = lax.slice_in_dim(x, t, t + (out_len - 1) * stride + 1, stride, axis=axis)
+    part = part * jnp.asarray(flipped[t], x.dtype)
+    out = part if out is None else out + part
+  return out
 
 
 def upsample(x: jax.Array, weights: Sequence[float] = RESAMPLING_FILTER) -> jax.Array:
@@ -124,12 +150,57 @@ def downsample(x: jax.Array, weights: Sequence[float] = RESAMPLING_FILTER) -> ja
   return _filter(x, kernel, stride=2, dilation=1, padding=((taps - 1) // 2, (taps - 2) // 2))
 
 
+class GroupedConv(nn.Module):
+  """`nn.Conv(features, (k, k), padding='SAME', feature_group_count=groups,
+  use_bias=False)` with the same 'kernel' parameter, (k, k, C / groups,
+  features). On CPU a grouped convolution is computed as a batched matmul of
+  the k x k patches (the kernel gradient of XLA's CPU grouped convolution is
+  ~8x slower: benchmarks/NOTES.md); elsewhere by `lax.conv_general_dilated`."""
+  features: int
+  kernel_size: int
+  groups: int = 1
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    k, g = self.kernel_size, self.groups
+    kernel = self.param("kernel", self.kernel_init,
+                        (k, k, x.shape[-1] // g, self.features), jnp.float32)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    if g == 1 or k == 1 or jax.default_backend() != "cpu":
+      pad = ((k - 1) // 2, k // 2)
+      return lax.conv_general_dilated(
+          x, kernel, (1, 1), (pad, pad), dimension_numbers=("NHWC", "HWIO", "NHWC"),
+          feature_group_count=g)
+    b, h, w, c = x.shape
+    lo = (k - 1) // 2
+    xp = jnp.pad(x, ((0, 0), (lo, k - 1 - lo), (lo, k - 1 - lo), (0, 0)))
+    patches = jnp.stack([xp[:, i:i + h, j:j + w] for i in range(k) for j in range(k)], 3)
+    patches = patches.reshape(b, h, w, k * k, g, c // g)
+    weights = kernel.reshape(k * k, c // g, g, self.features // g)
+    out = jnp.einsum("bhwtgc,tcgd->bhwgd", patches, weights)
+    return out.reshape(b, h, w, self.features)
+
+
+class DepthwiseBasis(nn.Module):
+  """Networks.py `DiscriminativeBasis`'s depthwise 4x4 'valid' convolution of
+  the 4x4 map, (B, 4, 4, C) -> (B, C), with nn.Conv's 'kernel' (4, 4, 1, C):
+  a per-channel dot product, computed as one (avoiding XLA's slow CPU
+  depthwise convolution)."""
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", msr_init(), (*x.shape[1:3], 1, x.shape[-1]), jnp.float32)
+    return jnp.einsum("bijc,ijc->bc", x.astype(self.dtype), kernel[:, :, 0].astype(self.dtype))
+
+
 def _conv(features: int, kernel_size: int, gain: float = 1.0, groups: int = 1, *,
-          dtype: Any, name: str) -> nn.Conv:
+          dtype: Any, name: str) -> nn.Module:
   """Networks.py `Convolution`: no bias, 'same' padding, MSR init."""
-  return nn.Conv(features, (kernel_size, kernel_size), padding="SAME",
-                 feature_group_count=groups, use_bias=False, kernel_init=msr_init(gain),
-                 dtype=dtype, name=name)
+  return GroupedConv(features, kernel_size, groups, kernel_init=msr_init(gain),
+                     dtype=dtype, name=name)
 
 
 class BiasedActivation(nn.Module):
@@ -295,9 +366,7 @@ class Discriminator(nn.Module):
       x = self._stage(i, x)
     width = self.widths[-1]
     # Networks.py `DiscriminativeBasis`: a depthwise 4x4 valid conv, then linear.
-    h = nn.Conv(width, (4, 4), padding="VALID", feature_group_count=width, use_bias=False,
-                kernel_init=msr_init(), dtype=self.dtype, name="basis")(x)
-    h = h.reshape(h.shape[0], width)
+    h = DepthwiseBasis(dtype=self.dtype, name="basis")(x)
     self.sow("intermediates", "features", h)  # feature matching
     embed_dim = (self.embed_dim or width) if self.num_classes else 1
     out = nn.Dense(embed_dim, use_bias=False, kernel_init=msr_init(), dtype=self.dtype,

@@ -309,7 +309,7 @@ def check_config(config: Any, model_kind: str) -> None:
   augmentation.check_config(config)
   if "augment_p" in scheduled and not loss.get("augment", ""):
     raise ValueError("config.loss.schedules schedules augment_p, but config.loss.augment "
-                     "is off; set config.loss.augment='ada' (with ada_target=0 for a "
+                     "is off; set config.loss.augment='ada' (with augment_target=0 for a "
                      "scheduled p).")
   for term in _TERMS.values():
     _check_every(loss, term)
@@ -418,7 +418,7 @@ class Objective:
       return None
     if self.augment.adaptive:
       return terms[augmentation.STATE_KEY]["p"]
-    return self.scheduled("augment_p", float(self.augment.config.augment_p), step)
+    return self.scheduled("augment_p", self.augment.fixed_p, step)
 
   def with_weights(self, weights: dict) -> Objective:
     """The objective with some weights replaced: `{'adv_weight': w}` or
