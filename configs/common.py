@@ -28,6 +28,9 @@ def optimizer(name: str = "adam", learning_rate: float = 2e-4, **overrides
       decay=0.9,  # rmsprop
       historical_averaging=0.0,  # weight of ||theta - mean(past thetas)||^2; 0: off
       clip=0.0,  # WGAN weight clipping bound c after each update; 0: off
+      # e.g. "learning_rate=linear:0" or "learning_rate=cosine:5e-5@200000+1000,
+      # b2=cosine:0.99": see jaxgan.train.schedules
+      schedules="",
   ))
   config.update(overrides)
   return config
@@ -73,8 +76,10 @@ def data(source: str = "digits", **overrides) -> ml_collections.ConfigDict:
       # folder only, when greyscale and colour images are mixed: "convert" all
       # to model.channels (with a warning that counts them) or "error"
       mixed_channels="convert",
-      num_examples=0,  # stacked_mnist: images drawn (0: 128,000, PacGAN's)
-      seed=0,  # stacked_mnist: the seed the digit triples are drawn with
+      # stacked_mnist: images drawn (0: 128,000, PacGAN's); other sources: keep
+      # this many (class-balanced when labelled), e.g. 6000 = 10% of Fashion-MNIST
+      num_examples=0,
+      seed=0,  # the seed they are drawn with (stacked_mnist: the digit triples)
       on_device=True,  # keep the images on each device (up to 2 GB); batch there
   ))
   config.update(overrides)

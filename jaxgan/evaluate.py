@@ -83,8 +83,7 @@ def restore_state(config: ml_collections.ConfigDict, workdir: str,
                                            axis_name=step_lib.AXIS)
   abstract = jax.eval_shape(lambda: state_lib.create(
       jax.random.PRNGKey(config.seed), generator, discriminator,
-      trainer.make_optimizer(config.optimizer.g),
-      trainer.make_optimizer(config.optimizer.d),
+      *trainer.make_optimizers(config),
       latent_dim=config.model.latent_dim, image_shape=tuple(data_shape),
       ema_decay=config.train.ema_decay, cond=trainer.example_cond(config)))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])

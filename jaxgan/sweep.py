@@ -183,8 +183,19 @@ def program_keys(configs: list[ml_collections.ConfigDict]) -> list[str]:
   cannot train together in vectorised mode."""
   flats = [workdir_lib.flatten(c) for c in configs]
   keys = set().union(*flats)
-  return sorted(k for k in keys if k not in VECTOR_KEYS
+  vector = set(VECTOR_KEYS) - _scheduled(flats[0])  # a schedule fixes its base in the program
+  return sorted(k for k in keys if k not in vector
                 and any(f.get(k) != flats[0].get(k) for f in flats))
+
+
+def _scheduled(flat: dict) -> set[str]:
+  """The keys of a flattened config that a `schedules` string names."""
+  out = set()
+  for key, value in flat.items():
+    if key.endswith(".schedules") and value:
+      block = key.removesuffix("schedules")
+      out |= {block + entry.partition("=")[0].strip() for entry in value.split(",")}
+  return out
 
 
 def pick_mode(configs: list[ml_collections.ConfigDict], mode: str = "auto") -> str:
@@ -263,11 +274,11 @@ def make_init(config: ml_collections.ConfigDict, generator, discriminator,
               data_shape: tuple):
   """`init(keys) -> stacked states`: each member initialised from its key as
   a single run initialises (`jaxgan.train.state.create`), in one program."""
-  g_tx = setup.make_optimizer(config.optimizer.g)
-  d_tx = setup.make_optimizer(config.optimizer.d)
+  g_tx, d_tx = setup.make_optimizers(config)
   return jax.jit(jax.vmap(lambda key: state_lib.create(
       key, generator, discriminator, g_tx, d_tx, latent_dim=config.model.latent_dim,
-      image_shape=data_shape, ema_decay=config.train.ema_decay)))
+      image_shape=data_shape, ema_decay=config.train.ema_decay,
+      terms=objective.initial_states(config.loss))))
 
 
 def initial_states(configs: list[ml_collections.ConfigDict], init
@@ -293,7 +304,7 @@ def make_sweep_step(generator, discriminator, config: ml_collections.ConfigDict)
   argument with leading axes (devices, members per device), but `data`
   (devices, ...) and `weights`, the differing loss weights (see `member_weights`).
   """
-  base_objective = objective.Objective.from_config(config.loss)
+  base_objective = objective.Objective.from_config(config.loss, config.train.num_steps)
   skip_nonfinite = bool(config.train.get("skip_nonfinite", False))
 
   def member_steps(state, batches, rng, data, weights):

@@ -369,8 +369,21 @@ ALL_LOSSES = {
     "relativistic_average_least_squares_generator_loss": (
         losses.relativistic_average_least_squares_generator_loss
     ),
+    # The pairing loss needs equal batches: the tests below that give real
+    # and fake batches of different sizes pair the first min(B_r, B_f).
+    "relativistic_pairing_discriminator_loss": lambda r, f: (
+        losses.relativistic_pairing_discriminator_loss(*_first_pairs(r, f))
+    ),
+    "relativistic_pairing_generator_loss": lambda r, f: (
+        losses.relativistic_pairing_generator_loss(*_first_pairs(r, f))
+    ),
     "feature_matching_loss": losses.feature_matching_loss,
 }
+
+
+def _first_pairs(r, f):
+  n = min(r.shape[0], f.shape[0])
+  return r[:n], f[:n]
 
 
 def test_every_public_loss_is_tested():
@@ -478,6 +491,49 @@ def test_relativistic_average_hand_computed():
   )
 
 
+def test_relativistic_pairing_hand_computed():
+  r = jnp.array([2.0, 0.0, 1.0])
+  f = jnp.array([0.0, -2.0, 1.0])
+  # Pair differences r - f = [2, 2, 0]: D = mean(softplus(-2), softplus(-2),
+  # log 2); G = mean(softplus(2), softplus(2), log 2). No batch mean inside.
+  sp = lambda x: math.log1p(math.exp(x))  # noqa: E731
+  np.testing.assert_allclose(losses.relativistic_pairing_discriminator_loss(r, f),
+                             (2 * sp(-2) + LOG2) / 3, rtol=1e-6)
+  np.testing.assert_allclose(losses.relativistic_pairing_generator_loss(r, f),
+                             (2 * sp(2) + LOG2) / 3, rtol=1e-6)
+  # Pairing matters: permuting the fakes changes the loss (the average
+  # relativistic loss would not change).
+  permuted = losses.relativistic_pairing_discriminator_loss(r, f[::-1])
+  assert abs(float(permuted) - (2 * sp(-2) + LOG2) / 3) > 1e-3
+  # The registry's pair, on patch outputs: each position of example i is
+  # paired with the same position of fake i.
+  d_loss, g_loss = losses.get("relativistic_pairing")
+  rp, fp = _logits(8, (4, 3, 3, 1)), _logits(9, (4, 3, 3, 1))
+  np.testing.assert_allclose(
+      d_loss(rp, fp), np.mean(-np.log(_np_sigmoid(rp.astype(np.float64) - fp))),
+      rtol=1e-5)
+  np.testing.assert_allclose(
+      g_loss(rp, fp), np.mean(-np.log(_np_sigmoid(fp.astype(np.float64) - rp))),
+      rtol=1e-5)
+  # D's and G's gradients with respect to f are opposite-signed sigmoids.
+  grad_d = jax.grad(losses.relativistic_pairing_discriminator_loss, 1)(r, f)
+  np.testing.assert_allclose(grad_d, _np_sigmoid(np.asarray(f - r)) / 3, rtol=1e-6)
+
+
+def test_relativistic_pairing_checks_batches():
+  for fn in (losses.relativistic_pairing_discriminator_loss,
+             losses.relativistic_pairing_generator_loss):
+    with pytest.raises(ValueError, match="same batch size"):
+      fn(jnp.zeros((4,)), jnp.zeros((3,)))
+    with pytest.raises(ValueError, match="trailing shape"):
+      fn(jnp.zeros((4, 1)), jnp.zeros((4, 2)))
+    with pytest.raises(ValueError, match="batch axis"):
+      fn(jnp.zeros(()), jnp.zeros((4,)))
+    out = fn(jnp.zeros((4,), jnp.bfloat16), jnp.zeros((4,), jnp.bfloat16))
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(out, LOG2, rtol=1e-6)
+
+
 def test_relativistic_average_is_per_position_for_patch_outputs():
   # Two patch positions; averages are over the batch at each position.
   r = jnp.array([[2.0, 10.0], [0.0, 10.0]])
@@ -551,6 +607,9 @@ CONFIDENT_LIMITS = {
     "relativistic_average_generator_loss": 2e4 + 2e4,
     "relativistic_average_least_squares_discriminator_loss": 2 * (2e4 - 1) ** 2,
     "relativistic_average_least_squares_generator_loss": 2 * (2e4 + 1) ** 2,
+    # Pairs (1e4, -1e4): softplus(-2e4) = 0 for D, softplus(2e4) = 2e4 for G.
+    "relativistic_pairing_discriminator_loss": 0.0,
+    "relativistic_pairing_generator_loss": 2e4,
     # Features: ||E r - E f||^2 = (2e4)^2.
     "feature_matching_loss": 4e8,
 }

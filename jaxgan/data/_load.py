@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
+
+import numpy as np
 
 import ml_collections
 from absl import logging
@@ -28,7 +31,10 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
     path: the directory for 'idx', 'folder' and 'stacked_mnist' (MNIST's
       IDX files).
     num_examples, seed: the size of a 'toy' or 'stacked_mnist' dataset and
-      the seed it is drawn with (defaults 100,000 / 128,000 and 0).
+      the seed it is drawn with (defaults 100,000 / 128,000 and 0). For the
+      other sources, a positive num_examples keeps that many images, drawn
+      by `seed` (the same number of each class when the data has labels):
+      the few-data setting of DiffAugment and ADA, e.g. 10% of a dataset.
     data_dir: the TFDS data_dir (None: TFDS's default).
     download: let TFDS download and prepare (default False).
     skip_corrupt: skip undecodable files in a folder (default True).
@@ -77,9 +83,38 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
         config.get('path', None), image_size=image_size, channels=channels,
         skip_corrupt=bool(config.get('skip_corrupt', True)),
         mixed_channels=config.get('mixed_channels', None) or 'convert')
+  num_examples = int(config.get('num_examples', 0) or 0)
+  if num_examples and source not in ('toy', 'stacked_mnist'):
+    dataset = subset(dataset, num_examples, int(config.get('seed', 0) or 0))
   logging.info('Loaded %s: %d images %s in %.1fs.', dataset.name, len(dataset),
                dataset.images.shape[1:], time.perf_counter() - start)
   return dataset
+
+
+def subset(dataset: ImageDataset, num_examples: int, seed: int) -> ImageDataset:
+  """`num_examples` images of `dataset` drawn without replacement by `seed`,
+  num_examples / K of each of K classes when it has labels (which must
+  divide), in their original order."""
+  n = len(dataset)
+  if not 0 < num_examples <= n:
+    raise ValueError(f'data.num_examples={num_examples}: the dataset has {n} images; '
+                     f'choose 1..{n} (0 keeps all).')
+  rng = np.random.default_rng((seed, 11))
+  if dataset.labels is None:
+    keep = rng.choice(n, num_examples, replace=False)
+  else:
+    k = dataset.num_classes
+    if num_examples % k:
+      raise ValueError(f'data.num_examples={num_examples} must be a multiple of the '
+                       f'{k} classes (the same number of each).')
+    keep = np.concatenate([rng.choice(np.flatnonzero(dataset.labels == c), num_examples // k,
+                                      replace=False) for c in range(k)])
+  keep = np.sort(keep)
+  return dataclasses.replace(
+      dataset, images=dataset.images[keep],
+      labels=None if dataset.labels is None else dataset.labels[keep],
+      sources=None if dataset.sources is None else dataset.sources[keep],
+      name=f'{dataset.name}[{num_examples}]')
 
 
 def _load_stacked_mnist(config: ml_collections.ConfigDict, split: str, *,

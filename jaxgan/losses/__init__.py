@@ -26,6 +26,8 @@ from jaxgan.losses._adversarial import (
     relativistic_average_generator_loss,
     relativistic_average_least_squares_discriminator_loss,
     relativistic_average_least_squares_generator_loss,
+    relativistic_pairing_discriminator_loss,
+    relativistic_pairing_generator_loss,
     wasserstein_discriminator_loss,
     wasserstein_generator_loss,
 )
@@ -59,6 +61,8 @@ __all__ = [
     "relativistic_average_generator_loss",
     "relativistic_average_least_squares_discriminator_loss",
     "relativistic_average_least_squares_generator_loss",
+    "relativistic_pairing_discriminator_loss",
+    "relativistic_pairing_generator_loss",
     "wasserstein_discriminator_loss",
     "wasserstein_generator_loss",
     "weight_clipping",

@@ -4,8 +4,9 @@ Every function takes raw, unbounded discriminator outputs ("logits"; for the
 Wasserstein and hinge losses these are critic values) and returns a scalar:
 the mean over the batch and over any trailing axes, so that per-patch
 discriminators (PatchGAN, outputs of shape ``(B, H, W, 1)``) work unchanged.
-Real and fake outputs may have different batch sizes but must share the
-trailing shape. Shapes are checked when the function is traced.
+Real and fake outputs may have different batch sizes (except for the
+relativistic pairing loss, which pairs them) but must share the trailing
+shape. Shapes are checked when the function is traced.
 
 Computation is done in at least float32: bfloat16/float16 outputs are upcast
 before any log or square, float64 is kept when x64 is enabled.
@@ -483,6 +484,94 @@ def relativistic_average_least_squares_generator_loss(
   return jnp.mean(jnp.square(fake_rel - 1.0)) + jnp.mean(
       jnp.square(real_rel + 1.0)
   )
+
+
+# ---------------------------------------------------------------------------
+# Relativistic pairing GAN (Jolicoeur-Martineau, 2018; R3GAN, Huang et al. 2024).
+# ---------------------------------------------------------------------------
+
+
+def _paired(real_logits: ArrayLike, fake_logits: ArrayLike) -> tuple[Array, Array]:
+  """Checks a (real, fake) pair that is compared example by example."""
+  real, fake = _check_pair(real_logits, fake_logits)
+  if real.shape[0] != fake.shape[0]:
+    raise ValueError(
+        "The relativistic pairing loss pairs each real example with one fake: "
+        "real_logits and fake_logits must have the same batch size; got "
+        f"real_logits.shape={real.shape} and fake_logits.shape={fake.shape}."
+    )
+  return real, fake
+
+
+def relativistic_pairing_discriminator_loss(
+    real_logits: ArrayLike, fake_logits: ArrayLike
+) -> Array:
+  r"""Relativistic pairing GAN (RpGAN) discriminator loss.
+
+  Each real example ``x_i`` is paired with the fake ``G(z_i)`` drawn beside
+  it, and the discriminator is asked that the real one be the more real of
+  the two::
+
+    L_D = E_i[softplus(-(r_i - f_i))] = -E_i[log σ(r_i - f_i)]
+
+  Unlike the relativistic *average* loss there is no batch mean inside the
+  sigmoid. With R1 and R2 (``gamma/2 (R1 + R2)``) this is the loss of R3GAN,
+  which proves local convergence for the regularised pair; R3GAN's code
+  computes it as ``softplus(-(RealLogits - FakeLogits))``
+  (brownvc/R3GAN, R3GAN/Trainer.py, ``AccumulateDiscriminatorGradients``).
+
+  References:
+    Jolicoeur-Martineau, *The relativistic discriminator: a key element
+    missing from standard GAN*, ICLR 2019, https://arxiv.org/abs/1807.00734
+    (RpGAN, Section 4). Huang et al., *The GAN is dead; long live the GAN! A
+    Modern GAN Baseline*, NeurIPS 2024, https://arxiv.org/abs/2501.05441,
+    Eq. (2).
+
+  Args:
+    real_logits: Discriminator logits on real data, shape ``(B, ...)``.
+    fake_logits: Discriminator logits on generated data, the same shape:
+      ``fake_logits[i]`` is paired with ``real_logits[i]``.
+
+  Returns:
+    A scalar: the loss.
+
+  Raises:
+    ValueError: If the batch sizes differ (nothing to pair with).
+  """
+  real, fake = _paired(real_logits, fake_logits)
+  return jnp.mean(jax.nn.softplus(fake - real))
+
+
+def relativistic_pairing_generator_loss(
+    real_logits: ArrayLike, fake_logits: ArrayLike
+) -> Array:
+  r"""Relativistic pairing GAN (RpGAN) generator loss.
+
+  The discriminator loss with real and fake swapped: each fake should look
+  more real than the real example it is paired with::
+
+    L_G = E_i[softplus(-(f_i - r_i))]
+
+  It needs the logits on real data; the gradient reaches the generator
+  through ``f`` (R3GAN's code detaches nothing else:
+  brownvc/R3GAN, R3GAN/Trainer.py, ``AccumulateGeneratorGradients``).
+
+  References:
+    Jolicoeur-Martineau, ICLR 2019, https://arxiv.org/abs/1807.00734;
+    Huang et al., NeurIPS 2024, https://arxiv.org/abs/2501.05441, Eq. (2).
+
+  Args:
+    real_logits: Discriminator logits on real data, shape ``(B, ...)``.
+    fake_logits: Discriminator logits on generated data, the same shape.
+
+  Returns:
+    A scalar: the loss.
+
+  Raises:
+    ValueError: If the batch sizes differ.
+  """
+  real, fake = _paired(real_logits, fake_logits)
+  return jnp.mean(jax.nn.softplus(real - fake))
 
 
 # ---------------------------------------------------------------------------

@@ -74,6 +74,10 @@ _LOSSES: dict[str, GANLoss] = {
         _adversarial.relativistic_average_discriminator_loss,
         _adversarial.relativistic_average_generator_loss,
     ),
+    "relativistic_pairing": GANLoss(
+        _adversarial.relativistic_pairing_discriminator_loss,
+        _adversarial.relativistic_pairing_generator_loss,
+    ),
     "relativistic_average_least_squares": GANLoss(
         _adversarial.relativistic_average_least_squares_discriminator_loss,
         _adversarial.relativistic_average_least_squares_generator_loss,
@@ -97,7 +101,8 @@ def get(name: str) -> GANLoss:
   Args:
     name: One of :func:`names`: ``'hinge'``, ``'least_squares'``,
       ``'minimax'``, ``'non_saturating'``, ``'relativistic_average'``,
-      ``'relativistic_average_least_squares'``, ``'wasserstein'``.
+      ``'relativistic_average_least_squares'``, ``'relativistic_pairing'``,
+      ``'wasserstein'``.
 
   Returns:
     The ``GANLoss(d_loss, g_loss)`` pair.

@@ -5,7 +5,8 @@ its kind (`kind(config.model)`: one of KINDS), its checks and the config keys
 it reads with their defaults.
 
 Every generator is called as `G(z, train=)`, or `G(z, cond, train=)` when it
-is conditional, and returns samples of the data's shape (images in [-1, 1]);
+is conditional, and returns samples of the data's shape (images in [-1, 1];
+R3GAN's G, unbounded as the official one, is trained towards that range);
 every discriminator as `D(x, train=)` or `D(x, cond, train=)`, and returns
 logits (B,) (PatchGAN: (B, h, w), one per patch; a packing D: (B / pack,)),
 or {'logits': (B,), 'class_logits': (B, K)} when it also classifies (AC-GAN,

@@ -10,7 +10,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import conditional, dcgan, mlp, pix2pix, resnet, srgan
+from jaxgan.models import conditional, dcgan, mlp, pix2pix, r3gan, resnet, srgan
 
 KINDS = ("unconditional", "class_conditional", "paired", "semi_supervised")
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -117,6 +117,15 @@ def _resnet(config: Any, data_shape: tuple, dtype, axis_name):
   return generator, discriminator
 
 
+def _r3gan(config: Any, data_shape: tuple, dtype, axis_name):
+  g_kwargs, d_kwargs = r3gan.player_kwargs(config)
+  generator = r3gan.Generator(channels=config.channels, num_classes=config.num_classes,
+                              dtype=dtype, axis_name=axis_name, **g_kwargs)
+  discriminator = r3gan.Discriminator(num_classes=config.num_classes, dtype=dtype,
+                                      axis_name=axis_name, **d_kwargs)
+  return generator, discriminator
+
+
 def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
                             depth=config.depth, tanh=len(data_shape) == 3,
@@ -219,6 +228,10 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
                                          pack=1, **_MINIBATCH)),
     ModelSpec("resnet", _resnet, check=_check_resnet, optional_labels=True,
               defaults=dict(d_spectral_norm=False, **_MINIBATCH), required=("variant",)),
+    # R3GAN: per-stage lists of G, from 4x4 up (g_width and d_width unused);
+    # the defaults are the official CIFAR-10 preset.
+    ModelSpec("r3gan", _r3gan, check=r3gan.check, optional_labels=True,
+              defaults=r3gan.CIFAR10),
     ModelSpec("cgan_mlp", _cgan_mlp, "class_conditional",
               required=("g_z_units", "g_y_units", "d_x_units", "d_y_units")),
     ModelSpec("cgan_dcgan", _cgan_dcgan, "class_conditional", _check_dcgan,

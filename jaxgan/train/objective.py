@@ -37,7 +37,9 @@ import optax
 from absl import logging
 from jax import lax
 
-from jaxgan import losses
+from jaxgan import augment, losses
+from jaxgan.train import augmentation
+from jaxgan.train import schedules as schedules_lib
 
 AXIS = "batch"  # the step's pmap axis (jaxgan.train.step.AXIS)
 
@@ -76,6 +78,12 @@ class DInputs:
     key: this update's key; a term draws from `fold_in(key, <its constant>)`.
     global_batch, local_batch: the batch size over all devices and here.
     state: the term's state (see `Term.init_state`), or None.
+    step: the training step (int32, traced).
+    update: D's update count, step * n_critic + the update's index in the
+      step (the clock of a lazy term).
+    real_key, fake_key: the keys D's passes on real and fake ran with (a
+      term that runs D again on a transformed batch reuses them, so that any
+      augmentation of D's inputs is the same, see `jaxgan.augment`).
   """
   real: jax.Array
   fake: jax.Array
@@ -91,6 +99,10 @@ class DInputs:
   global_batch: int
   local_batch: int
   state: Any = None
+  step: Any = None
+  update: Any = None
+  real_key: Any = None
+  fake_key: Any = None
 
   def local_slice(self, x: jax.Array) -> jax.Array:
     """This device's rows of an array drawn for the global batch, so that
@@ -111,6 +123,7 @@ class GInputs:
       'features' when a term needs them; real_out is not differentiated.
     key: the G update's key.
     state: the term's state, or None.
+    step: the training step (int32, traced); also a lazy G term's clock.
   """
   fake: jax.Array
   real: jax.Array
@@ -120,6 +133,11 @@ class GInputs:
   real_out: Outputs
   key: jax.Array
   state: Any = None
+  step: Any = None
+
+  @property
+  def update(self):
+    return self.step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +178,11 @@ class Term:
       (e.g. the perceptual loss's feature network); None: no resource.
     check: `fn(config)` raising ValueError for a config the term cannot use.
     init_state: `fn() -> pytree`, the term's state at step 0 (None: none).
+    lazy: whether the term may be computed only every k-th update (lazy
+      regularization, Karras et al. 2020, StyleGAN2 §4): it then has the
+      option `<name>_every` (k, default 1), and on every k-th update adds k
+      times its value (equal to the eager term in expectation), nothing on
+      the others.
   """
   name: str
   doc: str
@@ -173,10 +196,15 @@ class Term:
   prepare: Callable[[Any], Any] | None = None
   check: Callable[[Any], None] | None = None
   init_state: Callable[[], Any] | None = None
+  lazy: bool = False
 
   @property
   def key(self) -> str:
     return f"{self.name}_weight"
+
+  @property
+  def every_key(self) -> str | None:
+    return f"{self.name}_every" if self.lazy else None
 
   @property
   def players(self) -> str:
@@ -221,7 +249,11 @@ def get(name: str) -> Term:
 # Options of the adversarial core (not terms): `adv_weight` scales G's
 # adversarial loss (SRGAN: 1e-3; 0 with feature matching alone, as in
 # 'Improved Techniques'); `label_smoothing` is one-sided label smoothing.
-CORE_DEFAULTS = {"adv_weight": 1.0, "label_smoothing": 0.0}
+# `schedules`: schedules of the weights, e.g. "r1_weight=cosine:0.0025" (see
+# jaxgan.train.schedules). The augmentation of every image D sees (its
+# options: jaxgan.augment.config_defaults) is part of what D minimises on, so
+# it is configured here too.
+CORE_DEFAULTS = {"adv_weight": 1.0, "label_smoothing": 0.0, "schedules": ""}
 _SMOOTHED = ("minimax", "non_saturating", "relativistic_average")
 
 
@@ -229,10 +261,18 @@ def config_defaults() -> dict:
   """Every `config.loss` key but `name`, with its default: the core's, each
   term's weight and each term's options."""
   out = dict(CORE_DEFAULTS)
+  out.update(augmentation.config_defaults())
   for term in _TERMS.values():
     out[term.key] = term.default
+    if term.lazy:
+      out[term.every_key] = 1
     out.update(term.options)
   return out
+
+
+def schedulable_keys() -> tuple[str, ...]:
+  """`config.loss` keys that `config.loss.schedules` may name."""
+  return ("adv_weight",) + tuple(t.key for t in _TERMS.values()) + augmentation.SCHEDULABLE
 
 
 def vectorisable_keys() -> tuple[str, ...]:
@@ -265,7 +305,14 @@ def check_config(config: Any, model_kind: str) -> None:
                        f"{', '.join(_SMOOTHED)}, not {loss.name!r}.")
     if not 0 <= smoothing < 1:
       raise ValueError(f"config.loss.label_smoothing must be in [0, 1), got {smoothing}.")
+  scheduled = schedules_lib.parse(loss.get("schedules", ""), schedulable_keys(), "loss")
+  augmentation.check_config(config)
+  if "augment_p" in scheduled and not loss.get("augment", ""):
+    raise ValueError("config.loss.schedules schedules augment_p, but config.loss.augment "
+                     "is off; set config.loss.augment='ada' (with augment_target=0 for a "
+                     "scheduled p).")
   for term in _TERMS.values():
+    _check_every(loss, term)
     weight = _weight(loss, term)
     if weight < 0:
       raise ValueError(f"config.loss.{term.key} must be >= 0, got {weight}.")
@@ -283,12 +330,21 @@ def check_config(config: Any, model_kind: str) -> None:
       term.check(config)
 
 
+def _check_every(loss: Any, term: Term) -> None:
+  if not term.lazy:
+    return
+  every = loss.get(term.every_key, 1)
+  if isinstance(every, bool) or not float(every).is_integer() or every < 1:
+    raise ValueError(f"config.loss.{term.every_key} (lazy regularization: compute "
+                     f"{term.name} every k-th update) must be an integer >= 1, got {every}.")
+
+
 def markdown_table() -> str:
   """The table of terms in docs/losses.md."""
   rows = ["| `config.loss.` key | acts on | term | needs | sweep per member |",
           "|---|---|---|---|---|"]
   for t in _TERMS.values():
-    options = "".join(f", `{k}`" for k in t.options)
+    options = "".join(f", `{k}`" for k in ([t.every_key] if t.lazy else []) + list(t.options))
     formula = t.formula.replace("|", "\\|")
     rows.append(f"| `{t.key}`{options} | {t.players} | {t.doc}: `{formula}` | "
                 f"{', '.join(sorted(t.needs)) or '-'} | "
@@ -315,15 +371,24 @@ class Objective:
     weights: term name -> weight, for every registered term (floats, or
       traced per-member arrays in a vectorised sweep).
     resources: term name -> what its `prepare` built, for active terms.
+    every: term name -> k for the lazy terms computed every k-th update.
+    schedules: `config.loss` key -> its `schedules.Schedule` (weights, p).
+    num_steps: the run's length, the default span of a schedule.
+    augment: the augmentation of D's inputs (`augmentation.Augmentation`), or None.
   """
   loss: losses.GANLoss
   adv_weight: Any = 1.0
   weights: dict = dataclasses.field(default_factory=dict)
   resources: dict = dataclasses.field(default_factory=dict)
+  every: dict = dataclasses.field(default_factory=dict)
+  schedules: dict = dataclasses.field(default_factory=dict)
+  num_steps: int = 0
+  augment: Any = None
 
   @classmethod
-  def from_config(cls, config_loss: Any) -> Objective:
-    """From `config.loss` (missing keys take the defaults)."""
+  def from_config(cls, config_loss: Any, num_steps: int = 0) -> Objective:
+    """From `config.loss` (missing keys take the defaults) for a run of
+    `num_steps` steps."""
     pair = losses.get(config_loss.name)
     smoothing = float(config_loss.get("label_smoothing", 0.0))
     if smoothing:
@@ -332,8 +397,28 @@ class Objective:
     weights = {t.name: _weight(config_loss, t) for t in _TERMS.values()}
     resources = {t.name: t.prepare(config_loss) for t in _TERMS.values()
                  if t.prepare is not None and weights[t.name] > 0}
+    every = {t.name: int(config_loss.get(t.every_key, 1)) for t in _TERMS.values()
+             if t.lazy and int(config_loss.get(t.every_key, 1)) > 1}
+    scheduled = schedules_lib.parse(config_loss.get("schedules", ""), schedulable_keys(),
+                                    "loss")
     return cls(loss=pair, adv_weight=float(config_loss.get("adv_weight", 1.0)),
-               weights=weights, resources=resources)
+               weights=weights, resources=resources, every=every, schedules=scheduled,
+               num_steps=num_steps, augment=augmentation.from_config(config_loss))
+
+  def scheduled(self, key: str, base: Any, step: Any) -> Any:
+    """`config.loss.<key>` (whose value is `base`) at training step `step`."""
+    if key not in self.schedules:
+      return base
+    return self.schedules[key].value(base, step, self.num_steps)
+
+  def augment_p(self, terms: dict, step: Any) -> Any:
+    """The augmentation probability at this step: ADA's adapted p, else
+    `augment_p` or its schedule."""
+    if self.augment is None:
+      return None
+    if self.augment.adaptive:
+      return terms[augmentation.STATE_KEY]["p"]
+    return self.scheduled("augment_p", self.augment.fixed_p, step)
 
   def with_weights(self, weights: dict) -> Objective:
     """The objective with some weights replaced: `{'adv_weight': w}` or
@@ -360,21 +445,49 @@ class Objective:
     for term in self.active(player):
       if player == "d":
         inputs = dataclasses.replace(inputs, batch_stats=stats)
-      result = getattr(term, player)(
-          dataclasses.replace(inputs, state=states.get(term.name)),
-          self.resources.get(term.name))
+      result = self._run(term, player, dataclasses.replace(inputs, state=states.get(term.name)))
       metrics.update(result.metrics)
-      loss = loss + self.weights[term.name] * result.value
+      weight = self.scheduled(term.key, self.weights[term.name], inputs.step)
+      loss = loss + weight * result.value
       if result.batch_stats is not None:
         stats = result.batch_stats
       if result.state is not None:
         states[term.name] = result.state
     return loss, metrics, stats, states
 
+  def _run(self, term: Term, player: str, inputs) -> Result:
+    """The term's result; a lazy one's k * result on every k-th update
+    (counted by `inputs.update`) and zeros, the batch statistics and the
+    state it was given on the others."""
+    fn = lambda: getattr(term, player)(inputs, self.resources.get(term.name))
+    k = self.every.get(term.name, 1)
+    if k == 1:
+      return fn()
+    def on(_):
+      r = fn()
+      scale = lambda tree: jax.tree.map(lambda x: k * x, tree)
+      return r.value * k, scale(r.metrics), r.batch_stats, r.state
+    shapes = jax.eval_shape(on, None)
+    def off(_):
+      zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes[:2])
+      return (*zeros, _like(shapes[2], getattr(inputs, "batch_stats", None)),
+              _like(shapes[3], inputs.state))
+    value, metrics, stats, state = lax.cond(inputs.update % k == 0, on, off, None)
+    return Result(value, metrics, stats, state)
 
-def initial_states() -> dict:
-  """The terms' states at step 0 (`GANState.terms`)."""
-  return {t.name: t.init_state() for t in _TERMS.values() if t.init_state is not None}
+
+def _like(shapes: Any, given: Any) -> Any:
+  """What a skipped lazy term returns for an output of `shapes`: None where
+  the term returns None, else what it was given."""
+  return None if shapes is None else given
+
+
+def initial_states(config_loss: Any = None) -> dict:
+  """The terms' states at step 0 (`GANState.terms`), and the augmentation's
+  (ADA's p starts at `config.loss.augment_p`)."""
+  states = {t.name: t.init_state() for t in _TERMS.values() if t.init_state is not None}
+  states[augmentation.STATE_KEY] = augmentation.initial_state(config_loss)
+  return states
 
 
 # -- The terms -----------------------------------------------------------------
@@ -412,7 +525,7 @@ def _gp(inputs: DInputs, _) -> Result:
 register(Term(
     "gp", "WGAN-GP gradient penalty on real/fake interpolates (Gulrajani et al. 2017)",
     "E[(‖∇D(x̂)‖ - 1)²]", d=_gp, needs=frozenset({"real", "fake", "critic"}),
-    check=_warn_batch_norm))
+    check=_warn_batch_norm, lazy=True))
 
 
 def _r1(inputs: DInputs, _) -> Result:
@@ -423,7 +536,7 @@ def _r1(inputs: DInputs, _) -> Result:
 register(Term(
     "r1", "R1: D's squared gradient norm on real data (Mescheder et al. 2018); "
     "the paper's γ/2 is the weight", "E_r[‖∇D(x)‖²]", d=_r1,
-    needs=frozenset({"real", "critic"}), check=_warn_batch_norm))
+    needs=frozenset({"real", "critic"}), check=_warn_batch_norm, lazy=True))
 
 
 def _r2(inputs: DInputs, _) -> Result:
@@ -434,7 +547,7 @@ def _r2(inputs: DInputs, _) -> Result:
 register(Term(
     "r2", "R2: D's squared gradient norm on generated data (Mescheder et al. 2018)",
     "E_f[‖∇D(x̃)‖²]", d=_r2, needs=frozenset({"fake", "critic"}),
-    check=_warn_batch_norm))
+    check=_warn_batch_norm, lazy=True))
 
 
 def _dragan(inputs: DInputs, _) -> Result:
@@ -446,7 +559,75 @@ def _dragan(inputs: DInputs, _) -> Result:
 register(Term(
     "dragan", "DRAGAN: gradient penalty around perturbed real data (Kodali et al. 2017)",
     "E[(‖∇D(x + δ)‖ - 1)²]", d=_dragan, needs=frozenset({"real", "critic"}),
-    check=_warn_batch_norm))
+    check=_warn_batch_norm, lazy=True))
+
+
+def _lecam(inputs: DInputs, config_loss: Any) -> Result:
+  """LeCam: D's outputs pulled toward anchors, the EMAs of its mean output on
+  the other kind of data; the anchors are updated first, with no gradient,
+  as google/lecam-gan does (biggan_cifar/losses.py `loss_hinge_dis` updates
+  `ema` before train_fns calls `lecam_reg`)."""
+  state, decay = inputs.state, config_loss.get("lecam_decay", 0.99)
+  # third_party/utils.py `ema_losses.update`: no averaging before start_itr.
+  decay = jnp.where(inputs.step < config_loss.get("lecam_start", 1000), 0.0, decay)
+  mean = lambda out: lax.stop_gradient(_global_mean(out.logits.reshape(-1)))
+  real = decay * state["real"] + (1 - decay) * mean(inputs.real_out)
+  fake = decay * state["fake"] + (1 - decay) * mean(inputs.fake_out)
+  penalty = (jnp.mean(jnp.square(jax.nn.relu(inputs.real_out.logits - fake)))
+             + jnp.mean(jnp.square(jax.nn.relu(real - inputs.fake_out.logits))))
+  return Result(penalty, {"lecam_penalty": penalty, "lecam_real_anchor": real,
+                          "lecam_fake_anchor": fake}, state={"real": real, "fake": fake})
+
+
+register(Term(
+    "lecam", "LeCam regularization: D's outputs on real (fake) data pulled below "
+    "(above) the EMA of its outputs on fake (real) data (Tseng et al. 2021; "
+    "google/lecam-gan); options: the EMA's decay and the step it starts at",
+    "E_r[relu(D(x) - α_F)²] + E_f[relu(α_R - D(G(z)))²]", d=_lecam,
+    needs=frozenset({"real", "fake"}), options={"lecam_decay": 0.99, "lecam_start": 1000},
+    prepare=lambda config_loss: config_loss,
+    init_state=lambda: {"real": jnp.zeros((), jnp.float32),
+                        "fake": jnp.zeros((), jnp.float32)}))
+
+
+def _consistency_transform(x: jax.Array, key: jax.Array, inputs: DInputs) -> jax.Array:
+  """bCR's T: a random horizontal flip and a shift by up to 1/8 of the image
+  (zero fill), each example its own (drawn for the global batch)."""
+  keys = inputs.local_slice(jax.random.split(key, inputs.global_batch))
+
+  def one(xi, ki):
+    flip_key, shift_key = jax.random.split(ki)
+    xi = jnp.where(jax.random.bernoulli(flip_key), xi[:, ::-1], xi)
+    return augment.translation(xi[None], shift_key, 0.125)[0]
+
+  return jax.vmap(one)(x, keys)
+
+
+def _bcr(inputs: DInputs, _) -> Result:
+  """bCR: D's output on each real and each fake image and on its transform
+  T(x) pulled together; T(x) is seen through the same D-input augmentation
+  (the same keys) as x."""
+  real_key, fake_key = jax.random.split(jax.random.fold_in(inputs.key, 6))
+  real_t, stats = inputs.discriminate(_consistency_transform(inputs.real, real_key, inputs),
+                                      inputs.cond, inputs.real_key, inputs.batch_stats)
+  fake_t, stats = inputs.discriminate(_consistency_transform(inputs.fake, fake_key, inputs),
+                                      inputs.cond, inputs.fake_key, stats)
+  real = jnp.mean(jnp.square(inputs.real_out.logits - real_t.logits))
+  fake = jnp.mean(jnp.square(inputs.fake_out.logits - fake_t.logits))
+  return Result(real + fake, {"bcr_real": real, "bcr_fake": fake}, batch_stats=stats)
+
+
+register(Term(
+    "bcr", "balanced consistency regularization, λ_real = λ_fake (Zhao et al. 2021); "
+    "T: random x-flip and translation by up to 1/8", "E_r[(D(x) - D(T(x)))²] + "
+    "E_f[(D(G(z)) - D(T(G(z))))²]", d=_bcr, needs=frozenset({"real", "fake"}),
+    check=lambda config: _images_only(config, "bcr_weight")))
+
+
+def _images_only(config: Any, key: str) -> None:
+  if config.data.source == "toy":
+    raise ValueError(f"config.loss.{key} > 0 transforms images, but config.data is toy "
+                     f"2-D points; set config.loss.{key}=0.")
 
 
 def _feature_matching(inputs: GInputs, _) -> Result:

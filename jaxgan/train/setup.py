@@ -12,18 +12,29 @@ from absl import logging
 
 from jaxgan import data as data_lib
 from jaxgan import losses, models
-from jaxgan.train import sampling
+from jaxgan.train import objective, sampling
+from jaxgan.train import schedules as schedules_lib
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
 from jaxgan.train import workdir as workdir_lib
 
+# name -> (optax optimizer, the config keys it takes): each is wrapped in
+# `optax.inject_hyperparams`, so a key may be a schedule (`schedules` of the
+# block, see jaxgan.train.schedules) or a sweep's per-member value.
 OPTIMIZERS = {
-    "adam": lambda c: optax.inject_hyperparams(optax.adam)(
-        learning_rate=c.learning_rate, b1=c.b1, b2=c.b2),
-    "rmsprop": lambda c: optax.inject_hyperparams(optax.rmsprop)(
-        learning_rate=c.learning_rate, decay=c.get("decay", 0.9)),
-    "sgd": lambda c: optax.inject_hyperparams(optax.sgd)(learning_rate=c.learning_rate),
+    "adam": (optax.adam, ("learning_rate", "b1", "b2")),
+    "rmsprop": (optax.rmsprop, ("learning_rate", "decay")),
+    "sgd": (optax.sgd, ("learning_rate",)),
 }
+_DEFAULTS = {"decay": 0.9}
+
+
+def optimizer_schedules(config: ml_collections.ConfigDict, player: str) -> dict:
+  """`config.optimizer.<player>.schedules`, parsed and checked against the
+  optimizer's keys."""
+  opt = config.optimizer[player]
+  keys = OPTIMIZERS[opt.name][1]
+  return schedules_lib.parse(opt.get("schedules", ""), keys, f"optimizer.{player}")
 
 # Datasets up to this size are copied to every device, and batches are gathered
 # there (only indices cross from the host); larger ones are batched on the host.
@@ -38,17 +49,31 @@ def model_kind(config: ml_collections.ConfigDict) -> str:
   return models.kind(config.model)
 
 
-def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+def make_optimizer(config: ml_collections.ConfigDict, num_steps: int = 0,
+                   updates_per_step: int = 1) -> optax.GradientTransformation:
   """One player's optimizer from `config.optimizer.g` or `.d`: `name` with its
-  hyperparameters, after historical averaging (`historical_averaging`: the
+  hyperparameters, each following its schedule if `schedules` names it
+  (over `num_steps` training steps unless it says, `updates_per_step`
+  updates per step), after historical averaging (`historical_averaging`: the
   penalty's weight, 0 for none) and before WGAN weight clipping (`clip`: the
   bound c, 0 for none)."""
-  chain = [OPTIMIZERS[config.name](config)]
+  make, keys = OPTIMIZERS[config.name]
+  scheduled = schedules_lib.parse(config.get("schedules", ""), keys, "optimizer")
+  hyperparams = {k: schedules_lib.fn(scheduled.get(k), config[k] if k in config else _DEFAULTS[k],
+                                     num_steps, updates_per_step) for k in keys}
+  chain = [optax.inject_hyperparams(make)(**hyperparams)]
   if config.get("historical_averaging", 0.0) > 0:
     chain.insert(0, losses.historical_averaging(config.historical_averaging))
   if config.get("clip", 0.0) > 0:
     chain.append(losses.weight_clipping(config.clip))
   return chain[0] if len(chain) == 1 else optax.chain(*chain)
+
+
+def make_optimizers(config: ml_collections.ConfigDict
+                    ) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+  """(G's, D's) optimizer of `config`, with their schedules over the run."""
+  return (make_optimizer(config.optimizer.g, config.train.num_steps),
+          make_optimizer(config.optimizer.d, config.train.num_steps, config.train.n_critic))
 
 
 def load_dataset(config: ml_collections.ConfigDict
@@ -224,14 +249,17 @@ def build(config: ml_collections.ConfigDict, data_shape: tuple,
                                              axis_name=step_lib.AXIS)
     return generator, discriminator, jax.device_get(state_lib.create(
         jax.random.PRNGKey(config.seed), generator, discriminator,
-        make_optimizer(config.optimizer.g), make_optimizer(config.optimizer.d),
+        *make_optimizers(config),
         latent_dim=config.model.latent_dim,
         image_shape=data_shape, ema_decay=config.train.ema_decay,
-        cond=example_cond(config, cond_shape)))
+        cond=example_cond(config, cond_shape), terms=objective.initial_states(config.loss)))
 
   # skip_nonfinite changes the step, not the initial state.
+  # A schedule without @STEPS runs over train.num_steps: the optimizers
+  # depend on it then.
+  scheduled = any(config.optimizer[p].get("schedules", "") for p in ("g", "d"))
   generator, discriminator, state = _cached(
-      key("state", workdir_lib.RESUMABLE_KEYS), build_state)
+      key("state", () if scheduled else workdir_lib.RESUMABLE_KEYS), build_state)
 
   def build_functions():
     p_train_step = step_lib.make_train_step(generator, discriminator, config,

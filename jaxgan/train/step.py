@@ -22,10 +22,12 @@ from absl import logging
 from jax import lax
 
 from jaxgan.data import to_float
+from jaxgan.train import augmentation
 from jaxgan.train import objective as objective_lib
 from jaxgan.train.state import GANState
 
 AXIS = objective_lib.AXIS
+AUGMENT = augmentation.STATE_KEY
 
 
 def _local_slice(x: jax.Array, local_size: int) -> jax.Array:
@@ -47,9 +49,10 @@ def _outputs(out, features=None) -> objective_lib.Outputs:
 
 
 def _players(generator: nn.Module, discriminator: nn.Module, latent_dim: int,
-             global_batch: int, local_batch: int):
+             global_batch: int, local_batch: int, augment: Callable | None = None):
   """(noise, generate, discriminate): this device's latents, and both
-  players applied in training mode, returning their new batch statistics."""
+  players applied in training mode, returning their new batch statistics;
+  `augment(x, key)`: what D sees of every batch it is applied to."""
   def noise(key):
     return _local_slice(jax.random.normal(key, (global_batch, latent_dim)), local_batch)
 
@@ -62,6 +65,8 @@ def _players(generator: nn.Module, discriminator: nn.Module, latent_dim: int,
 
   def discriminate(d_params, d_stats, x, cond, key, features=False):
     """(Outputs, new batch_stats); features: also D's sown 'features'."""
+    if augment is not None:
+      x = augment(x, jax.random.fold_in(key, 2))
     inputs = (x,) if cond is None else (x, cond)
     mutable = ["batch_stats", "intermediates"] if features else ["batch_stats"]
     out, updates = discriminator.apply({"params": d_params, "batch_stats": d_stats},
@@ -89,11 +94,12 @@ def _step_inputs(batch: dict, condition: str | None, labeled: bool) -> tuple:
   return to_float(batch["image"]), conds, batch.get("label"), labeled_batch
 
 
-def _d_update(d_state, term_states: dict, real, fake, cond, label, labeled, key, *,
+def _d_update(d_state, term_states: dict, real, fake, cond, label, labeled, key, clock, *,
               discriminate, objective: objective_lib.Objective, global_batch: int,
               local_batch: int):
   """One discriminator update: the adversarial loss on (real, fake) plus the
-  active D terms; returns (new D state, the terms' states, metrics)."""
+  active D terms; `clock`: (the step, this update's count); returns (new D
+  state, the terms' states, metrics)."""
   _, real_key, fake_key = jax.random.split(key, 3)
 
   def loss_fn(params):
@@ -106,8 +112,11 @@ def _d_update(d_state, term_states: dict, real, fake, cond, label, labeled, key,
         critic=lambda x: discriminate(params, d_state.batch_stats, x, cond,
                                       real_key)[0].logits,
         discriminate=lambda x, c, k, s: discriminate(params, s, x, c, k),
-        batch_stats=stats, key=key, global_batch=global_batch, local_batch=local_batch)
+        batch_stats=stats, key=key, global_batch=global_batch, local_batch=local_batch,
+        step=clock[0], update=clock[1], real_key=real_key, fake_key=fake_key)
     total, metrics, stats, states = objective.add_terms("d", d_loss, inputs, term_states)
+    if objective.augment is not None:
+      states[AUGMENT] = objective.augment.observe(states[AUGMENT], real_out.logits)
     metrics.update(_d_metrics(d_loss, real_out.logits, fake_out.logits))
     return total, (stats, metrics, states)
 
@@ -117,8 +126,8 @@ def _d_update(d_state, term_states: dict, real, fake, cond, label, labeled, key,
   return d_state.apply_gradients(grads=grads, batch_stats=stats), term_states, metrics
 
 
-def _g_loss(fake, real, cond, label, d_state, key, term_states: dict, *, discriminate,
-            objective: objective_lib.Objective):
+def _g_loss(fake, real, cond, label, d_state, key, term_states: dict, step, *,
+            discriminate, objective: objective_lib.Objective):
   """G's loss on its output `fake`: the adversarial loss through D (after
   its update) plus the active G terms; (loss, (metrics, the terms' states))."""
   features = objective.needs("features", "g")
@@ -130,7 +139,7 @@ def _g_loss(fake, real, cond, label, d_state, key, term_states: dict, *, discrim
   adversarial = objective.loss.g_loss(lax.stop_gradient(real_out.logits), fake_out.logits)
   inputs = objective_lib.GInputs(fake=fake, real=real, cond=cond, label=label,
                                  fake_out=fake_out, real_out=real_out,
-                                 key=jax.random.fold_in(key, 5))
+                                 key=jax.random.fold_in(key, 5), step=step)
   g_loss, metrics, _, states = objective.add_terms(
       "g", objective.adv_weight * adversarial, inputs, term_states)
   if metrics:
@@ -170,8 +179,13 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   images, conds, labels, labeled = _step_inputs(
       batch, condition, objective.needs("labeled", "d"))
   n_critic, local_batch = images.shape[:2]
+  global_batch = local_batch * num_devices
+  augment = None
+  if objective.augment is not None:
+    p = objective.augment_p(state.terms, state.step)
+    augment = lambda x, key: objective.augment.apply(x, key, p, global_batch)
   noise, generate, discriminate = _players(generator, discriminator, latent_dim,
-                                           local_batch * num_devices, local_batch)
+                                           global_batch, local_batch, augment)
   d_update = functools.partial(_d_update, discriminate=discriminate, objective=objective,
                                global_batch=local_batch * num_devices,
                                local_batch=local_batch)
@@ -181,11 +195,12 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   # The first n_critic - 1 discriminator updates each see a fresh fake batch.
   def critic_update(carry, inputs):
     g_stats, d_state, term_states = carry
-    real, cond, label, labeled, key = inputs
+    real, cond, label, labeled, key, i = inputs
     z_key, g_key, d_key = jax.random.split(key, 3)
     fake, g_stats = generate(g_state.params, g_stats, noise(z_key), cond, g_key)
     d_state, term_states, _ = d_update(d_state, term_states, real,
-                                       lax.stop_gradient(fake), cond, label, labeled, d_key)
+                                       lax.stop_gradient(fake), cond, label, labeled, d_key,
+                                       (state.step, state.step * n_critic + i))
     return (g_stats, d_state, term_states), None
 
   g_stats, term_states = g_state.batch_stats, state.terms
@@ -193,7 +208,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     (g_stats, d_state, term_states), _ = lax.scan(
         critic_update, (g_stats, d_state, term_states),
         (images[:-1], at(conds, slice(None, -1)), at(labels, slice(None, -1)),
-         at(labeled, slice(None, -1)), keys[:-1]))
+         at(labeled, slice(None, -1)), keys[:-1], jnp.arange(n_critic - 1)))
 
   # The last discriminator update and the generator update share one generator
   # forward pass, as in the canonical DCGAN loop: the generator's backward pass
@@ -204,16 +219,21 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   fake, g_vjp, g_stats = jax.vjp(
       lambda p: generate(p, g_stats, noise(z_key), cond, g_key), g_state.params,
       has_aux=True)
-  d_state, term_states, metrics = d_update(d_state, term_states, real,
-                                           lax.stop_gradient(fake), cond, label,
-                                           labeled, d_key)
+  d_state, term_states, metrics = d_update(
+      d_state, term_states, real, lax.stop_gradient(fake), cond, label, labeled, d_key,
+      (state.step, state.step * n_critic + n_critic - 1))
   (g_loss, (g_metrics, term_states)), fake_grads = jax.value_and_grad(
       _g_loss, has_aux=True)(fake, real, cond, label, d_state, d_key, term_states,
-                             discriminate=discriminate, objective=objective)
+                             state.step, discriminate=discriminate, objective=objective)
   (g_grads,) = g_vjp(fake_grads)
   g_grads = lax.pmean(g_grads, AXIS)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
   metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_metrics)
+  if objective.augment is not None:
+    term_states = dict(term_states)
+    term_states[AUGMENT] = objective.augment.adjust(term_states[AUGMENT], state.step,
+                                                    global_batch)
+    metrics["augment_p"] = objective.augment_p(term_states, state.step + 1)
   new_state = state.replace(step=state.step + 1, generator=g_state,
                             discriminator=d_state, terms=term_states,
                             ema_params=_ema(state, g_state.params, ema_decay))
@@ -413,7 +433,8 @@ def bind_step(generator, discriminator, config: Any, num_devices: int,
   (`objective`: instead of `config.loss`'s, e.g. with a sweep's traced weights)."""
   return functools.partial(
       train_step, generator=generator, discriminator=discriminator,
-      objective=objective or objective_lib.Objective.from_config(config.loss),
+      objective=objective or objective_lib.Objective.from_config(config.loss,
+                                                                 config.train.num_steps),
       num_devices=num_devices, latent_dim=config.model.latent_dim,
       ema_decay=config.train.ema_decay, condition=condition(config))
 

@@ -31,13 +31,14 @@ from jaxgan.train.setup import (
   labeled_subset,
   load_dataset,
   make_optimizer,
+  make_optimizers,
   shard_batch,
 )
 from jaxgan.train.validation import check_config, check_data
 
 __all__ = ["DivergenceError", "TrainingInterrupted", "check_config", "check_data",
            "class_grid_inputs", "example_cond", "labeled_subset", "load_dataset",
-           "make_optimizer", "make_sampler", "sample_grid",
+           "make_optimizer", "make_optimizers", "make_sampler", "sample_grid",
            "shard_batch", "train_and_evaluate"]
 
 

@@ -20,6 +20,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if opt.name not in setup.OPTIMIZERS:
       raise ValueError(f"Unknown optimizer {opt.name!r} (config.optimizer.{player}."
                        f"name); valid names: {', '.join(sorted(setup.OPTIMIZERS))}.")
+    setup.optimizer_schedules(config, player)
     if not opt.learning_rate > 0:
       raise ValueError(f"config.optimizer.{player}.learning_rate must be positive, "
                        f"got {opt.learning_rate}.")
