@@ -99,6 +99,19 @@ def test_train_with_an_unknown_config_name_fails_listing_the_shipped_ones(tmp_pa
   assert not (tmp_path / "runs").exists()
 
 
+def test_train_takes_launchs_sweep_flags_with_a_bare_name(tmp_path):
+  lsgan = os.path.join(config_files.directory(), "lsgan.py")
+  assert "def get_sweep" not in open(lsgan).read()
+  result = _jaxgan("train", "--config=lsgan", "--sweep=config", cwd=tmp_path, timeout=60)
+  assert result.returncode != 0  # the shipped file, which has no get_sweep()
+  assert f"Bad sweep: --sweep=config: {lsgan} has no get_sweep()" in result.stderr, (
+      result.stderr[-2000:])
+  result = _jaxgan("train", "--config=toy_ring", "--sweep=seed=0,1;nope=2", cwd=tmp_path,
+                   timeout=60)
+  assert result.returncode != 0 and "Bad sweep" in result.stderr and "nope" in result.stderr
+  assert not (tmp_path / "runs").exists()
+
+
 def test_a_tfds_source_without_tfds_fails_at_once_naming_the_extra(tmp_path):
   hidden = tmp_path / "hide"  # an import of tensorflow_datasets fails, as uninstalled
   (hidden / "tensorflow_datasets").mkdir(parents=True)

@@ -128,11 +128,12 @@ def test_digits_load_and_losses_import_without_sklearn_or_tfds(tmp_path):
     (tmp_path / module / "__init__.py").write_text(f"raise ImportError('{module}')\n")
   code = ("import sys, jaxgan.losses; from jaxgan import data; "
           "d = data.load({'source': 'digits'}, image_size=8, channels=1); "
-          "print(len(d), d.images.max(), 'sklearn' in sys.modules)")
+          "print(len(d), d.images.max(), 'sklearn' in sys.modules, "
+          "'jaxgan.train' in sys.modules)")
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=_env(PYTHONPATH=str(tmp_path)), timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
-  assert result.stdout.split() == ["1797", "255", "False"]
+  assert result.stdout.split() == ["1797", "255", "False", "False"]
 
 
 def _build_wheel(tmp_path) -> str:
