@@ -213,6 +213,13 @@ def test_the_wheel_installs_and_trains_and_generates_outside_the_repository(tmp_
                              timeout=300)
   assert generated.returncode == 0, generated.stderr[-3000:]
   assert len(os.listdir(elsewhere / "g")) == 5
+  notebook = subprocess.run(
+      [str(python), "-c", "import jax, jaxgan; c = jaxgan.load_config('dcgan'); "
+       "G = jaxgan.load_generator('w'); print(c.model.name, G.step, "
+       "G.sample(jax.random.PRNGKey(0), 3).shape)"],
+      cwd=elsewhere, capture_output=True, text=True, env=_env(), timeout=300)
+  assert notebook.returncode == 0, notebook.stderr[-3000:]
+  assert notebook.stdout.split() == ["dcgan", "2", "(3,", "28,", "28,", "1)"]
   scored = subprocess.run([command, "evaluate", "--workdir=w", "--metrics=fid",
                            "--feature_net=classifier_mnist", "--num_samples=64",
                            "--num_reference=128", "--output=report.json"],
