@@ -1,4 +1,4 @@
-r"""Trains a GAN from a config file.
+r"""Trains a GAN from a config file: `jaxgan train`, run from the repository.
 
   python launch.py --config=configs/dcgan.py [--workdir=runs/dcgan] \
       [--config.train.num_steps=1000]
@@ -14,101 +14,19 @@ workdir/<member>/, and writes workdir/summary.csv and summary.png
 
   python launch.py --config=configs/toy_ring.py --sweep='seed=0,1,2,3'
   python launch.py --config=configs/toy_ring.py --sweep=config  # its get_sweep()
+
+The flags and what they do are in `jaxgan/cli/train.py`, which the installed
+`jaxgan train` command runs too.
 """
 
-import importlib.util
-import logging as std_logging
-import os
-import re
-import sys
+from absl import app
 
-import jax
-from absl import app, flags, logging
-from ml_collections import config_flags
+from jaxgan import cli
+from jaxgan.cli import train as train_command
 
-from jaxgan import checkpoint, sweep, train
-from jaxgan.train import trainer
-
-config_flags.DEFINE_config_file("config", None, "Training config file.",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None,
-                    "Where samples, metrics and checkpoints go; default "
-                    "runs/<config file stem>.")
-flags.DEFINE_bool("override_config", False,
-                  "Continue the run in --workdir although its config differs; "
-                  "its old config.json is kept as config.N.json.")
-flags.DEFINE_string("sweep", "",
-                    "Train a sweep: 'config' for the config file's get_sweep(), or "
-                    "'key=v1,v2;key2=v3,v4' (';': product, '&': zip keys).")
-flags.DEFINE_enum("sweep_mode", "auto", sweep.MODES,
-                  "vectorised: members in one compiled program; process: one after "
-                  "another; auto: vectorised when the members allow it.")
-flags.mark_flags_as_required(["config"])
-FLAGS = flags.FLAGS
-
-
-def _quiet_libraries(record) -> bool:
-  """Drops INFO lines from orbax and JAX internals; keeps warnings and ours."""
-  return record.levelno >= logging.converter.STANDARD_WARNING or not any(
-      f"/{lib}/" in record.pathname for lib in ("orbax", "jax", "absl"))
-
-
-logging.get_absl_logger().addFilter(_quiet_libraries)  # orbax logs through absl
-std_logging.getLogger("jax").setLevel(std_logging.WARNING)
-
-
-def _sweep_spec(text: str, config_file: str):
-  """The sweep of --sweep: parsed, or the config file's get_sweep()."""
-  if text != "config":
-    return sweep.parse(text)
-  spec = importlib.util.spec_from_file_location("sweep_config", config_file)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  if not hasattr(module, "get_sweep"):
-    raise ValueError(f"--sweep=config: {config_file} has no get_sweep().")
-  return module.get_sweep()
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  workdir = FLAGS.workdir or os.path.join(
-      "runs", os.path.splitext(os.path.basename(config_flags.get_config_filename(
-          FLAGS["config"])))[0])
-  logging.info("JAX %s: process %d of %d, %d local devices of %d: %s",
-               jax.__version__, jax.process_index(), jax.process_count(),
-               jax.local_device_count(), jax.device_count(), jax.devices()[0].platform)
-  logging.info("Workdir: %s", workdir)
-  try:
-    if FLAGS.sweep:
-      try:  # a misspelled key or value fails in one line, before anything runs
-        spec = _sweep_spec(FLAGS.sweep, config_flags.get_config_filename(FLAGS["config"]))
-        sweep.pick_mode(sweep.member_configs(FLAGS.config, spec)[2], FLAGS.sweep_mode)
-      except ValueError as e:
-        sys.exit(f"Bad sweep: {e}")
-      sweep.train_sweep(FLAGS.config, spec, workdir, mode=FLAGS.sweep_mode)
-    else:
-      train.train_and_evaluate(FLAGS.config, workdir,
-                               override_config=FLAGS.override_config)
-  except trainer.TrainingInterrupted as e:
-    logging.warning("%s", e)
-    sys.exit(128 + e.signum)
-  except (trainer.DivergenceError, checkpoint.CheckpointError) as e:
-    sys.exit(f"{type(e).__name__}: {e}")
-
-
-def parse_flags(argv):
-  """absl's flag parsing, with a one-line error for a misspelled config key."""
-  try:
-    return app.parse_flags_with_usage(argv)
-  except (AttributeError, KeyError, TypeError, ValueError) as e:
-    # ml_collections raises these for an unknown key or a value of the wrong type.
-    text = str(e).replace("\\n", "\n").replace("\\'", "'")
-    key, hint = re.search(r"'(\w+)'", text), re.search(r"Did you mean [^\n]*\?", text)
-    message = (f"unknown key {key.group(1)!r}. {hint.group(0) if hint else ''}" if key
-               else text)
-    sys.exit(f"Bad config override: {message.strip()}")
-
+cli.quiet_logging()
+train_command.define_flags()
+main, parse_flags = train_command.main, train_command.parse_flags
 
 if __name__ == "__main__":
   app.run(main, flags_parser=parse_flags)

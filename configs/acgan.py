@@ -16,7 +16,7 @@ accuracy of the requested class).
 
 import ml_collections
 
-from configs import cgan, common
+from jaxgan.configs import cgan, common
 
 DATASETS = ("mnist", "fashion_mnist")
 

@@ -23,8 +23,7 @@ FID, and the classifier's accuracy at recognising the requested class.
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 VARIANTS = ("mlp", "dcgan", "mlp_fashion", "dcgan_fashion")
 

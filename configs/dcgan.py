@@ -1,10 +1,11 @@
 r"""DCGAN (Radford et al. 2016, arXiv:1511.06434) at 32x32, non-saturating loss.
 
-Trains on the handwritten digits bundled with scikit-learn (1797 images, 8x8,
-upsampled to 32x32), so it needs no network and finishes on a 2-core CPU in
-minutes:
+Trains on the UCI handwritten digits that ship with jaxgan (scikit-learn's
+copy: 1797 images, 8x8, upsampled to 32x32), so it needs no network and
+finishes on a 2-core CPU in minutes:
 
   python launch.py --config=configs/dcgan.py
+  jaxgan train --config=dcgan   # the same, installed, from any directory
 
 Override any value on the command line, e.g. a shorter run:
 
@@ -25,8 +26,7 @@ Other data:
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config() -> ml_collections.ConfigDict:

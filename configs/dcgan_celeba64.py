@@ -12,8 +12,7 @@ centre-cropped to a square and resized. FID with pytorch-fid's Inception.
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config() -> ml_collections.ConfigDict:

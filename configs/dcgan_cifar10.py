@@ -12,8 +12,7 @@ Inception (its weights are downloaded on first use) at the end.
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config() -> ml_collections.ConfigDict:

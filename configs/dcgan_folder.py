@@ -14,8 +14,7 @@ batch 128, ngf = ndf = 64, non-saturating loss.
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config(path: str = "") -> ml_collections.ConfigDict:

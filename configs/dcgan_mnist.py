@@ -14,7 +14,7 @@ The IDX files are read from data.path (default ../shared/data/<dataset>).
 
 import ml_collections
 
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config(dataset: str = "mnist") -> ml_collections.ConfigDict:

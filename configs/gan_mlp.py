@@ -22,7 +22,7 @@ the MNIST classifier's feature space is measured at the end.
 
 import ml_collections
 
-from configs import common
+from jaxgan.configs import common
 
 LOSSES = ("non_saturating", "minimax")
 

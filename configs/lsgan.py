@@ -11,7 +11,7 @@ the DCGAN architecture at 28x28, batch 64.
 
 import ml_collections
 
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config(dataset: str = "mnist") -> ml_collections.ConfigDict:

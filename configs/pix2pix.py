@@ -29,8 +29,7 @@ holding files of matching names, or files with input|target side by side:
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config() -> ml_collections.ConfigDict:

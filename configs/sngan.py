@@ -26,8 +26,7 @@ classifier_accuracy:
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 DATASETS = ("cifar10", "mnist", "fashion_mnist")
 

@@ -31,8 +31,7 @@ Your own images (colour, any size; the inputs are made by downsampling):
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -21,8 +21,7 @@ The paper: 93 +- 6.5 test errors (of 10,000) with 100 labels (Table 1).
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import cgan, common
+from jaxgan.configs import cgan, common
 
 
 def get_config() -> ml_collections.ConfigDict:

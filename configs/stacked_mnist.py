@@ -17,8 +17,7 @@ dimensions).
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 VARIANTS = ("dcgan", "minibatch")
 

@@ -14,7 +14,7 @@ epochs.) The generator covers a few modes, most often one: compare
 
 import ml_collections
 
-from configs import common, toy_ring
+from jaxgan.configs import common, toy_ring
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -11,7 +11,7 @@ generator (0.999). docs/toy_results.md has the measured scores.
 
 import ml_collections
 
-from configs import toy_ring
+from jaxgan.configs import toy_ring
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -16,8 +16,7 @@ captured) scores them (`jaxgan.evaluation.toy`).
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config(mixture: str = "ring") -> ml_collections.ConfigDict:

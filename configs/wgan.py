@@ -13,7 +13,7 @@ the first 25 and every 500th generator update; not done here.)
 
 import ml_collections
 
-from configs import common
+from jaxgan.configs import common
 
 
 def get_config(dataset: str = "mnist") -> ml_collections.ConfigDict:

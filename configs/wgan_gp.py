@@ -20,8 +20,7 @@ example). The config argument picks the experiment:
 import ml_collections
 
 from jaxgan import evaluation
-
-from configs import common
+from jaxgan.configs import common
 
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 

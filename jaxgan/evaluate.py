@@ -1,4 +1,5 @@
-r"""Scores a trained run: `python -m jaxgan.evaluate --workdir=DIR`.
+r"""Scores a trained run: `jaxgan evaluate --workdir=DIR` (or `python -m
+jaxgan.evaluate --workdir=DIR`).
 
 Reads DIR/config.json and the latest checkpoint in DIR/checkpoints (or
 `--step`), draws samples from the generator (the EMA parameters when the run
@@ -12,10 +13,10 @@ Defaults come from the run's `config.evals` when it has one, else from
 density_coverage'; flags override them. Examples:
 
   # FID/KID/P&R in the MNIST classifier's feature space, against the test split:
-  python -m jaxgan.evaluate --workdir=runs/dcgan_mnist \
+  jaxgan evaluate --workdir=runs/dcgan_mnist \
       --feature_net=classifier_mnist --split=test
   # The standard Inception FID of 10,000 samples against the training split:
-  python -m jaxgan.evaluate --workdir=runs/dcgan_cifar10 --metrics=fid,is
+  jaxgan evaluate --workdir=runs/dcgan_cifar10 --metrics=fid,is
 
 docs/evaluation.md says how each number is computed.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -36,9 +38,9 @@ from absl import app, flags, logging
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
 from jaxgan import evaluation, models
+from jaxgan.train import sampling, trainer
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
-from jaxgan.train import trainer
 
 DEFAULT_METRICS = 'fid,kid,precision_recall,density_coverage'
 
@@ -65,27 +67,33 @@ def evals_config(config: ml_collections.ConfigDict,
 
 
 def restore_state(config: ml_collections.ConfigDict, workdir: str,
-                  step: int | None = None, data_shape: tuple | None = None
+                  step: int | None = None, data_shape: tuple | None = None,
+                  cond_shape: tuple | None = None
                   ) -> tuple[int, state_lib.GANState]:
   """The run's training state at `step` (default: the latest checkpoint).
 
   The template is built as `jaxgan.train.train_and_evaluate` builds its state
-  for data of `data_shape` (default: image_size x image_size x channels), but
-  only abstractly (shapes and dtypes): initialising the networks for real
-  would be slow work that the restore then overwrites.
+  for data of `data_shape` (default: image_size x image_size x channels) and,
+  for an image-to-image model, inputs of `cond_shape` (default: the shape
+  config.data's pairs have), but only abstractly (shapes and dtypes):
+  initialising the networks for real would be slow work that the restore
+  then overwrites.
   """
   directory = os.path.join(workdir, 'checkpoints')
   if not os.path.isdir(directory) or not os.listdir(directory):
     raise FileNotFoundError(f'No checkpoints in {directory}.')
   data_shape = data_shape or (config.model.image_size, config.model.image_size,
                               config.model.channels)
+  if cond_shape is None and models.kind(config.model) == 'paired':
+    cond_shape = data_lib.source_shape(config.data, image_size=data_shape[0],
+                                       channels=data_shape[-1])
   generator, discriminator = models.create(config.model, tuple(data_shape),
                                            axis_name=step_lib.AXIS)
   abstract = jax.eval_shape(lambda: state_lib.create(
       jax.random.PRNGKey(config.seed), generator, discriminator,
       *trainer.make_optimizers(config),
       latent_dim=config.model.latent_dim, image_shape=tuple(data_shape),
-      ema_decay=config.train.ema_decay, cond=trainer.example_cond(config)))
+      ema_decay=config.train.ema_decay, cond=trainer.example_cond(config, cond_shape)))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   template = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)
@@ -103,18 +111,18 @@ def make_sample_fn(config: ml_collections.ConfigDict, state: state_lib.GANState,
   as the trainer draws them; labels (int (n,)) for class-conditional models."""
   data_shape = data_shape or (config.model.image_size, config.model.image_size,
                               config.model.channels)
-  generator = models.create(config.model, tuple(data_shape))[0]
-  variables = state_lib.sampling_params(state)
-  apply = jax.jit(lambda v, z, *cond: generator.apply(v, z, *cond, train=True,
-                                                      mutable=['batch_stats'])[0])
+  return sampling.make_sample_fn(sampling.make_sampler(config, tuple(data_shape)),
+                                 state_lib.sampling_params(state),
+                                 config.model.latent_dim)
 
-  def sample_fn(rng: jax.Array, n: int, labels: np.ndarray | None = None
-                ) -> np.ndarray:
-    z = jax.random.normal(rng, (n, config.model.latent_dim))
-    cond = () if labels is None else (np.asarray(labels, np.int32),)
-    return np.asarray(jax.device_get(apply(variables, z, *cond)))
 
-  return sample_fn
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """The resolved config of the run in `workdir` (its config.json)."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'No run in {workdir}: {path} does not exist.')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
 
 
 def discriminator_test_error(workdir: str, *, split: str = 'test',
@@ -126,8 +134,7 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
   Returns:
     {'step', 'errors', 'num_images', 'error_rate', 'data'}.
   """
-  with open(os.path.join(workdir, 'config.json')) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  config = read_config(workdir)
   if models.kind(config.model) != 'semi_supervised':
     raise ValueError(f'The run in {workdir} (model {config.model.name!r}) has no '
                      'classifying discriminator.')
@@ -165,8 +172,7 @@ def evaluate_workdir(workdir: str, *, split: str | None = None,
     The report (also written to `output`).
   """
   start = time.perf_counter()
-  with open(os.path.join(workdir, 'config.json')) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  config = read_config(workdir)
   evals = evals_config(config, overrides)
   metrics = evaluation.parse_metrics(evals.metrics)
   data_config = ml_collections.ConfigDict(config.data.to_dict())
@@ -242,8 +248,13 @@ def main(argv):
   print(json.dumps({'step': report['step'], **report['results']}, indent=2))
 
 
-if __name__ == '__main__':
+def run(argv: list[str]) -> None:
+  """The command (`jaxgan evaluate` and `python -m jaxgan.evaluate`) on argv."""
   logging.get_absl_logger().addFilter(_quiet_libraries)  # orbax logs through absl
   _define_flags()
   flags.mark_flag_as_required('workdir')
-  app.run(main)
+  app.run(main, argv=argv)
+
+
+if __name__ == '__main__':
+  run(sys.argv)

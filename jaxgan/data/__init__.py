@@ -4,10 +4,10 @@
     for batch in data.Batches(dataset, batch_size=64, seed=0, start_step=step):
       images = data.to_float(batch['image'])  # [-1, 1]
 
-`config.data.source` picks the loader: 'digits' (scikit-learn's bundled 8x8
-digits, offline), 'tfds' (a TensorFlow Datasets name, read without
-TensorFlow), 'idx' (MNIST-format files in a directory) or 'folder' (your own
-images). `config.data.pairs` makes paired data for image-to-image models
+`config.data.source` picks the loader: 'digits' (the UCI 8x8 digits that
+ship with jaxgan, offline), 'tfds' (a TensorFlow Datasets name, read without
+TensorFlow; needs `pip install 'jaxgan[tfds]'`), 'idx' (MNIST-format files in
+a directory) or 'folder' (your own images). `config.data.pairs` makes paired data for image-to-image models
 (`load_paired`; batches then carry 'source'). The batch of each step is a pure function of (seed, step), so a run
 resumed from a checkpoint's step sees the batches an uninterrupted run sees.
 """
@@ -15,11 +15,19 @@ resumed from a checkpoint's step sees the batches an uninterrupted run sees.
 from jaxgan.data._batches import Batches, batch_indices
 from jaxgan.data._images import ImageDataset, to_float
 from jaxgan.data._load import SOURCES, load
-from jaxgan.data._pairs import PAIRS, load_paired, split_holdout, upsample_bicubic
+from jaxgan.data._pairs import (
+    PAIRS,
+    load_paired,
+    source_shape,
+    split_holdout,
+    upsample_bicubic,
+)
 from jaxgan.data._stacked_mnist import stacked_mnist
+from jaxgan.data._tfds import MissingExtraError
 
 __all__ = [
-    'PAIRS', 'SOURCES', 'Batches', 'ImageDataset', 'batch_indices', 'load',
-    'load_paired', 'split_holdout', 'stacked_mnist', 'to_float',
+    'PAIRS', 'SOURCES', 'Batches', 'ImageDataset', 'MissingExtraError',
+    'batch_indices', 'load',
+    'load_paired', 'source_shape', 'split_holdout', 'stacked_mnist', 'to_float',
     'upsample_bicubic',
 ]

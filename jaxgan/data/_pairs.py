@@ -220,6 +220,19 @@ def load_paired(config: ml_collections.ConfigDict, *, image_size: int,
   return make_pairs(dataset, kind, seed=int(config.get('pair_seed', 0)))
 
 
+def source_shape(config: ml_collections.ConfigDict, *, image_size: int,
+                 channels: int) -> tuple[int, int, int]:
+  """The shape (h, w, c) of one input image of the pairs that `config` (i.e.
+  `config.data`) makes, found without reading any: what a trained
+  image-to-image generator takes."""
+  kind = config.get('pairs', '')
+  if kind == 'downsample4':
+    return (image_size // SR_FACTOR, image_size // SR_FACTOR, channels)
+  if kind == 'folder':
+    return (image_size, image_size, config.get('source_channels', 0) or channels)
+  return (image_size, image_size, channels)
+
+
 def split_holdout(dataset: ImageDataset, num: int) -> tuple[ImageDataset, ImageDataset]:
   """(training pairs, held-out pairs): the last `num` examples are held out."""
   if not 0 < num < len(dataset):

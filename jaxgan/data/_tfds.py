@@ -1,6 +1,7 @@
 """TensorFlow Datasets by name, read with `tfds.data_source` (no TensorFlow).
 
-Reading a dataset prepared in the ArrayRecord (or Parquet) format needs only
+TFDS itself is the optional extra `pip install 'jaxgan[tfds]'`; without it
+this source fails at once, naming the extra. Reading a dataset prepared in the ArrayRecord (or Parquet) format needs only
 NumPy and PIL. Two things need TensorFlow, the optional extra
 `pip install 'jaxgan[tf]'`: preparing a dataset (TFDS encodes the images with
 TensorFlow) and reading one prepared only as TFRecord files (`tfds.load`).
@@ -25,6 +26,7 @@ from absl import logging
 from jaxgan.data._images import ImageDataset, check_channels, resize_images
 
 _TF_EXTRA = "pip install 'jaxgan[tf]'"
+_TFDS_EXTRA = "pip install 'jaxgan[tfds]'"
 _READ_CHUNK = 1024  # examples per batched read
 # Where TFDS downloads most datasets from (GCS mirror and the checksummed URLs).
 NETWORK_PROBE = ('storage.googleapis.com', 443)
@@ -50,8 +52,20 @@ def _tensorflow_installed() -> bool:
   return importlib.util.find_spec('tensorflow') is not None
 
 
+class MissingExtraError(ImportError):
+  """An optional dependency that the data asks for is not installed; the
+  message names the extra that brings it."""
+
+
 def _import_tfds():
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  """The tensorflow_datasets module; ImportError naming the extra without it."""
+  try:
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise MissingExtraError(
+        "data.source='tfds' needs TensorFlow Datasets, which the core install "
+        f"leaves out: {_TFDS_EXTRA}. The 'digits', 'idx', 'folder' and 'toy' "
+        'sources need nothing more.') from e
   return tfds
 
 

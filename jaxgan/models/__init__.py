@@ -21,6 +21,7 @@ Non-parameter state (BatchNorm statistics, spectral-norm vectors) lives in
 from jaxgan.models._registry import (
     KINDS,
     SHARED_DEFAULTS,
+    TRUNCATIONS,
     ModelSpec,
     check,
     create,
@@ -31,6 +32,6 @@ from jaxgan.models._registry import (
 )
 from jaxgan.models.dcgan import Discriminator, Generator
 
-__all__ = ["KINDS", "SHARED_DEFAULTS", "Discriminator",
+__all__ = ["KINDS", "SHARED_DEFAULTS", "TRUNCATIONS", "Discriminator",
            "Generator", "ModelSpec", "check", "create", "discriminator_norm",
            "kind", "names", "spec"]

@@ -13,6 +13,12 @@ import jax.numpy as jnp
 from jaxgan.models import conditional, dcgan, mlp, pix2pix, r3gan, resnet, srgan
 
 KINDS = ("unconditional", "class_conditional", "paired", "semi_supervised")
+# How a model's samples are truncated (`jaxgan generate --truncation=PSI`):
+# 'latent': its z ~ N(0, I) is drawn from the normal truncated to [-PSI, PSI]
+# in each coordinate (values outside are resampled: BigGAN's truncation trick,
+# Brock et al. 2019), which any generator of such a latent allows. A model
+# with a mapping network adds its own way (StyleGAN's w_avg + PSI (w - w_avg)).
+TRUNCATIONS = ("latent",)
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # config.model keys every model has (`create` builds image_size x image_size x
 # channels samples unless given a data shape); each spec adds its own.
@@ -44,6 +50,9 @@ class ModelSpec:
     required: keys it reads that have no default.
     optional_labels: an unconditional model that becomes class-conditional
       when config.model.num_classes > 0.
+    truncation: one of TRUNCATIONS, how its samples trade variety for
+      fidelity; None for a model whose samples cannot be truncated (an
+      image-to-image generator, whose noise is its dropout).
   """
   name: str
   build: Builder
@@ -52,11 +61,15 @@ class ModelSpec:
   defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
   required: tuple[str, ...] = ()
   optional_labels: bool = False
+  truncation: str | None = "latent"
 
   def __post_init__(self):
     if self.kind not in KINDS:
       raise ValueError(f"ModelSpec {self.name!r}: kind {self.kind!r} is not one of "
                        f"{', '.join(KINDS)}.")
+    if self.truncation is not None and self.truncation not in TRUNCATIONS:
+      raise ValueError(f"ModelSpec {self.name!r}: truncation {self.truncation!r} "
+                       f"is not one of {', '.join(TRUNCATIONS)} (or None).")
 
 
 class _WithDefaults:
@@ -241,8 +254,9 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
               defaults=dict(d_classes=0),
               required=("depth", "d_widths", "d_input_noise", "d_hidden_noise")),
     ModelSpec("pix2pix", _pix2pix, "paired", pix2pix.check,
-              defaults=dict(num_downs=0, patch_layers=1)),
-    ModelSpec("srgan", _srgan, "paired", defaults=dict(num_blocks=16)),
+              defaults=dict(num_downs=0, patch_layers=1), truncation=None),
+    ModelSpec("srgan", _srgan, "paired", defaults=dict(num_blocks=16),
+              truncation=None),
 )}
 
 

@@ -49,14 +49,18 @@ def class_grid_inputs(z: jax.Array, num_classes: int) -> tuple[jax.Array, np.nda
           np.repeat(np.arange(num_classes, dtype=np.int32), columns))
 
 
-def triptych(sources: np.ndarray, fakes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def triptych(sources: np.ndarray, fakes: np.ndarray,
+             targets: np.ndarray | None = None) -> np.ndarray:
   """Rows of source | generated | target (floats in [-1, 1]) for a sample
-  grid; sources are enlarged (nearest) and given the targets' channels."""
-  factor = targets.shape[1] // sources.shape[1]
+  grid, or source | generated without targets; sources are enlarged
+  (nearest) and given the outputs' channels."""
+  shape = fakes.shape
+  factor = shape[1] // sources.shape[1]
   sources = sources.repeat(factor, axis=1).repeat(factor, axis=2)
-  sources = np.broadcast_to(sources[..., :1], targets.shape) if (
-      sources.shape[-1] != targets.shape[-1]) else sources
-  return np.stack([sources, fakes, targets], axis=1).reshape(-1, *targets.shape[1:])
+  sources = np.broadcast_to(sources[..., :1], shape) if (
+      sources.shape[-1] != shape[-1]) else sources
+  columns = [sources, fakes] + ([] if targets is None else [targets])
+  return np.stack(columns, axis=1).reshape(-1, *shape[1:])
 
 
 # `paint(generator variables) -> (grid, scalars)`: the grid to save and any
@@ -111,11 +115,25 @@ def _paired_painter(sampler, z: jax.Array, held_out: data_lib.ImageDataset,
   return paint
 
 
-def make_sample_fn(sampler, variables: dict, latent_dim: int):
+def latents(rng: jax.Array, n: int, latent_dim: int,
+            truncation: float | None = None) -> jax.Array:
+  """n latents z ~ N(0, I) (n, latent_dim) as the trainer draws them; with
+  `truncation` t > 0, from the normal truncated to [-t, t] in each coordinate
+  (BigGAN's truncation trick: smaller t, less variety, more typical samples)."""
+  if truncation is None:
+    return jax.random.normal(rng, (n, latent_dim))
+  if not truncation > 0:
+    raise ValueError(f"The truncation must be positive, got {truncation}.")
+  return jax.random.truncated_normal(rng, -truncation, truncation, (n, latent_dim))
+
+
+def make_sample_fn(sampler, variables: dict, latent_dim: int,
+                   truncation: float | None = None):
   """`sample_fn(rng, n, labels=None) -> samples` of the generator
-  `variables`, as `evaluation.Evaluator` draws them."""
+  `variables`, as `evaluation.Evaluator` draws them (see `latents` for
+  `truncation`)."""
   def sample_fn(rng, n, labels=None):
-    z = jax.random.normal(rng, (n, latent_dim))
+    z = latents(rng, n, latent_dim, truncation)
     cond = () if labels is None else (np.asarray(labels, np.int32),)
     return np.asarray(sampler(variables, z, *cond))
   return sample_fn

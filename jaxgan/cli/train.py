@@ -1,0 +1,122 @@
+r"""`jaxgan train` (and `python launch.py`): trains a GAN from a config.
+
+  jaxgan train --config=dcgan [--workdir=runs/dcgan] \
+      [--config.train.num_steps=1000]
+  python launch.py --config=configs/dcgan.py   # the same, in the repository
+
+`--config` is a config file's path, or the bare name of a config shipped
+with jaxgan (`jaxgan.config_files.names()`), either with ':ARG' for a variant.
+Running the same command again resumes from the latest checkpoint in workdir.
+SIGTERM or SIGINT (Ctrl-C) saves a checkpoint and exits with status 128 + the
+signal number; a second one stops at once. A workdir holding a run with a
+different config is refused unless --override_config is given.
+
+A sweep trains many members of the config from one command, each in
+workdir/<member>/, and writes workdir/summary.csv and summary.png
+(docs/sweeps.md):
+
+  jaxgan train --config=toy_ring --sweep='seed=0,1,2,3'
+  jaxgan train --config=toy_ring --sweep=config  # its get_sweep()
+"""
+
+import importlib.util
+import os
+import re
+import sys
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from jaxgan import checkpoint, cli, config_files, sweep, train
+from jaxgan import data as data_lib
+from jaxgan.train import trainer
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command's flags (absl's global flags: defined once per process)."""
+  config_flags.DEFINE_config_file("config", None, "Training config: a config "
+                                  "file's path, or the name of a config shipped "
+                                  "with jaxgan (e.g. dcgan), [:ARG].",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None,
+                      "Where samples, metrics and checkpoints go; default "
+                      "runs/<config file stem>.")
+  flags.DEFINE_bool("override_config", False,
+                    "Continue the run in --workdir although its config differs; "
+                    "its old config.json is kept as config.N.json.")
+  flags.DEFINE_string("sweep", "",
+                      "Train a sweep: 'config' for the config file's get_sweep(), "
+                      "or 'key=v1,v2;key2=v3,v4' (';': product, '&': zip keys).")
+  flags.DEFINE_enum("sweep_mode", "auto", sweep.MODES,
+                    "vectorised: members in one compiled program; process: one "
+                    "after another; auto: vectorised when the members allow it.")
+  flags.mark_flags_as_required(["config"])
+
+
+def _sweep_spec(text: str, config_file: str):
+  """The sweep of --sweep: parsed, or the config file's get_sweep()."""
+  if text != "config":
+    return sweep.parse(text)
+  spec = importlib.util.spec_from_file_location("sweep_config", config_file)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  if not hasattr(module, "get_sweep"):
+    raise ValueError(f"--sweep=config: {config_file} has no get_sweep().")
+  return module.get_sweep()
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  config_file = config_flags.get_config_filename(FLAGS["config"])
+  workdir = FLAGS.workdir or os.path.join(
+      "runs", os.path.splitext(os.path.basename(config_file))[0])
+  logging.info("JAX %s: process %d of %d, %d local devices of %d: %s",
+               jax.__version__, jax.process_index(), jax.process_count(),
+               jax.local_device_count(), jax.device_count(), jax.devices()[0].platform)
+  logging.info("Workdir: %s", workdir)
+  try:
+    if FLAGS.sweep:
+      try:  # a misspelled key or value fails in one line, before anything runs
+        spec = _sweep_spec(FLAGS.sweep, config_file)
+        sweep.pick_mode(sweep.member_configs(FLAGS.config, spec)[2], FLAGS.sweep_mode)
+      except ValueError as e:
+        sys.exit(f"Bad sweep: {e}")
+      sweep.train_sweep(FLAGS.config, spec, workdir, mode=FLAGS.sweep_mode)
+    else:
+      train.train_and_evaluate(FLAGS.config, workdir,
+                               override_config=FLAGS.override_config)
+  except trainer.TrainingInterrupted as e:
+    logging.warning("%s", e)
+    sys.exit(128 + e.signum)
+  except (trainer.DivergenceError, checkpoint.CheckpointError,
+          data_lib.MissingExtraError) as e:
+    sys.exit(f"{type(e).__name__}: {e}")
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with a shipped config found by its bare name and a
+  one-line error for a missing config or a misspelled config key."""
+  try:
+    argv = config_files.resolve_flag(argv)
+  except FileNotFoundError as e:
+    sys.exit(f"Bad --config: {e}")
+  try:
+    return app.parse_flags_with_usage(argv)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    # ml_collections raises these for an unknown key or a value of the wrong type.
+    text = str(e).replace("\\n", "\n").replace("\\'", "'")
+    key, hint = re.search(r"'(\w+)'", text), re.search(r"Did you mean [^\n]*\?", text)
+    message = (f"unknown key {key.group(1)!r}. {hint.group(0) if hint else ''}" if key
+               else text)
+    sys.exit(f"Bad config override: {message.strip()}")
+
+
+def run(argv: list[str]) -> None:
+  """The command on `argv` (argv[0]: the program's name)."""
+  cli.quiet_logging()
+  define_flags()
+  app.run(main, argv=argv, flags_parser=parse_flags)
