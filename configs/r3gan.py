@@ -83,7 +83,7 @@ import ml_collections
 from jaxgan import evaluation
 from jaxgan.models import r3gan
 
-from configs import common
+from jaxgan.configs import common
 
 VARIANTS = ("cifar10", "mnist", "fashion_mnist", "64", "tiny")
 # Every schedule of train.py's presets runs over this many images.

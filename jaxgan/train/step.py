@@ -176,19 +176,13 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   Returns:
     The new state and a dict of scalar metrics averaged over devices.
   """
-  images, conds, labels, labeled = _step_inputs(
-      batch, condition, objective.needs("labeled", "d"))
+  images, conds, labels, labeled = _step_inputs(batch, condition, objective.needs("labeled", "d"))
   n_critic, local_batch = images.shape[:2]
   global_batch = local_batch * num_devices
-  augment = None
-  if objective.augment is not None:
-    p = objective.augment_p(state.terms, state.step)
-    augment = lambda x, key: objective.augment.apply(x, key, p, global_batch)
-  noise, generate, discriminate = _players(generator, discriminator, latent_dim,
-                                           global_batch, local_batch, augment)
+  noise, generate, discriminate = _players(generator, discriminator, latent_dim, global_batch,
+                                           local_batch, _augmenter(objective, state, global_batch))
   d_update = functools.partial(_d_update, discriminate=discriminate, objective=objective,
-                               global_batch=local_batch * num_devices,
-                               local_batch=local_batch)
+                               global_batch=global_batch, local_batch=local_batch)
   g_state, d_state = state.generator, state.discriminator
   keys = jax.random.split(jax.random.fold_in(rng, state.step), n_critic)
   at = lambda tree, i: None if tree is None else jax.tree.map(lambda x: x[i], tree)
@@ -210,9 +204,8 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
         (images[:-1], at(conds, slice(None, -1)), at(labels, slice(None, -1)),
          at(labeled, slice(None, -1)), keys[:-1], jnp.arange(n_critic - 1)))
 
-  # The last discriminator update and the generator update share one generator
-  # forward pass, as in the canonical DCGAN loop: the generator's backward pass
-  # runs through the discriminator after its update.
+  # The last D update and the G update share one G forward pass, as in the canonical
+  # DCGAN loop: G's backward pass runs through D after its update.
   z_key, g_key, d_key = jax.random.split(keys[-1], 3)
   real, cond, label, labeled = (images[-1], at(conds, -1), at(labels, -1),
                                 at(labeled, -1))
@@ -229,15 +222,30 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   g_grads = lax.pmean(g_grads, AXIS)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
   metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_metrics)
-  if objective.augment is not None:
-    term_states = dict(term_states)
-    term_states[AUGMENT] = objective.augment.adjust(term_states[AUGMENT], state.step,
-                                                    global_batch)
-    metrics["augment_p"] = objective.augment_p(term_states, state.step + 1)
+  term_states = _adapt_augmentation(objective, term_states, metrics, state.step, global_batch)
   new_state = state.replace(step=state.step + 1, generator=g_state,
                             discriminator=d_state, terms=term_states,
                             ema_params=_ema(state, g_state.params, ema_decay))
   return new_state, lax.pmean(metrics, AXIS)
+
+
+def _augmenter(objective: objective_lib.Objective, state: GANState, global_batch: int):
+  """`augment(x, key)`: what D sees of a batch this step, or None."""
+  if objective.augment is None:
+    return None
+  p = objective.augment_p(state.terms, state.step)
+  return lambda x, key: objective.augment.apply(x, key, p, global_batch)
+
+
+def _adapt_augmentation(objective: objective_lib.Objective, term_states: dict,
+                        metrics: dict, step, global_batch: int) -> dict:
+  """The terms' states after the step's ADA adjustment of p (logged)."""
+  if objective.augment is None:
+    return term_states
+  term_states = dict(term_states)
+  term_states[AUGMENT] = objective.augment.adjust(term_states[AUGMENT], step, global_batch)
+  metrics["augment_p"] = objective.augment_p(term_states, step + 1)
+  return term_states
 
 
 def _ema(state: GANState, params: Any, ema_decay: float) -> Any:
