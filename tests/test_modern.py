@@ -258,10 +258,10 @@ def test_ada_trains_and_its_p_is_restored_exactly_on_resume(tmp_path):
 
 
 @pytest.mark.parametrize("loss,match", [
-    (dict(augment="autoaugment"), "valid: diffaugment, ada"),
+    (dict(augment="autoaugment"), "valid: ada, diffaugment"),
     (dict(augment="diffaugment", augment_policy="color,zoom"), "valid names: color"),
     (dict(augment="ada", augment_target=1.5), r"augment_target must be in \(0, 1\)"),
-    (dict(augment="ada", augment_interval=0), "augment_interval must be >= 1"),
+    (dict(augment="ada", augment_interval=0), "augment_interval must be an integer >= 1"),
     (dict(augment="ada", augment_pipeline="bgcfnc"), "valid names: bg, bgc, blit"),
     (dict(r1_weight=1.0, r1_every=0), "r1_every .* must be an integer >= 1"),
     (dict(schedules="r3_weight=cosine:0"), "KEY one of adv_weight, gp_weight"),
