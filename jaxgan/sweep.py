@@ -54,7 +54,7 @@ from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
 from jaxgan import evaluation, models
 from jaxgan.train import actions as actions_lib
-from jaxgan.train import loop, objective, sampling, setup, trainer, validation, writers
+from jaxgan.train import loop, objective, sampling, schedules, setup, trainer, validation, writers
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
 from jaxgan.train import workdir as workdir_lib
@@ -194,7 +194,7 @@ def _scheduled(flat: dict) -> set[str]:
   for key, value in flat.items():
     if key.endswith(".schedules") and value:
       block = key.removesuffix("schedules")
-      out |= {block + entry.partition("=")[0].strip() for entry in value.split(",")}
+      out |= {block + key for _, key, _ in schedules.entries(value)}
   return out
 
 

@@ -326,3 +326,15 @@ def test_the_recipe_trains_from_the_command_line(tmp_path):
   last = json.loads(open(tmp_path / "w" / "metrics.jsonl").read().splitlines()[-1])
   for metric in ("r1_penalty", "r2_penalty", "lecam_penalty", "bcr_real", "bcr_fake"):
     assert np.isfinite(last[metric]), (metric, last)
+
+
+def test_a_schedule_over_the_run_is_not_reused_for_another_length():
+  config = _config(r1_weight=1.0, schedules="r1_weight=linear:0")
+  first = setup.build(config, (28, 28, 1))
+  config.train.num_steps = 12
+  second = setup.build(config, (28, 28, 1))
+  assert second[1] is not first[1]  # the step's objective spans the new length
+  config.loss.schedules = ""  # without schedules the length changes no program
+  plain = setup.build(config, (28, 28, 1))
+  config.train.num_steps = 20
+  assert setup.build(config, (28, 28, 1))[1] is plain[1]

@@ -79,14 +79,21 @@ def parse_one(spec: str, where: str) -> Schedule:
   return Schedule(match["kind"], final, steps, int(match["warmup"] or 0))
 
 
+def entries(text: str) -> list[tuple[str, str, str]]:
+  """A `schedules` string's entries as (entry, key, spec)."""
+  out = []
+  for entry in filter(None, (e.strip() for e in (text or "").split(","))):
+    key, sep, spec = entry.partition("=")
+    out.append((entry, key.strip() if sep else "", spec))
+  return out
+
+
 def parse(text: str, valid: tuple[str, ...], block: str) -> dict[str, Schedule]:
   """A block's `schedules` string, `KEY=SPEC, KEY=SPEC`, as {key: Schedule};
   `valid`: the keys of `block` that may be scheduled."""
   out = {}
-  for entry in filter(None, (e.strip() for e in (text or "").split(","))):
-    key, sep, spec = entry.partition("=")
-    key = key.strip()
-    if not sep or key not in valid:
+  for entry, key, spec in entries(text):
+    if key not in valid:
       raise ValueError(
           f"config.{block}.schedules: {entry!r} does not name a number of "
           f"config.{block} that can be scheduled; write KEY=SPEC with KEY one of "

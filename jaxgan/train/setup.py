@@ -255,11 +255,14 @@ def build(config: ml_collections.ConfigDict, data_shape: tuple,
         cond=example_cond(config, cond_shape), terms=objective.initial_states(config.loss)))
 
   # skip_nonfinite changes the step, not the initial state.
-  # A schedule without @STEPS runs over train.num_steps: the optimizers
-  # depend on it then.
-  scheduled = any(config.optimizer[p].get("schedules", "") for p in ("g", "d"))
+  # A schedule without @STEPS runs over train.num_steps: the optimizers (in
+  # the state) and the objective (in the step) depend on it then.
+  scheduled = any(block.get("schedules", "") for block in
+                  (config.optimizer.g, config.optimizer.d, config.loss))
+  num_steps = ("train.num_steps",) if scheduled else ()
+  ignored = lambda keys: tuple(k for k in keys if k not in num_steps)
   generator, discriminator, state = _cached(
-      key("state", () if scheduled else workdir_lib.RESUMABLE_KEYS), build_state)
+      key("state", ignored(workdir_lib.RESUMABLE_KEYS)), build_state)
 
   def build_functions():
     p_train_step = step_lib.make_train_step(generator, discriminator, config,
@@ -267,4 +270,5 @@ def build(config: ml_collections.ConfigDict, data_shape: tuple,
     return p_train_step, sampling.make_sampler(config, data_shape,
                                                paired=cond_shape is not None)
 
-  return (state, *_cached(key("functions", workdir_lib.SCHEDULE_KEYS), build_functions))
+  return (state, *_cached(key("functions", ignored(workdir_lib.SCHEDULE_KEYS)),
+                          build_functions))
