@@ -34,6 +34,7 @@ This module imports nothing else from jaxgan.
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -661,62 +662,80 @@ _HZ_GEOM = _SYM6 / _SYM6.sum()
 _HZ_PAD = _HZ_GEOM.size // 4
 
 
-def _fir(x: Array, taps: np.ndarray, axis: int, *, up: int = 1, down: int = 1,
-         pad: tuple[int, int] = (0, 0)) -> Array:
-  """``upfirdn`` along image axis 1 or 2 of ``(B, H, W, C)``: ``up - 1`` zeros
-  after each sample, zero padding ``pad`` (cropping where negative),
-  correlation with ``taps``, every ``down``-th sample (one depthwise conv)."""
-  kernel = np.asarray(taps, np.float32).reshape(-1, 1, 1, 1)
-  kernel = np.tile(kernel if axis == 1 else kernel.reshape(1, -1, 1, 1),
-                   (1, 1, 1, x.shape[3]))
-  # lhs_dilation puts up - 1 zeros between samples; upfirdn also puts them
-  # after the last one, hence the extra padding at the end.
-  spatial = ((pad[0], pad[1] + up - 1), (0, 0))
-  return jax.lax.conv_general_dilated(
-      x, jnp.asarray(kernel, x.dtype),
-      window_strides=(down, 1) if axis == 1 else (1, down),
-      padding=spatial if axis == 1 else spatial[::-1],
-      lhs_dilation=(up, 1) if axis == 1 else (1, up),
-      dimension_numbers=("NHWC", "HWIO", "NHWC"),
-      feature_group_count=x.shape[3],
-      precision=_HIGHEST)
+def _fir_matrix(length: int, taps: np.ndarray, *, up: int = 1, down: int = 1,
+                pad: tuple[int, int] = (0, 0)) -> np.ndarray:
+  """``upfirdn`` of a length-``length`` signal as a matrix (``y = M @ x``):
+  ``up - 1`` zeros after each sample, zero padding ``pad`` (cropping where
+  negative), correlation with ``taps``, every ``down``-th sample."""
+  z = np.zeros((length * up, length))
+  z[::up] = np.eye(length)
+  z = np.pad(z, ((max(pad[0], 0), max(pad[1], 0)), (0, 0)))
+  z = z[max(-pad[0], 0):z.shape[0] - max(-pad[1], 0)]
+  k = len(taps)
+  rows = [np.asarray(taps, np.float64) @ z[i:i + k] for i in range(0, len(z) - k + 1, down)]
+  return np.stack(rows)
 
 
-def _upsample2(x: Array, axis: int) -> Array:
-  """``upfirdn2d.upsample2d(x, Hz_geom, up=2)`` along one axis: a zero after
-  each sample, zero padding ``((fw + 1) // 2, (fw - 2) // 2)``, convolution
-  with the filter times 2 (the gain ``up² = 4`` split over the two axes)."""
+@functools.lru_cache(maxsize=None)
+def _upsample_matrix(length: int) -> np.ndarray:
+  """Reflection padding by ``length - 1`` on both sides, then
+  ``upfirdn2d.upsample2d(x, Hz_geom, up=2)`` along one axis: a zero after each
+  sample, zero padding ``((fw + 1) // 2, (fw - 2) // 2)``, convolution with
+  the filter times 2 (the gain ``up² = 4`` split over the two axes). One
+  ``(2 (3 length - 2), length)`` matrix, float32."""
   fw = _HZ_GEOM.size
+  reflect = np.pad(np.eye(length), ((length - 1, length - 1), (0, 0)), mode="reflect")
   # Convolution (flip_filter=False) is correlation with the flipped filter.
-  return _fir(x, _HZ_GEOM[::-1] * 2, axis, up=2,
-              pad=((fw + 1) // 2, (fw - 2) // 2))
+  up = _fir_matrix(len(reflect), _HZ_GEOM[::-1] * 2, up=2,
+                   pad=((fw + 1) // 2, (fw - 2) // 2))
+  return (up @ reflect).astype(np.float32)
 
 
-def _downsample2(x: Array, axis: int) -> Array:
+@functools.lru_cache(maxsize=None)
+def _downsample_matrix(length: int) -> np.ndarray:
   """``upfirdn2d.downsample2d(x, Hz_geom, down=2, padding=-2 * Hz_pad,
-  flip_filter=True)`` along one axis: padding ``-2 Hz_pad + (fw - 1) // 2``
-  and ``-2 Hz_pad + (fw - 2) // 2``, correlation, every second sample."""
+  flip_filter=True)`` along one axis of length ``length``: padding
+  ``-2 Hz_pad + (fw - 1) // 2`` and ``-2 Hz_pad + (fw - 2) // 2``,
+  correlation, every second sample; float32."""
   fw = _HZ_GEOM.size
-  return _fir(x, _HZ_GEOM, axis, down=2,
-              pad=(-2 * _HZ_PAD + (fw - 1) // 2, -2 * _HZ_PAD + (fw - 2) // 2))
+  return _fir_matrix(length, _HZ_GEOM, down=2,
+                     pad=(-2 * _HZ_PAD + (fw - 1) // 2,
+                          -2 * _HZ_PAD + (fw - 2) // 2)).astype(np.float32)
+
+
+def _resample(x: Array, rows: np.ndarray, cols: np.ndarray) -> Array:
+  """``rows @ x @ cols.T`` for each image and channel of ``(B, H, W, C)``."""
+  x = jnp.einsum("ph,bhwc->bpwc", rows, x, precision=_HIGHEST)
+  return jnp.einsum("qw,bpwc->bpqc", cols, x, precision=_HIGHEST)
 
 
 def _sample_bilinear(image: Array, rows: Array, cols: Array) -> Array:
   """``grid_sample(mode='bilinear', padding_mode='zeros')`` of one ``(H, W,
   C)`` image at fractional pixel indices ``rows``, ``cols`` (pixel centres at
-  integers), zero outside the image."""
-  height, width = image.shape[0], image.shape[1]
+  integers), zero outside the image.
+
+  Each point reads one 2x2 window of the image padded by a zero pixel (one
+  gather of windows: its gradient, a scatter, is 4x cheaper on the CPU than
+  that of four gathers of single pixels); corners outside the image get
+  weight 0."""
+  height, width, channels = image.shape
+  padded = jnp.pad(image, ((1, 1), (1, 1), (0, 0)))
   r0, c0 = jnp.floor(rows), jnp.floor(cols)
   fr, fc = rows - r0, cols - c0
   r0, c0 = r0.astype(jnp.int32), c0.astype(jnp.int32)
-  out = 0.0
-  for dr, wr in ((0, 1 - fr), (1, fr)):
-    for dc, wc in ((0, 1 - fc), (1, fc)):
-      r, c = r0 + dr, c0 + dc
-      inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-      value = image[jnp.clip(r, 0, height - 1), jnp.clip(c, 0, width - 1)]
-      out = out + jnp.where(inside, wr * wc, 0.0)[..., None] * value
-  return out
+
+  def weights(i, f, size):  # of corners i and i + 1, 0 outside [0, size)
+    return jnp.stack([jnp.where((i >= 0) & (i < size), 1 - f, 0.0),
+                      jnp.where((i >= -1) & (i < size - 1), f, 0.0)], axis=-1)
+
+  # Window rows r0 + 1, r0 + 2 of `padded` are the image's r0, r0 + 1;
+  # where the start is clipped, both corners are outside and weigh 0.
+  starts = (jnp.clip(r0 + 1, 0, height).ravel(), jnp.clip(c0 + 1, 0, width).ravel())
+  windows = jax.vmap(lambda r, c: jax.lax.dynamic_slice(
+      padded, (r, c, 0), (2, 2, channels)))(*starts)
+  windows = windows.reshape(rows.shape + (2, 2, channels))
+  w = weights(r0, fr, height)[..., :, None] * weights(c0, fc, width)[..., None, :]
+  return jnp.einsum("...rc,...rcd->...d", w, windows, precision=_HIGHEST)
 
 
 def apply_geometric(x: ArrayLike, g_inv: ArrayLike) -> Array:
@@ -749,10 +768,11 @@ def apply_geometric(x: ArrayLike, g_inv: ArrayLike) -> Array:
   """
   x = _check_images(x)
   _, height, width, _ = x.shape
-  images = jnp.pad(x.astype(jnp.promote_types(x.dtype, jnp.float32)),
-                   ((0, 0), (height - 1, height - 1), (width - 1, width - 1),
-                    (0, 0)), mode="reflect")
-  images = _upsample2(_upsample2(images, 1), 2)
+  # Padding and upsampling are linear along each axis: one constant matrix
+  # per axis (two einsums; as depthwise convolutions with lhs dilation they
+  # were 6x slower on the CPU).
+  images = _resample(x.astype(jnp.promote_types(x.dtype, jnp.float32)),
+                     _upsample_matrix(height), _upsample_matrix(width))
   g = _mm(_mm(_mm(_translate2d(-0.5, -0.5), _scale2d(2, 2)),
               jnp.asarray(g_inv, jnp.float32)),
           _mm(_scale2d(0.5, 0.5), _translate2d(0.5, 0.5)))
@@ -764,7 +784,7 @@ def apply_geometric(x: ArrayLike, g_inv: ArrayLike) -> Array:
   cols = src[..., 0] + (images.shape[2] - 1) / 2
   rows = src[..., 1] + (images.shape[1] - 1) / 2
   images = jax.vmap(_sample_bilinear)(images, rows, cols)
-  images = _downsample2(_downsample2(images, 1), 2)
+  images = _resample(images, _downsample_matrix(out_h), _downsample_matrix(out_w))
   return images.astype(x.dtype)
 
 
