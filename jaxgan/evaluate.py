@@ -140,6 +140,9 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
                      'classifying discriminator.')
   data_config = ml_collections.ConfigDict(config.data.to_dict())
   data_config.split = split
+  subsetted = data_config.get('source') not in data_lib.GENERATED_SOURCES
+  if all_examples and subsetted and data_config.get('num_examples', 0):
+    data_config.num_examples = 0
   dataset = data_lib.load(data_config, image_size=config.model.image_size,
                           channels=config.model.channels)
   restored_step, state = restore_state(config, workdir, step, dataset.images.shape[1:])
@@ -157,7 +160,7 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
 
 def evaluate_workdir(workdir: str, *, split: str | None = None,
                      step: int | None = None, output: str | None = None,
-                     **overrides) -> dict[str, Any]:
+                     all_examples: bool = False, **overrides) -> dict[str, Any]:
   """Evaluates the run in `workdir` and writes the JSON report.
 
   Args:
@@ -165,6 +168,10 @@ def evaluate_workdir(workdir: str, *, split: str | None = None,
     split: the reference split of config.data (default: its training split).
     step: the checkpoint step (default: the latest).
     output: the report path (default workdir/evals/report_step_N.json).
+    all_examples: score against every image of the split even when the run
+      trained on a subset (`config.data.num_examples`): the few-data
+      protocol of ADA (Karras et al. 2020, section 3: FID against the whole
+      training set, whatever subset was trained on).
     **overrides: `config.evals` fields (metrics, feature_net, num_samples,
       batch_size, num_reference, seed, cache_dir); None keeps the default.
 
@@ -178,6 +185,9 @@ def evaluate_workdir(workdir: str, *, split: str | None = None,
   data_config = ml_collections.ConfigDict(config.data.to_dict())
   split = split or data_config.get('split', None) or 'train'
   data_config.split = split
+  subsetted = data_config.get('source') not in data_lib.GENERATED_SOURCES
+  if all_examples and subsetted and data_config.get('num_examples', 0):
+    data_config.num_examples = 0
   dataset = data_lib.load(data_config, image_size=config.model.image_size,
                           channels=config.model.channels)
   data_shape = dataset.images.shape[1:]
@@ -230,6 +240,9 @@ def _define_flags() -> None:
   flags.DEFINE_string('split', None, 'Reference split of config.data (default: '
                       'the training split, config.data.split).')
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_bool('all_examples', False, 'Score against every image of the split, '
+                    'also when the run trained on data.num_examples of them '
+                    '(the few-data protocol of ADA).')
   flags.DEFINE_integer('seed', None, 'Seed of the generator noise.')
   flags.DEFINE_string('output', None, 'Report path (default '
                       'DIR/evals/report_step_N.json).')
@@ -242,6 +255,7 @@ def main(argv):
   FLAGS = flags.FLAGS
   report = evaluate_workdir(
       FLAGS.workdir, split=FLAGS.split, step=FLAGS.step, output=FLAGS.output,
+      all_examples=FLAGS.all_examples,
       metrics=FLAGS.metrics, feature_net=FLAGS.feature_net,
       num_samples=FLAGS.num_samples, batch_size=FLAGS.batch_size,
       num_reference=FLAGS.num_reference, seed=FLAGS.seed, cache_dir=FLAGS.cache_dir)

@@ -402,15 +402,13 @@ def test_paired_scores():
 # ------------------------------------------------------- jaxgan.evaluate
 
 
-def test_evaluate_command_writes_a_report_with_the_protocol(tmp_path):
-  """A checkpoint made without training (random weights of the run's shapes,
-  fast) is evaluated by the command."""
+def _run_without_training(workdir, config):
+  """A checkpoint at step 7 of random weights of the run's shapes (fast) and
+  its config.json, as a trained run leaves them."""
   from jaxgan.train import state as state_lib
   from jaxgan.train import step as step_lib
   from jaxgan.train import trainer
 
-  config = tiny_config()
-  workdir = tmp_path / 'run'
   workdir.mkdir()
   (workdir / 'config.json').write_text(config.to_json_best_effort())
   g, d = models.create(config.model, axis_name=step_lib.AXIS)
@@ -426,6 +424,14 @@ def test_evaluate_command_writes_a_report_with_the_protocol(tmp_path):
   checkpointer.save(7, state, {'seed': 0, 'batches_seen': 7, 'global_batch': 16})
   checkpointer.wait()
   checkpointer.close()
+
+
+def test_evaluate_command_writes_a_report_with_the_protocol(tmp_path):
+  """A checkpoint made without training (random weights of the run's shapes,
+  fast) is evaluated by the command."""
+  config = tiny_config()
+  workdir = tmp_path / 'run'
+  _run_without_training(workdir, config)
 
   env = dict(os.environ, JAXGAN_CACHE_DIR=str(tmp_path / 'cache'))
   result = subprocess.run(
@@ -449,3 +455,24 @@ def test_evaluate_command_writes_a_report_with_the_protocol(tmp_path):
   assert protocol['reference']['data']['source'] == 'digits'
   assert protocol['generator'].startswith('EMA parameters')
   assert len(list((tmp_path / 'cache' / 'reference_stats').glob('*.npz'))) == 1
+
+
+def test_evaluate_all_examples_scores_against_the_whole_split(tmp_path, monkeypatch):
+  """A run trained on data.num_examples images is scored against those by
+  default and against every image of the split with all_examples (ADA's
+  few-data protocol)."""
+  from jaxgan import evaluate
+
+  monkeypatch.setenv('JAXGAN_CACHE_DIR', str(tmp_path / 'cache'))
+  config = tiny_config()
+  config.data.num_examples = 200  # of the 1,797 digits, 20 per class
+  workdir = tmp_path / 'run'
+  _run_without_training(workdir, config)
+  kwargs = dict(metrics='fid', feature_net='classifier_mnist', num_samples=32,
+                batch_size=32, num_reference=0)
+  subset = evaluate.evaluate_workdir(str(workdir), **kwargs)
+  whole = evaluate.evaluate_workdir(str(workdir), all_examples=True,
+                                    output=str(tmp_path / 'whole.json'), **kwargs)
+  assert subset['protocol']['reference']['num_images'] == 200
+  assert whole['protocol']['reference']['num_images'] == 1797
+  assert subset['results']['fid'] != whole['results']['fid']

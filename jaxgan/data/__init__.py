@@ -14,7 +14,7 @@ resumed from a checkpoint's step sees the batches an uninterrupted run sees.
 
 from jaxgan.data._batches import Batches, batch_indices
 from jaxgan.data._images import ImageDataset, to_float
-from jaxgan.data._load import SOURCES, load
+from jaxgan.data._load import GENERATED_SOURCES, SOURCES, load
 from jaxgan.data._pairs import (
     PAIRS,
     load_paired,
@@ -26,7 +26,7 @@ from jaxgan.data._stacked_mnist import stacked_mnist
 from jaxgan.data._tfds import MissingExtraError
 
 __all__ = [
-    'PAIRS', 'SOURCES', 'Batches', 'ImageDataset', 'MissingExtraError',
+    'GENERATED_SOURCES', 'PAIRS', 'SOURCES', 'Batches', 'ImageDataset', 'MissingExtraError',
     'batch_indices', 'load',
     'load_paired', 'source_shape', 'split_holdout', 'stacked_mnist', 'to_float',
     'upsample_bicubic',

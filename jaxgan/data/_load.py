@@ -18,6 +18,8 @@ from jaxgan.data._images import ImageDataset
 from jaxgan.data._toy import load_toy
 
 SOURCES = ('digits', 'tfds', 'idx', 'folder', 'toy', 'stacked_mnist')
+# Sources that draw their data: num_examples is their size, not a subset.
+GENERATED_SOURCES = ('toy', 'stacked_mnist')
 
 
 def load(config: ml_collections.ConfigDict, *, image_size: int,
@@ -84,7 +86,7 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
         skip_corrupt=bool(config.get('skip_corrupt', True)),
         mixed_channels=config.get('mixed_channels', None) or 'convert')
   num_examples = int(config.get('num_examples', 0) or 0)
-  if num_examples and source not in ('toy', 'stacked_mnist'):
+  if num_examples and source not in GENERATED_SOURCES:
     dataset = subset(dataset, num_examples, int(config.get('seed', 0) or 0))
   logging.info('Loaded %s: %d images %s in %.1fs.', dataset.name, len(dataset),
                dataset.images.shape[1:], time.perf_counter() - start)
