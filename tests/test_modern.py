@@ -338,3 +338,36 @@ def test_a_schedule_over_the_run_is_not_reused_for_another_length():
   plain = setup.build(config, (28, 28, 1))
   config.train.num_steps = 20
   assert setup.build(config, (28, 28, 1))[1] is plain[1]
+
+
+def test_modern_results_settings_are_valid_vectorised_sweeps(monkeypatch):
+  """Every setting of scripts/modern_results.py (the README's modern-recipe
+  tables) is a config that passes validation and whose seed members train
+  as one vectorised sweep; no training."""
+  import importlib
+  import os
+  import pathlib
+  import sys
+
+  from jaxgan import sweep
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # the script's default
+  monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
+  sys.modules.pop("modern_results", None)
+  mr = importlib.import_module("modern_results")
+  seen = set()
+  for experiment in ("fewdata", "compare"):
+    for name, model, dataset, augmentation_name in mr.settings(experiment):
+      config = mr.base_config(model, dataset, 100)
+      config.loss.update(mr.AUGMENTS[augmentation_name])
+      _, _, members = sweep.member_configs(config, {"seed": [0, 1, 2, 3]})
+      validation.check_config(members[0])  # the members differ only in seed
+      assert sweep.pick_mode(members, "vectorised") == "vectorised"
+      assert config.train.num_steps == 100 and "evals" not in config
+      assert config.model.image_size == 32
+      seen.add((model, augmentation_name))
+  r3 = mr.base_config("r3gan", "fashion_mnist", 100)
+  assert "augment_p" not in r3.loss.schedules and "r1_weight=cosine" in r3.loss.schedules
+  assert seen == {("dcgan", a) for a in mr.AUGMENTS} | {("r3gan", a) for a in mr.AUGMENTS} | {
+      ("sngan", "none")}
+  with pytest.raises(ValueError, match="valid: fewdata, compare"):
+    mr.settings("cifar10")
