@@ -150,10 +150,16 @@ def downsample(x: jax.Array, weights: Sequence[float] = RESAMPLING_FILTER) -> ja
   return _filter(x, kernel, stride=2, dilation=1, padding=((taps - 1) // 2, (taps - 2) // 2))
 
 
+# Up to this many groups, GroupedConv on the CPU runs one dense convolution
+# with a block-diagonal kernel (measured at 2 and 4 groups; see __call__).
+_BLOCK_DIAGONAL_GROUPS = 4
+
+
 class GroupedConv(nn.Module):
   """`nn.Conv(features, (k, k), padding='SAME', feature_group_count=groups,
   use_bias=False)` with the same 'kernel' parameter, (k, k, C / groups,
-  features). On CPU a grouped convolution is computed as a batched matmul of
+  features). On CPU a grouped convolution is computed as a dense convolution
+  with a block-diagonal kernel (up to 4 groups) or a batched matmul of
   the k x k patches (the kernel gradient of XLA's CPU grouped convolution is
   ~8x slower: benchmarks/NOTES.md); elsewhere by `lax.conv_general_dilated`."""
   features: int
@@ -175,6 +181,19 @@ class GroupedConv(nn.Module):
           feature_group_count=g)
     b, h, w, c = x.shape
     lo = (k - 1) // 2
+    if g <= _BLOCK_DIAGONAL_GROUPS:
+      # One ungrouped convolution with the block-diagonal kernel: g times the
+      # FLOPs, but XLA:CPU's dense convolution is fast. 64 x 16 x 16 x C -> 64,
+      # forward and backward, on the 2-core CPU: 2 groups (C = 32) 72 ms
+      # against 279 ms for the patches below, 4 groups (C = 64) 65 against 189.
+      cg, fg = c // g, self.features // g
+      full = jnp.zeros((k, k, c, self.features), kernel.dtype)
+      for i in range(g):
+        full = full.at[:, :, i * cg:(i + 1) * cg, i * fg:(i + 1) * fg].set(
+            kernel[:, :, :, i * fg:(i + 1) * fg])
+      return lax.conv_general_dilated(
+          x, full, (1, 1), ((lo, k - 1 - lo), (lo, k - 1 - lo)),
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
     xp = jnp.pad(x, ((0, 0), (lo, k - 1 - lo), (lo, k - 1 - lo), (0, 0)))
     patches = jnp.stack([xp[:, i:i + h, j:j + w] for i in range(k) for j in range(k)], 3)
     patches = patches.reshape(b, h, w, k * k, g, c // g)
