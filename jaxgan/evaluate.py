@@ -140,9 +140,6 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
                      'classifying discriminator.')
   data_config = ml_collections.ConfigDict(config.data.to_dict())
   data_config.split = split
-  subsetted = data_config.get('source') not in data_lib.GENERATED_SOURCES
-  if all_examples and subsetted and data_config.get('num_examples', 0):
-    data_config.num_examples = 0
   dataset = data_lib.load(data_config, image_size=config.model.image_size,
                           channels=config.model.channels)
   restored_step, state = restore_state(config, workdir, step, dataset.images.shape[1:])

@@ -19,7 +19,7 @@ steps, the seeds one vectorised sweep, `jaxgan.sweep.train_sweep`):
   narrow R3GAN, no augmentation, on Fashion-MNIST (FID as above) and on
   Stacked MNIST (modes and KL of 26,000 samples).
 
-Writes OUT/modern_<experiment>.json (every member's scores and the
+Writes WORKDIR/modern_<experiment>.json (every member's scores and the
 settings' wall times), OUT/modern_<experiment>.md (the table, mean ± std over
 seeds), OUT/modern_<setting>.png (seed 0's last sample grid) and, for
 fewdata, OUT/modern_ada_p.png. Runs live in --workdir (a sweep left there is
@@ -228,10 +228,10 @@ def main():
                                num_examples=num_examples))
     copy_samples(results[-1], args.out)
     print(table(results), flush=True)
-  stem = os.path.join(args.out, f"modern_{args.experiment}")
-  with open(stem + ".json", "w") as f:
+  # Every member's scores and ADA trace are run output: beside the runs.
+  with open(os.path.join(args.workdir, f"modern_{args.experiment}.json"), "w") as f:
     json.dump(results, f, indent=1)
-  with open(stem + ".md", "w") as f:
+  with open(os.path.join(args.out, f"modern_{args.experiment}.md"), "w") as f:
     f.write(table(results))
   if args.experiment == "fewdata":
     plot_ada_p(results, os.path.join(args.out, "modern_ada_p.png"))
