@@ -676,7 +676,7 @@ def _fir_matrix(length: int, taps: np.ndarray, *, up: int = 1, down: int = 1,
   return np.stack(rows)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _upsample_matrix(length: int) -> np.ndarray:
   """Reflection padding by ``length - 1`` on both sides, then
   ``upfirdn2d.upsample2d(x, Hz_geom, up=2)`` along one axis: a zero after each
@@ -691,7 +691,7 @@ def _upsample_matrix(length: int) -> np.ndarray:
   return (up @ reflect).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _downsample_matrix(length: int) -> np.ndarray:
   """``upfirdn2d.downsample2d(x, Hz_geom, down=2, padding=-2 * Hz_pad,
   flip_filter=True)`` along one axis of length ``length``: padding

@@ -356,7 +356,7 @@ def test_modern_results_settings_are_valid_vectorised_sweeps(monkeypatch):
   mr = importlib.import_module("modern_results")
   seen = set()
   for experiment in ("fewdata", "compare"):
-    for name, model, dataset, augmentation_name in mr.settings(experiment):
+    for _, model, dataset, augmentation_name in mr.settings(experiment):
       config = mr.base_config(model, dataset, 100)
       config.loss.update(mr.AUGMENTS[augmentation_name])
       _, _, members = sweep.member_configs(config, {"seed": [0, 1, 2, 3]})
