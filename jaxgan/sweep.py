@@ -52,7 +52,7 @@ from PIL import Image, ImageDraw
 
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
-from jaxgan import evaluation, models
+from jaxgan import distributed, evaluation, models
 from jaxgan.train import actions as actions_lib
 from jaxgan.train import loop, objective, sampling, schedules, setup, trainer, validation, writers
 from jaxgan.train import state as state_lib
@@ -208,16 +208,30 @@ def pick_mode(configs: list[ml_collections.ConfigDict], mode: str = "auto") -> s
         f"Vectorised mode trains the members in one compiled program, but they "
         f"differ in {', '.join(differing)}, which change it; sweep only "
         f"{', '.join(VECTOR_KEYS)} together, or use mode 'process'.")
-  if mode == "vectorised" and jax.process_count() > 1:
-    raise ValueError("Vectorised sweeps run in one process; use mode 'process'.")
   unconditional = _unconditional(configs[0])
   if mode == "vectorised" and not unconditional:
     raise ValueError("Vectorised sweeps train unconditional models only (no labels, "
                      "labelled stream or paired inputs yet); use mode 'process'.")
+  processes = jax.process_count()
+  spreadable = len(configs) % processes == 0
+  if mode == "vectorised" and not spreadable:
+    raise ValueError(
+        f"A vectorised sweep over {processes} processes gives each the same number "
+        f"of members, but it has {len(configs)}: sweep a multiple of {processes} "
+        "members, or use mode 'process' (each member data-parallel over all "
+        "processes, one after another).")
   if mode == "auto":
-    return ("process" if differing or jax.process_count() > 1 or not unconditional
+    return ("process" if differing or not unconditional or not spreadable
             else "vectorised")
   return mode
+
+
+def process_share(num_members: int) -> range:
+  """The members this process trains in a vectorised sweep: an equal,
+  contiguous share of them (`pick_mode` checks that the count divides)."""
+  per_process = num_members // jax.process_count()
+  start = jax.process_index() * per_process
+  return range(start, start + per_process)
 
 
 def _unconditional(config: ml_collections.ConfigDict) -> bool:
@@ -297,12 +311,16 @@ def member_weights(configs: list[ml_collections.ConfigDict]) -> dict[str, np.nda
           if len({c.loss.get(k, 0.0) for c in configs}) > 1}
 
 
-def make_sweep_step(generator, discriminator, config: ml_collections.ConfigDict):
+def make_sweep_step(generator, discriminator, config: ml_collections.ConfigDict,
+                    num_devices: int | None = None):
   """The members' `train_steps`, vmapped over the members of a device and
   pmapped over devices, donating the states:
   `p_step(states, batches, rngs, data, weights) -> (states, metrics)`, every
   argument with leading axes (devices, members per device), but `data`
   (devices, ...) and `weights`, the differing loss weights (see `member_weights`).
+  In a multi-process run it runs on this process's first `num_devices`
+  devices only: each process trains its own members, with no traffic
+  between processes.
   """
   base_objective = objective.Objective.from_config(config.loss, config.train.num_steps)
   skip_nonfinite = bool(config.train.get("skip_nonfinite", False))
@@ -319,9 +337,11 @@ def make_sweep_step(generator, discriminator, config: ml_collections.ConfigDict)
                               axis_name=step_lib.AXIS)(state, batches, rng, data)
     return jax.tree.map(lambda x: x[0], (state, metrics))
 
+  local = ({} if jax.process_count() == 1 else
+           dict(devices=jax.local_devices()[:num_devices], axis_size=num_devices))
   return step_lib.CompiledStep(
       jax.pmap(jax.vmap(member_steps, in_axes=(0, 0, 0, None, 0)),
-               axis_name=MEMBER_AXIS, donate_argnums=(0,)),
+               axis_name=MEMBER_AXIS, donate_argnums=(0,), **local),
       step_lib.compiler_options())
 
 
@@ -365,7 +385,7 @@ _PROGRAMS: dict = {}
 
 
 def _program(base: ml_collections.ConfigDict, data_shape: tuple,
-             weight_keys: tuple[str, ...]) -> tuple:
+             weight_keys: tuple[str, ...], num_devices: int) -> tuple:
   """(init, p_step, sampler) for the members of `base` (see `make_init`,
   `make_sweep_step`), reused by a later sweep of the same program (a resumed
   one, tests) without compiling again: the optimizers are static parts of the
@@ -380,11 +400,12 @@ def _program(base: ml_collections.ConfigDict, data_shape: tuple,
     generator, discriminator = models.create(base.model, data_shape,
                                              axis_name=step_lib.AXIS)
     return (make_init(base, generator, discriminator, data_shape),
-            make_sweep_step(generator, discriminator, base),
+            make_sweep_step(generator, discriminator, base, num_devices),
             sampling.make_sampler(base, data_shape))
 
   key = (json.dumps(program, sort_keys=True, default=repr), tuple(data_shape),
-         weight_keys, tuple(d.id for d in jax.devices()))
+         weight_keys, tuple(d.id for d in jax.devices()),
+         num_devices if jax.process_count() > 1 else None)
   if key not in _PROGRAMS:
     _PROGRAMS.clear()  # one program at a time: compiled code is large
     _PROGRAMS[key] = build()
@@ -444,16 +465,28 @@ class _SweepBatches:
 
 def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str],
                       workdirs: list[str]) -> list[state_lib.GANState]:
-  """Trains the members together; returns their final host states."""
+  """Trains the members together; returns every member's final host state.
+
+  With several processes each trains its share (`process_share`) on its own
+  devices and writes those members' metrics, samples and evaluations; the
+  processes save every member's checkpoints together, of states gathered
+  from their owners (process 0 writes them, as in a multi-process run), and
+  every process restores every member to resume at one step.
+  """
   base = configs[0]
   dataset, _ = setup.load_dataset(base)  # vectorised sweeps take no paired data
+  mine = process_share(len(configs))
+  spread = jax.process_count() > 1
+  own = lambda items: [items[i] for i in mine]
   evaluators = [evaluation.Evaluator(
       c.evals, dataset, w, reference_name=f"{dataset.name}:{c.data.get('split', 'train')}")
-      for c, w in zip(configs, workdirs, strict=True)] if "evals" in base else None
+      for c, w in zip(own(configs), own(workdirs), strict=True)] if "evals" in base else None
   weights = member_weights(configs)
-  init, p_step, sampler = _program(base, dataset.images.shape[1:], tuple(weights))
+  devices = _Layout(len(mine))
+  init, p_step, sampler = _program(base, dataset.images.shape[1:], tuple(weights),
+                                   devices.devices)
   host_states = initial_states(configs, init)
-  for w in workdirs:
+  for w in own(workdirs):
     os.makedirs(w, exist_ok=True)
   with contextlib.ExitStack() as stack:
     checkpointers = []
@@ -464,32 +497,42 @@ def _train_vectorised(configs: list[ml_collections.ConfigDict], names: list[str]
       stack.callback(checkpointers[-1].wait)
     start_step, host_states = _restore(checkpointers, host_states, names)
     members = []
-    for name, c, w, checkpointer in zip(names, configs, workdirs, checkpointers,
-                                        strict=True):
-      workdir_lib.write_config(c, w)
-      workdir_lib.trim_metrics(w, start_step)  # before the writer appends to the file
-      writer = stack.enter_context(contextlib.closing(writers.MetricWriter(w)))
-      members.append(loop.Member(name, c, w, writer, checkpointer))
-    devices = _Layout(len(configs))
-    logging.info("Vectorised sweep: %d members on %d devices, %d per device.",
-                 len(configs), devices.devices, devices.per_device)
+    for i, (name, c, w, checkpointer) in enumerate(zip(
+        names, configs, workdirs, checkpointers, strict=True)):
+      writer = None
+      if i in mine:
+        workdir_lib.write_config(c, w)
+        workdir_lib.trim_metrics(w, start_step)  # before the writer appends to the file
+        writer = stack.enter_context(contextlib.closing(writers.MetricWriter(w)))
+      members.append(loop.Member(name, c, w, writer, checkpointer, is_main=i in mine))
+    logging.info("Vectorised sweep: %d members%s on %d devices, %d per device.",
+                 len(mine), f" (of {len(configs)}, on process {jax.process_index()})"
+                 if spread else "", devices.devices, devices.per_device)
     rngs = devices.put(np.stack([jax.random.fold_in(jax.random.PRNGKey(c.seed), 1)
-                                 for c in configs]))
-    weights = devices.put(weights)
-    batches = _SweepBatches(configs, dataset, devices)
+                                 for c in own(configs)]))
+    weights = devices.put({k: v[mine.start:mine.stop] for k, v in weights.items()})
+    batches = _SweepBatches(own(configs), dataset, devices)
     progress = stack.enter_context(tqdm.tqdm(
         total=base.train.num_steps, initial=start_step, desc="sweep", unit="step",
-        dynamic_ncols=True))
+        dynamic_ncols=True, disable=jax.process_index() != 0))
+    everyone = actions_lib.Everyone(
+        members, lambda states: _stack_list(distributed.gather_trees(_stack(states))))
     actions = actions_lib.standard(
-        members, [sampling.make_painter(c, sampler, dataset) for c in configs],
-        evaluators, sampler, len(dataset), progress)
+        own(members), [sampling.make_painter(c, sampler, dataset) for c in own(configs)],
+        evaluators, sampler, len(dataset), progress, everyone=everyone if spread else None)
     states = loop.train(
-        devices.put(host_states),
+        devices.put(jax.tree.map(lambda x: x[mine.start:mine.stop], host_states)),
         lambda states, batch: p_step(states, batch, rngs, batches.data, weights),
         batches, actions, start_step=start_step, num_steps=base.train.num_steps,
         steps_per_call=base.train.steps_per_call, per_member=devices.members,
         progress=progress)
-  return devices.members(states)
+    final = devices.members(states)
+    return everyone.gather(final) if spread else final
+
+
+def _stack_list(stacked: Any) -> list:
+  """Stacked host arrays -> the list of each member's."""
+  return [_member(stacked, i) for i in range(len(jax.tree.leaves(stacked)[0]))]
 
 
 # -- Running a sweep -----------------------------------------------------------
@@ -522,18 +565,33 @@ def train_sweep(config: ml_collections.ConfigDict, spec: Any, workdir: str, *,
   for c, w in zip(configs, workdirs, strict=True):  # every member fails early
     validation.check_config(c)
     workdir_lib.check_config_file(c, w)
+  is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "sweep.json"), "w") as f:
-    json.dump({"mode": mode, "members": dict(zip(names, overrides, strict=True))}, f,
-              indent=2, default=repr)
+  if is_main:
+    with open(os.path.join(workdir, "sweep.json"), "w") as f:
+      json.dump({"mode": mode, "members": dict(zip(names, overrides, strict=True))}, f,
+                indent=2, default=repr)
   logging.info("Sweep of %d members in %s mode: %s", len(names), mode, ", ".join(names))
+  if jax.process_count() > 1:
+    logging.info(
+        "%d processes: %s.", jax.process_count(),
+        f"each trains {len(names) // jax.process_count()} of the members on its own "
+        "devices" if mode == "vectorised" else "each member is trained data-parallel "
+        "over all processes' devices, one member after another")
   if mode == "vectorised":
     states = _train_vectorised(configs, names, workdirs)
+    # Each process read its own members' results; process 0 writes them all.
+    mine = process_share(len(names))
+    rows = [r for rs in distributed.gather_json(
+        summary_rows(workdir, [names[i] for i in mine], [overrides[i] for i in mine]))
+            for r in rs]
   else:
     states = [trainer.train_and_evaluate(c, w)
               for c, w in zip(configs, workdirs, strict=True)]
-  rows = summarize(workdir, names, overrides)
-  print(format_table(rows))
+    rows = summary_rows(workdir, names, overrides)
+  if is_main:
+    write_summary(workdir, rows)
+    print(format_table(rows))
   return dict(zip(names, states, strict=True))
 
 
@@ -555,16 +613,29 @@ def _last_values(path: str) -> dict:
   return values
 
 
-def summarize(workdir: str, names: list[str], overrides: list[dict]) -> list[dict]:
-  """Writes `workdir/summary.csv` (one row per member: its overrides, last
-  step, final losses and discriminator outputs, last evaluation results) and
-  `workdir/summary.png` (a bar chart of each); returns the rows."""
+def summary_rows(workdir: str, names: list[str], overrides: list[dict]) -> list[dict]:
+  """A row per member: its overrides, last step, final losses and
+  discriminator outputs, last evaluation results."""
   rows = []
   for name, member in zip(names, overrides, strict=True):
     last = _last_values(os.path.join(workdir, name, "metrics.jsonl"))
     rows.append({"member": name, **member, "step": last.get("step"),
                  **{k: last[k] for k in _SUMMARY_KEYS if k in last},
                  **{k: v for k, v in sorted(last.items()) if k.startswith("eval/")}})
+  return rows
+
+
+def summarize(workdir: str, names: list[str], overrides: list[dict]) -> list[dict]:
+  """Writes `workdir/summary.csv` and `summary.png` of the members
+  (`summary_rows`, `write_summary`); returns the rows."""
+  rows = summary_rows(workdir, names, overrides)
+  write_summary(workdir, rows)
+  return rows
+
+
+def write_summary(workdir: str, rows: list[dict]) -> None:
+  """Writes `workdir/summary.csv` (the rows) and `workdir/summary.png` (a bar
+  chart of each loss and evaluation)."""
   fields = list(dict.fromkeys(k for row in rows for k in row))
   with open(os.path.join(workdir, "summary.csv.tmp"), "w", newline="") as f:
     writer = csv.DictWriter(f, fields)
@@ -573,7 +644,6 @@ def summarize(workdir: str, names: list[str], overrides: list[dict]) -> list[dic
   os.replace(os.path.join(workdir, "summary.csv.tmp"), os.path.join(workdir, "summary.csv"))
   metrics = [k for k in fields if k in _SUMMARY_KEYS or k.startswith("eval/")]
   writers.save_png(os.path.join(workdir, "summary.png"), bar_charts(rows, metrics))
-  return rows
 
 
 def _text(value: Any) -> str:

@@ -17,6 +17,13 @@ workdir/<member>/, and writes workdir/summary.csv and summary.png
 
   jaxgan train --config=toy_ring --sweep='seed=0,1,2,3'
   jaxgan train --config=toy_ring --sweep=config  # its get_sweep()
+
+Several processes (hosts) train one run, or spread a sweep's members, when
+each runs the same command joined by `jax.distributed` (`jaxgan.distributed`):
+
+  jaxgan train --config=dcgan --multiprocess=auto       # Cloud TPU, SLURM, Open MPI
+  jaxgan train --config=dcgan --coordinator_address=host0:1234 \
+      --num_processes=2 --process_id=0                  # and =1 on the other
 """
 
 import importlib.util
@@ -28,7 +35,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import checkpoint, cli, config_files, sweep, train
+from jaxgan import checkpoint, cli, config_files, distributed, sweep, train
 from jaxgan import data as data_lib
 from jaxgan.train import trainer
 
@@ -53,6 +60,15 @@ def define_flags() -> None:
   flags.DEFINE_enum("sweep_mode", "auto", sweep.MODES,
                     "vectorised: members in one compiled program; process: one "
                     "after another; auto: vectorised when the members allow it.")
+  flags.DEFINE_enum("multiprocess", "off", distributed.MODES,
+                    "Join a multi-process run (several hosts): auto: JAX finds the "
+                    "others (Cloud TPU, SLURM, Open MPI); explicit: the three flags "
+                    "below; off: one process (explicit when --coordinator_address "
+                    "is given).")
+  flags.DEFINE_string("coordinator_address", None,
+                      "host:port of process 0, the same on every process.")
+  flags.DEFINE_integer("num_processes", None, "How many processes the run has.")
+  flags.DEFINE_integer("process_id", None, "This process's index, 0 .. num_processes-1.")
   flags.mark_flags_as_required(["config"])
 
 
@@ -72,6 +88,11 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   config_file = config_flags.get_config_filename(FLAGS["config"])
+  try:  # before anything touches a device
+    distributed.initialize(FLAGS.multiprocess, FLAGS.coordinator_address,
+                           FLAGS.num_processes, FLAGS.process_id)
+  except ValueError as e:
+    sys.exit(f"Bad multi-process flags: {e}")
   workdir = FLAGS.workdir or os.path.join(
       "runs", os.path.splitext(os.path.basename(config_file))[0])
   logging.info("JAX %s: process %d of %d, %d local devices of %d: %s",

@@ -9,21 +9,20 @@ evaluation, checkpoints, and the stop on a signal (after the checkpoint of
 that step, which it then need not save again).
 """
 
+import dataclasses
 import json
 import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-import jax
 import numpy as np
 from absl import logging
-from jax.experimental import multihost_utils
 
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
-from jaxgan import evaluation
+from jaxgan import distributed, evaluation
 from jaxgan.train import loop, sampling, writers
 from jaxgan.train import state as state_lib
 from jaxgan.train import workdir as workdir_lib
@@ -44,6 +43,23 @@ class TrainingInterrupted(Exception):
   def __init__(self, signum: int, step: int, message: str):
     super().__init__(message)
     self.signum, self.step = signum, step
+
+
+@dataclasses.dataclass
+class Everyone:
+  """The members of a vectorised sweep spread over several processes, each
+  training its own share (the actions' `members`). Checkpoints are saved by
+  all processes together (orbax's multi-process saving: process 0 writes),
+  so the actions that save one gather the states of every member first.
+
+  Attributes:
+    members: every process's members, in the sweep's order (the other
+      processes' have no writer).
+    gather: this process's members' host states -> every member's (all
+      processes call it together).
+  """
+  members: Sequence[loop.Member]
+  gather: Callable[[list], list]
 
 
 class PeriodicAction:
@@ -188,21 +204,24 @@ class Evaluate(PeriodicAction):
   and at the end, and keeps the checkpoint of its best evaluation."""
 
   def __init__(self, members: Sequence[loop.Member],
-               evaluators: Sequence[evaluation.Evaluator], sampler, num_steps: int):
+               evaluators: Sequence[evaluation.Evaluator], sampler, num_steps: int,
+               everyone: Everyone | None = None):
     super().__init__(evaluators[0].config.every, num_steps)
     self.members, self.evaluators, self.sampler = members, evaluators, sampler
+    self.everyone = everyone
     self._best = {}
 
   def due(self, step: int) -> bool:
     return self.evaluators[0].due(step, step == self.num_steps)
 
-  def _best_checkpointer(self, i: int) -> checkpoint_lib.Checkpointer:
-    if i not in self._best:
-      self._best[i] = checkpoint_lib.Checkpointer(
-          workdir_lib.best_checkpoint_dir(self.members[i].workdir), max_to_keep=1)
-    return self._best[i]
+  def _best_checkpointer(self, member: loop.Member) -> checkpoint_lib.Checkpointer:
+    if member.workdir not in self._best:
+      self._best[member.workdir] = checkpoint_lib.Checkpointer(
+          workdir_lib.best_checkpoint_dir(member.workdir), max_to_keep=1)
+    return self._best[member.workdir]
 
   def apply(self, call: loop.Call) -> None:
+    improved = []
     for i, (member, evaluator) in enumerate(zip(self.members, self.evaluators,
                                                 strict=True)):
       host = call.host_states[i]
@@ -211,8 +230,19 @@ class Evaluate(PeriodicAction):
           member.config.model.latent_dim), call.step)
       member.writer.write_scalars(call.step,
                                   {f"eval/{k}": v for k, v in results.items()})
-      if evaluator.update_best(results, call.step):
-        self._best_checkpointer(i).save(call.step, host, member.position(call.step))
+      improved.append(bool(evaluator.update_best(results, call.step)))
+    members, states = self.members, call.host_states
+    if self.everyone is not None:  # saved by all processes together
+      improved = [b for bs in distributed.gather_json(improved) for b in bs]
+      if not any(improved):
+        return
+      members, states = self.everyone.members, self.everyone.gather(states)
+    for member, host, better in zip(members, states, improved, strict=True):
+      if better:
+        checkpointer = self._best_checkpointer(member)
+        checkpointer.save(call.step, host, member.position(call.step))
+        if self.everyone is not None:  # one multi-process save at a time
+          checkpointer.wait()
 
   def close(self) -> None:
     for checkpointer in self._best.values():
@@ -224,16 +254,27 @@ class SaveCheckpoints(PeriodicAction):
   """Saves each member's checkpoint (asynchronously); `saved_step` is the
   step of the last one."""
 
-  def __init__(self, members: Sequence[loop.Member], every: int, num_steps: int):
+  def __init__(self, members: Sequence[loop.Member], every: int, num_steps: int,
+               everyone: Everyone | None = None):
     super().__init__(every, num_steps)
-    self.members = members
+    self.members, self.everyone = members, everyone
+
+  @property
+  def saved_members(self) -> Sequence[loop.Member]:
+    """The members whose checkpoints this process saves (with the others)."""
+    return self.members if self.everyone is None else self.everyone.members
 
   def start(self, step: int) -> None:
     self.saved_step = step
 
   def apply(self, call: loop.Call) -> None:
-    for member, host in zip(self.members, call.host_states, strict=True):
+    states = (call.host_states if self.everyone is None
+              else self.everyone.gather(call.host_states))
+    for member, host in zip(self.saved_members, states, strict=True):
       member.checkpointer.save(call.step, host, member.position(call.step))
+      if self.everyone is not None:
+        # orbax's multi-process saves share barrier names: one at a time.
+        member.checkpointer.wait()
     self.saved_step = call.step
 
 
@@ -270,13 +311,6 @@ class StopSignals:
     self._restore()
 
 
-def any_process(flag: bool) -> bool:
-  """Whether `flag` is set on any process (all processes must call this)."""
-  if jax.process_count() == 1:
-    return flag
-  return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
-
-
 class StopOnSignal(PeriodicAction):
   """After every call: on SIGTERM or SIGINT (in any process), saves the
   members' checkpoints of this step (unless `checkpoints` just did) and
@@ -293,11 +327,11 @@ class StopOnSignal(PeriodicAction):
     self._signals.__enter__()
 
   def __call__(self, call: loop.Call) -> None:
-    if not any_process(self._signals.received is not None):
+    if not distributed.any_process(self._signals.received is not None):
       return
     if self.checkpoints.saved_step != call.step:
       self.checkpoints.apply(call)
-    for member in self.members:
+    for member in self.checkpoints.saved_members:
       member.checkpointer.wait()
     signum = self._signals.received or signal.SIGTERM
     where = (self.members[0].checkpointer.directory if len(self.members) == 1
@@ -324,10 +358,10 @@ class GuardDivergence(PeriodicAction):
   FIRST = ("d_loss", "g_loss", "gradient_penalty", "d_grad_norm", "g_grad_norm")
 
   def __init__(self, members: Sequence[loop.Member], dataset_size: int, num_steps: int,
-               *, skip_nonfinite: bool = False):
+               *, skip_nonfinite: bool = False, everyone: Everyone | None = None):
     super().__init__(0, num_steps)
     self.members, self.dataset_size = members, dataset_size
-    self.skip_nonfinite = skip_nonfinite
+    self.skip_nonfinite, self.everyone = skip_nonfinite, everyone
 
   def __call__(self, call: loop.Call) -> None:
     bad = [(member, metrics) for member, metrics in zip(self.members, call.metrics,
@@ -340,7 +374,19 @@ class GuardDivergence(PeriodicAction):
                       int(metrics["nonfinite_count"]),
                       call.step - call.num_call_steps + 1, call.step,
                       int(metrics["nonfinite_step"]))
-    if bad and not self.skip_nonfinite:
+    if self.skip_nonfinite:
+      return
+    if self.everyone is not None:  # other processes' members: stop together
+      if not distributed.any_process(bool(bad)):
+        return
+      for member in self.everyone.members:  # orbax waits on every process
+        member.checkpointer.wait()
+      if not bad:
+        raise DivergenceError(
+            f"Sweep members trained by another process diverged after step "
+            f"{call.step}; stopped there, saving nothing more (see the "
+            "divergence.json in their workdirs and that process's log).")
+    if bad:
       raise self._diverged(bad)
 
   def _record(self, member: loop.Member, metrics: dict) -> tuple[int, dict, str]:
@@ -388,17 +434,21 @@ class GuardDivergence(PeriodicAction):
 
 def standard(members: Sequence[loop.Member], painters: Sequence[sampling.Painter],
              evaluators: Sequence[evaluation.Evaluator] | None, sampler,
-             dataset_size: int, progress=None) -> list[PeriodicAction]:
+             dataset_size: int, progress=None,
+             everyone: Everyone | None = None) -> list[PeriodicAction]:
   """The actions of a run of `members[0].config.train` (the members share
-  its schedule), in the order they run after a call."""
+  its schedule), in the order they run after a call; `everyone`: the
+  members of every process of a sweep spread over processes."""
   train = members[0].config.train
   num_steps, skip = train.num_steps, bool(train.get("skip_nonfinite", False))
-  checkpoints = SaveCheckpoints(members, train.checkpoint_every, num_steps)
+  checkpoints = SaveCheckpoints(members, train.checkpoint_every, num_steps, everyone)
   return [
-      GuardDivergence(members, dataset_size, num_steps, skip_nonfinite=skip),
+      GuardDivergence(members, dataset_size, num_steps, skip_nonfinite=skip,
+                      everyone=everyone),
       LogMetrics(members, train.log_every, num_steps, skip_nonfinite=skip,
                  progress=progress),
       WriteSamples(members, painters, train.sample_every, num_steps),
-      *([Evaluate(members, evaluators, sampler, num_steps)] if evaluators else []),
+      *([Evaluate(members, evaluators, sampler, num_steps, everyone)]
+        if evaluators else []),
       checkpoints,
       StopOnSignal(members, checkpoints, num_steps)]
