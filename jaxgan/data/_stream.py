@@ -97,7 +97,9 @@ def _encode(filename: str, mode: str, size: int, encoding: str,
   pil = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
   buffer = io.BytesIO()
   if encoding == 'jpeg':
-    pil.save(buffer, format='JPEG', quality=quality)
+    # 4:4:4 chroma: subsampling halves the colour resolution of images that
+    # are often small already.
+    pil.save(buffer, format='JPEG', quality=quality, subsampling=0)
   else:
     pil.save(buffer, format='PNG')
   return buffer.getvalue(), channels, False
