@@ -284,3 +284,22 @@ def test_evaluator_keys_its_cache_without_reading_and_extracts_in_chunks(
           np.sort(np.random.default_rng(0).permutation(64)[:40]))
   np.testing.assert_allclose(features, expected_features, rtol=1e-6)
   assert os.path.exists(path)
+
+
+def test_the_benchmark_prints_conversion_loader_and_memory_figures(tmp_path):
+  result = subprocess.run(
+      [sys.executable, str(REPO / "benchmarks" / "stream_loader.py"), f"--dir={tmp_path}",
+       "--num=40", "--size=16", "--batch_size=8", "--windows=2", "--steps=2"],
+      capture_output=True, text=True, timeout=300,
+      env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"})
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads(result.stdout[result.stdout.index("{"):])
+  kept, resized = report["conversion"]
+  assert (kept["image_size"], kept["verbatim_jpegs"]) == (16, 40)
+  assert (resized["image_size"], resized["verbatim_jpegs"]) == (12, 0)
+  loader = report["loader"]["arrayrecord"]
+  assert 0 < loader["min"] <= loader["median_images_per_s"] <= loader["max"]
+  memory = report["memory"]
+  assert memory["in_memory_dataset_mb"] == round(40 * 16 * 16 * 3 / 1e6, 1)
+  for process in ("streaming_process", "load_folder_process"):
+    assert 0 < memory[process]["peak_rss_mb_after_imports"] <= memory[process]["peak_rss_mb"]
