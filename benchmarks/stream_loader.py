@@ -15,7 +15,8 @@ commit it), then reports:
     shuffled global batches read and decoded in the calling thread and the
     decode pool; the median (and min, max) over --windows windows of --steps
     batches. The same for the in-memory array, for scale.
-  memory: the peak resident memory (ru_maxrss) of a fresh process that reads
+  memory: the peak resident memory (VmHWM, i.e. ru_maxrss of a process not
+    started by a larger one) of a fresh process that reads
     every image once in such batches, against one that holds the folder in
     memory (`load_folder`), and the in-memory size num x size^2 x 3.
 """
@@ -51,7 +52,14 @@ FLAGS = flags.FLAGS
 
 
 def _peak_rss_mb() -> float:
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+  """This process's peak resident memory: VmHWM where Linux has it (a child's
+  ru_maxrss starts at its parent's peak, kept across fork and exec), else
+  ru_maxrss."""
+  try:
+    with open("/proc/self/status") as f:
+      return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+  except (OSError, StopIteration):
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def _write_image(args) -> None:
@@ -149,10 +157,10 @@ def main(argv):
   conversion = [_convert(folder, stored, FLAGS.size),
                 _convert(folder, os.path.join(FLAGS.dir, "converted_smaller"),
                          FLAGS.size * 3 // 4)]
+  stream_peak, memory_peak = _peak_of("stream", stored), _peak_of("memory", folder)
   images = _stream.load_arrayrecord(stored, image_size=FLAGS.size, channels=3).images
   streamed = _loader_rate(images, FLAGS.batch_size, FLAGS.windows, FLAGS.steps)
   in_memory = _loader_rate(images[:], FLAGS.batch_size, FLAGS.windows, FLAGS.steps)
-  stream_peak, memory_peak = _peak_of("stream", stored), _peak_of("memory", folder)
   assert stream_peak["checksum"] == memory_peak["checksum"]  # the same pixels
   print(json.dumps({
       "machine": {"cpu": _cpu(), "cpus": os.cpu_count(),

@@ -18,7 +18,7 @@ from jaxgan import evaluation
 from jaxgan.data import _stream
 from jaxgan.data._folder import load_folder
 from jaxgan.evaluation import _features
-from jaxgan.train import setup, trainer
+from jaxgan.train import setup, trainer, validation
 
 from conftest import REPO, tiny_config
 
@@ -242,6 +242,12 @@ def test_bad_inputs_say_what_to_do(pngs, tmp_path, monkeypatch):
     _stream.load_arrayrecord(out, image_size=SIZE, channels=1)
   with pytest.raises(FileNotFoundError, match="not a directory"):
     data_lib.prepare(str(tmp_path / "nothing"), str(tmp_path / "o"), image_size=SIZE)
+  config = tiny_config()
+  config.data.update(source="arrayrecord", path=out)
+  validation.check_config(config)  # a streaming config is valid
+  config.data.pairs = "edges"
+  with pytest.raises(ValueError, match="makes its pairs in memory"):
+    validation.check_config(config)
   for module in ("array_record", "array_record.python",
                  "array_record.python.array_record_module"):
     monkeypatch.setitem(sys.modules, module, None)  # as if not installed
