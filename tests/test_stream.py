@@ -108,11 +108,18 @@ def test_prepare_never_overwrites_and_leaves_nothing_when_it_fails(pngs, tmp_pat
     data_lib.prepare(str(mixed), str(tmp_path / "out"), image_size=SIZE,
                      mixed_channels="error")
   assert sorted(os.listdir(tmp_path)) == ["mixed"]  # no output, no partial one
-  result = subprocess.run(
-      [sys.executable, "-m", "jaxgan", "prepare", f"--input={folder}",
-       f"--output={out}", f"--image_size={SIZE}"],
-      capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-      timeout=120)
+
+  def command(output):
+    return subprocess.run(
+        [sys.executable, "-m", "jaxgan", "prepare", f"--input={folder}",
+         f"--output={output}", f"--image_size={SIZE}", "--encoding=png"],
+        capture_output=True, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+
+  result = command(tmp_path / "cli")
+  assert result.returncode == 0, result.stderr
+  assert json.loads(result.stdout)["fingerprint"] == _stream._locate(out)[1]["fingerprint"]
+  result = command(out)
   assert result.returncode != 0 and "never overwrites" in result.stderr, result.stderr
 
 
