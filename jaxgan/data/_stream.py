@@ -123,6 +123,38 @@ def _check_prepare_arguments(path: str, output: str, image_size: int,
     raise ValueError(f'JPEG quality must be in 1..100, got {quality}.')
 
 
+def _write_records(writer, encode, n: int, chunk_size: int, ok: np.ndarray,
+                   source_channels: np.ndarray, fingerprint) -> int:
+  """Writes `encode(i)` for i < n (None: skipped) in order, `chunk_size` files
+  encoded at a time in a thread pool; fills ok and source_channels, feeds the
+  records to `fingerprint`, closes the writer. Returns the verbatim count."""
+  verbatim = 0
+  with concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
+    for start in range(0, n, chunk_size):
+      chunk = range(start, min(start + chunk_size, n))
+      for i, result in zip(chunk, pool.map(encode, chunk)):
+        if result is None:
+          continue
+        record, source_channels[i], kept = result
+        ok[i] = True
+        verbatim += kept
+        writer.write(record)
+        fingerprint.update(len(record).to_bytes(8, 'little'))
+        fingerprint.update(record)
+  writer.close()
+  return verbatim
+
+
+def _publish(tmp: str, output: str, meta: dict) -> None:
+  """Writes the sidecar into `tmp` and renames `tmp` to `output`."""
+  with open(os.path.join(tmp, SIDECAR), 'w') as f:
+    json.dump(meta, f, indent=1)
+  if os.path.exists(output):  # made meanwhile: rename would replace it
+    raise FileExistsError(f'The output {output!r} appeared during the '
+                          'conversion; prepare never overwrites.')
+  os.rename(tmp, output)
+
+
 def prepare(path: str, output: str, *, image_size: int, channels: int = 3,
             encoding: str = 'jpeg', quality: int = 95, skip_corrupt: bool = True,
             mixed_channels: str = 'convert', chunk_size: int = 256) -> dict:
@@ -157,13 +189,8 @@ def prepare(path: str, output: str, *, image_size: int, channels: int = 3,
   if not files:
     raise FileNotFoundError(f'No images found under {path}.')
   mode = 'RGB' if channels == 3 else 'L'
-  ok = np.zeros(len(files), bool)
-  source_channels = np.zeros(len(files), np.int8)
+  ok, source_channels = np.zeros(len(files), bool), np.zeros(len(files), np.int8)
   errors: list[str] = []
-  fingerprint = hashlib.sha256(
-      f'{FORMAT} {image_size} {image_size} {channels}'.encode())
-  verbatim = 0
-
   def encode(i):
     try:
       return _encode(files[i], mode, image_size, encoding, quality)
@@ -180,19 +207,10 @@ def prepare(path: str, output: str, *, image_size: int, channels: int = 3,
   try:
     writer = records_module.ArrayRecordWriter(os.path.join(tmp, RECORDS),
                                               _WRITER_OPTIONS)
-    with concurrent.futures.ThreadPoolExecutor(_workers()) as pool:
-      for start in range(0, len(files), chunk_size):
-        chunk = range(start, min(start + chunk_size, len(files)))
-        for i, result in zip(chunk, pool.map(encode, chunk)):
-          if result is None:
-            continue
-          record, source_channels[i], kept = result
-          ok[i] = True
-          verbatim += kept
-          writer.write(record)
-          fingerprint.update(len(record).to_bytes(8, 'little'))
-          fingerprint.update(record)
-    writer.close()
+    fingerprint = hashlib.sha256(
+        f'{FORMAT} {image_size} {image_size} {channels}'.encode())
+    verbatim = _write_records(writer, encode, len(files), chunk_size, ok,
+                              source_channels, fingerprint)
     count = int(ok.sum())
     if not count:
       raise ValueError(f'None of the {len(files)} image files under {path} could '
@@ -208,16 +226,9 @@ def prepare(path: str, output: str, *, image_size: int, channels: int = 3,
         'quality': quality if encoding == 'jpeg' else None,
         'verbatim_jpegs': verbatim, 'skipped': len(errors),
         'labels': None, 'num_classes': None,  # load_folder's data is unlabelled
-        'source': os.path.abspath(path),
-        'files': [RECORDS], 'counts': [count],
-        'fingerprint': fingerprint.hexdigest(),
-    }
-    with open(os.path.join(tmp, SIDECAR), 'w') as f:
-      json.dump(meta, f, indent=1)
-    if os.path.exists(output):  # made meanwhile: rename would replace it
-      raise FileExistsError(f'The output {output!r} appeared during the '
-                            'conversion; prepare never overwrites.')
-    os.rename(tmp, output)
+        'source': os.path.abspath(path), 'files': [RECORDS], 'counts': [count],
+        'fingerprint': fingerprint.hexdigest()}
+    _publish(tmp, output, meta)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
