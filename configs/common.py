@@ -66,10 +66,12 @@ def model(name: str = "dcgan", **overrides) -> ml_collections.ConfigDict:
 def data(source: str = "digits", **overrides) -> ml_collections.ConfigDict:
   """`config.data`: where the images come from (see `jaxgan.data.load`)."""
   config = ml_collections.ConfigDict(dict(
-      source=source,  # digits | tfds | idx | folder | stacked_mnist
+      source=source,  # digits | tfds | idx | folder | stacked_mnist | arrayrecord
       name="",  # TFDS name for source=tfds, e.g. mnist, fashion_mnist, cifar10
       split="train",
-      path="",  # directory for source=idx, folder and stacked_mnist
+      # directory for source=idx, folder and stacked_mnist; for arrayrecord,
+      # the output of `jaxgan prepare` (docs/data.md)
+      path="",
       data_dir="",  # TFDS data_dir; empty for TFDS's default
       download=False,  # TFDS only: download and prepare when not found
       skip_corrupt=True,  # folder only: skip undecodable files (with a warning)
@@ -80,7 +82,8 @@ def data(source: str = "digits", **overrides) -> ml_collections.ConfigDict:
       # this many (class-balanced when labelled), e.g. 6000 = 10% of Fashion-MNIST
       num_examples=0,
       seed=0,  # the seed they are drawn with (stacked_mnist: the digit triples)
-      on_device=True,  # keep the images on each device (up to 2 GB); batch there
+      # keep the images on each device (up to 2 GB; never arrayrecord); batch there
+      on_device=True,
   ))
   config.update(overrides)
   return config

@@ -22,7 +22,7 @@ tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 # Optional imports (inside functions) and the extra that brings each.
-OPTIONAL_IMPORTS = {"tensorflow_datasets": "tfds"}
+OPTIONAL_IMPORTS = {"tensorflow_datasets": "tfds", "array_record": "stream"}
 
 
 def _name(requirement: str) -> str:
@@ -100,6 +100,7 @@ def test_constraints_pin_every_declared_dependency_at_its_lower_bound_or_above()
       pins[_name(name)] = _version(version)
   extras = PYPROJECT["project"]["optional-dependencies"]
   tested = [*PYPROJECT["project"]["dependencies"], *extras["test"], *extras["tfds"],
+            *extras["stream"],
             *extras["tensorboard"]]
   for requirement in tested:
     name, bound = _name(requirement), _bound(requirement)

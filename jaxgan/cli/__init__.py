@@ -3,6 +3,7 @@
   jaxgan train --config=dcgan [--workdir=DIR] [--config.KEY=VALUE ...]
   jaxgan evaluate --workdir=DIR [--metrics=fid,kid] [--step=N]
   jaxgan generate --workdir=DIR [--num=64] [--format=png|npz|grid] [--seed=0]
+  jaxgan prepare --input=FOLDER --output=DIR --image_size=64 [--encoding=jpeg|png]
 
 `jaxgan COMMAND --help` lists a command's flags. Each command defines its
 flags only when it runs (absl's flags are global), so the modules stay
@@ -22,12 +23,15 @@ COMMANDS = {
     'train': 'jaxgan.cli.train',
     'evaluate': 'jaxgan.evaluate',
     'generate': 'jaxgan.generate',
+    'prepare': 'jaxgan.cli.prepare',
 }
 _SUMMARIES = {
     'train': 'train a GAN from a config (shipped name or file), resuming in its workdir',
     'evaluate': "score a trained run's generator (FID, KID, ...) into a JSON report",
     'generate': 'images from a checkpoint: PNGs, .npz, grids, interpolations, '
                 'latent arithmetic, nearest training images',
+    'prepare': 'convert a folder of images to ArrayRecord, streamed batch by batch '
+               'in training (data larger than memory)',
 }
 
 

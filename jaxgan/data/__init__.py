@@ -7,7 +7,9 @@
 `config.data.source` picks the loader: 'digits' (the UCI 8x8 digits that
 ship with jaxgan, offline), 'tfds' (a TensorFlow Datasets name, read without
 TensorFlow; needs `pip install 'jaxgan[tfds]'`), 'idx' (MNIST-format files in
-a directory) or 'folder' (your own images). `config.data.pairs` makes paired data for image-to-image models
+a directory), 'folder' (your own images) or 'arrayrecord' (a folder converted
+once with `prepare`, read batch by batch: for data larger than memory; needs
+`pip install 'jaxgan[stream]'`). `config.data.pairs` makes paired data for image-to-image models
 (`load_paired`; batches then carry 'source'). The batch of each step is a pure function of (seed, step), so a run
 resumed from a checkpoint's step sees the batches an uninterrupted run sees.
 """
@@ -23,11 +25,12 @@ from jaxgan.data._pairs import (
     upsample_bicubic,
 )
 from jaxgan.data._stacked_mnist import stacked_mnist
+from jaxgan.data._stream import ArrayRecordImages, is_lazy, prepare
 from jaxgan.data._tfds import MissingExtraError
 
 __all__ = [
-    'GENERATED_SOURCES', 'PAIRS', 'SOURCES', 'Batches', 'ImageDataset', 'MissingExtraError',
-    'batch_indices', 'load',
-    'load_paired', 'source_shape', 'split_holdout', 'stacked_mnist', 'to_float',
+    'GENERATED_SOURCES', 'PAIRS', 'SOURCES', 'ArrayRecordImages', 'Batches', 'ImageDataset',
+    'MissingExtraError', 'batch_indices', 'is_lazy', 'load',
+    'load_paired', 'prepare', 'source_shape', 'split_holdout', 'stacked_mnist', 'to_float',
     'upsample_bicubic',
 ]

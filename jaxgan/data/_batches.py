@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import queue
 import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -60,8 +61,11 @@ def batch_indices(num_examples: int, batch_size: int, seed: int,
 
 
 def _gather(dataset: ImageDataset, batch_size: int, seed: int,
+            select: Callable[[np.ndarray], np.ndarray] | None,
             step: int) -> dict[str, np.ndarray]:
   idx = batch_indices(len(dataset), batch_size, seed, step)
+  if select is not None:
+    idx = select(idx)
   batch = {'image': dataset.images[idx]}
   if dataset.labels is not None:
     batch['label'] = dataset.labels[idx]
@@ -94,7 +98,10 @@ class Batches:
 
   Each item is dict(image=uint8 (B, H, W, C)) plus label=int32 (B,) when the
   dataset has labels and source=uint8 (B, h, w, c) when it is paired, gathered with `batch_indices`. A daemon thread keeps up
-  to `prefetch` batches ready (0: gather on demand). `step` is the step of the
+  to `prefetch` batches ready (0: gather on demand). `select`, if given, maps
+  a step's global batch indices (B,) to the (any shape) indices to gather,
+  e.g. only this process's rows of a lazily read dataset; each item's arrays
+  then have that shape in front. `step` is the step of the
   batch that `next()` returns next; save it with a checkpoint and pass it back
   as `start_step` to resume.
 
@@ -102,11 +109,12 @@ class Batches:
   """
 
   def __init__(self, dataset: ImageDataset, batch_size: int, seed: int,
-               start_step: int = 0, prefetch: int = 2):
+               start_step: int = 0, prefetch: int = 2,
+               select: Callable[[np.ndarray], np.ndarray] | None = None):
     if prefetch < 0:
       raise ValueError(f'prefetch must be >= 0, got {prefetch}.')
     batch_indices(len(dataset), batch_size, seed, start_step)  # validates
-    self._gather = functools.partial(_gather, dataset, batch_size, seed)
+    self._gather = functools.partial(_gather, dataset, batch_size, seed, select)
     self.step = start_step
     self._stop = threading.Event()
     self._queue = None

@@ -19,11 +19,14 @@ _CHUNK = 512  # images per thread-pool task
 
 @dataclasses.dataclass(frozen=True)
 class ImageDataset:
-  """A whole dataset in host memory, already at the model's size.
+  """A whole dataset, already at the model's size: in host memory, or (for
+  data.source='arrayrecord') images read from disk where indexed.
 
   Attributes:
     images: uint8 array (N, H, W, C), pixel values 0..255; or, for toy data,
-      float32 points (N, D) used as they are.
+      float32 points (N, D) used as they are; or a lazily read
+      `ArrayRecordImages` (`is_lazy`), which has the array's shape, dtype and
+      indexing but decodes only the rows asked for.
     labels: int32 array (N,), or None for unlabelled data.
     num_classes: the number of classes when labels exist, else None.
     name: where the data came from, e.g. 'digits', 'tfds:mnist', 'idx:/path'.

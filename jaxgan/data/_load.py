@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
-
 import ml_collections
+import numpy as np
 from absl import logging
 
 from jaxgan.data import _stacked_mnist
@@ -15,23 +14,26 @@ from jaxgan.data._digits import load_digits
 from jaxgan.data._folder import load_folder
 from jaxgan.data._idx import load_idx
 from jaxgan.data._images import ImageDataset
+from jaxgan.data._stream import is_lazy, load_arrayrecord
 from jaxgan.data._toy import load_toy
 
-SOURCES = ('digits', 'tfds', 'idx', 'folder', 'toy', 'stacked_mnist')
+SOURCES = ('digits', 'tfds', 'idx', 'folder', 'toy', 'stacked_mnist', 'arrayrecord')
 # Sources that draw their data: num_examples is their size, not a subset.
 GENERATED_SOURCES = ('toy', 'stacked_mnist')
 
 
 def load(config: ml_collections.ConfigDict, *, image_size: int,
          channels: int) -> ImageDataset:
-  """Loads the dataset that `config` (i.e. `config.data`) names, into memory.
+  """Loads the dataset that `config` (i.e. `config.data`) names, into memory
+  (or, for 'arrayrecord', opens it to be read batch by batch).
 
   Fields of `config` (missing optional ones take the defaults shown):
     source: one of SOURCES.
     name: the TFDS name for source='tfds' ('mnist', 'cifar10', 'celeb_a').
     split: 'train' (default) or 'test' for 'tfds' and 'idx'; any TFDS split.
     path: the directory for 'idx', 'folder' and 'stacked_mnist' (MNIST's
-      IDX files).
+      IDX files); for 'arrayrecord', the directory `jaxgan prepare` wrote
+      (or the images.array_record file in it).
     num_examples, seed: the size of a 'toy' or 'stacked_mnist' dataset and
       the seed it is drawn with (defaults 100,000 / 128,000 and 0). For the
       other sources, a positive num_examples keeps that many images, drawn
@@ -47,7 +49,11 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
   (bilinear, antialiased when shrinking) after a centre crop to a square.
   'digits', 'tfds' and 'idx' data must already have `channels` channels (a
   ValueError says to set model.channels otherwise); folder images are
-  converted to RGB or greyscale.
+  converted to RGB or greyscale. 'arrayrecord' data was resized when it was
+  converted (`jaxgan.data.prepare`): its size and channels must be the
+  model's (a ValueError says what to change), and its `images` is an
+  `ArrayRecordImages`, read and decoded only where indexed (needs
+  `pip install 'jaxgan[stream]'`); a num_examples subset is a lazy view.
 
   Raises:
     ValueError: an unknown source or dataset name, a channel mismatch.
@@ -80,6 +86,9 @@ def load(config: ml_collections.ConfigDict, *, image_size: int,
   elif source == 'idx':
     dataset = load_idx(config.get('path', None), split, image_size=image_size,
                        channels=channels)
+  elif source == 'arrayrecord':
+    dataset = load_arrayrecord(config.get('path', None), image_size=image_size,
+                               channels=channels)
   else:
     dataset = load_folder(
         config.get('path', None), image_size=image_size, channels=channels,
@@ -112,8 +121,9 @@ def subset(dataset: ImageDataset, num_examples: int, seed: int) -> ImageDataset:
     keep = np.concatenate([rng.choice(np.flatnonzero(dataset.labels == c), num_examples // k,
                                       replace=False) for c in range(k)])
   keep = np.sort(keep)
+  images = dataset.images.view(keep) if is_lazy(dataset.images) else dataset.images[keep]
   return dataclasses.replace(
-      dataset, images=dataset.images[keep],
+      dataset, images=images,
       labels=None if dataset.labels is None else dataset.labels[keep],
       sources=None if dataset.sources is None else dataset.sources[keep],
       name=f'{dataset.name}[{num_examples}]')

@@ -22,13 +22,15 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from jaxgan.data import ImageDataset
+from jaxgan.data import ImageDataset, is_lazy
 from jaxgan.evaluation import _features, _inception, _metrics, _registry, _toy
 from jaxgan.evaluation._registry import METRICS
 
 # Bump when the preprocessing or the stored statistics change.
 _CACHE_VERSION = 1
 GENERATED_KEY = 'generated'
+# Batches of reference images decoded at a time from a lazily read dataset.
+_LAZY_CHUNK_BATCHES = 8
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -96,6 +98,11 @@ def parse_metrics(metrics) -> tuple[str, ...]:
 
 
 def _content_hash(dataset: ImageDataset, indices: np.ndarray | None) -> str:
+  if is_lazy(dataset.images):  # the converter's fingerprint: reads no image
+    digest = hashlib.sha256(f'{dataset.images.fingerprint}:{dataset.images.shape}'.encode())
+    if indices is not None:
+      digest.update(np.asarray(indices, np.int64).tobytes())
+    return digest.hexdigest()
   digest = hashlib.sha256()
   images = dataset.images if indices is None else dataset.images[indices]
   digest.update(str(images.shape).encode())
@@ -268,8 +275,7 @@ class Evaluator:
       return self._reference
     start = time.perf_counter()
     indices = self._reference_indices()
-    images = self._dataset.images if indices is None else self._dataset.images[indices]
-    features = self.net.extract(images, batch_size=self.config.batch_size)['features']
+    features = self._reference_features(indices)
     mu, sigma = _metrics.gaussian_stats(features)
     self._reference = {'features': features, 'mu': mu, 'sigma': sigma}
     logging.info('Reference statistics of %d images (%s) in %.1fs.', len(features),
@@ -281,6 +287,19 @@ class Evaluator:
       os.replace(tmp, path)
       _write_json(path[:-len('.npz')] + '.json', key)
     return self._reference
+
+  def _reference_features(self, indices: np.ndarray | None) -> np.ndarray:
+    """Features of the reference images; a lazily read dataset is decoded a
+    chunk at a time, so that it is never held in memory."""
+    images, batch_size = self._dataset.images, self.config.batch_size
+    if not is_lazy(images):
+      images = images if indices is None else images[indices]
+      return self.net.extract(images, batch_size=batch_size)['features']
+    rows = np.arange(len(images)) if indices is None else indices
+    chunk = batch_size * _LAZY_CHUNK_BATCHES
+    return np.concatenate([
+        self.net.extract(images[rows[i:i + chunk]], batch_size=batch_size)['features']
+        for i in range(0, len(rows), chunk)])
 
   # -- evaluation -------------------------------------------------------------
 

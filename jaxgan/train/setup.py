@@ -1,6 +1,7 @@
 """What a run is built from: its data, models, optimizers, initial state, the
 compiled step, and the batches that feed it."""
 
+import functools
 import json
 from typing import Any
 
@@ -146,9 +147,17 @@ def shard_batch(x: np.ndarray, n_critic: int, num_devices: int | None = None) ->
   return np.moveaxis(x, 2, 0)
 
 
+def local_rows(indices: np.ndarray, n_critic: int) -> np.ndarray:
+  """One step's global batch indices (n_critic * B,) -> this process's, laid
+  out as `shard_batch` lays out that step: (local devices, n_critic, B_dev)."""
+  return shard_batch(indices[None], n_critic)[:, 0]
+
+
 def on_device(config: ml_collections.ConfigDict, dataset: data_lib.ImageDataset) -> bool:
   """Whether the dataset is held on every device (`config.data.on_device`,
-  and small enough)."""
+  and small enough); never for a dataset read lazily from disk."""
+  if data_lib.is_lazy(dataset.images):
+    return False
   fits = dataset.images.nbytes <= MAX_DEVICE_DATA_BYTES
   if config.data.on_device and not fits:
     logging.warning("The dataset (%.1f GB) is too large to hold on each device; "
@@ -182,14 +191,21 @@ class Batches:
       logging.info("Semi-supervised: %d labelled examples (indices %s...).",
                    len(self._labeled), self._labeled[:5].tolist())
     self._host = None
+    self._local = False
     self.data = None
     if on_device(config, dataset):  # only indices travel to the devices
       arrays = {"image": dataset.images, "label": dataset.labels,
                 "source": dataset.sources}
       self.data = replicate({key: arrays[key] for key in self._keys})
     else:
+      # A lazily read dataset: read and decode only this process's rows (those
+      # shard_batch keeps, in its layout), several steps ahead.
+      self._local = data_lib.is_lazy(dataset.images)
+      select = functools.partial(local_rows, n_critic=self._n_critic) if self._local else None
+      prefetch = max(2, config.train.steps_per_call) if self._local else 2
       self._host = data_lib.Batches(dataset, self._global_batch, seed=config.seed,
-                                    start_step=start_step)
+                                    start_step=start_step, prefetch=prefetch,
+                                    select=select)
 
   def _labeled_batches(self, step: int, k: int) -> dict:
     size = self._n_critic * self._config.train.labeled_batch_size
@@ -208,6 +224,9 @@ class Batches:
           for s in range(step, step + k)]).astype(np.int32)
       return {"index": shard_batch(indices, self._n_critic), **extra}
     host = [next(self._host) for _ in range(k)]
+    if self._local:  # already (local devices, n_critic, B_dev, ...) per step
+      return {**{key: np.stack([b[key] for b in host], axis=1) for key in self._keys},
+              **extra}
     return {**{key: shard_batch(np.stack([b[key] for b in host]), self._n_critic)
                for key in self._keys}, **extra}
 

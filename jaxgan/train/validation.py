@@ -62,6 +62,10 @@ def _check_pairs(config: ml_collections.ConfigDict) -> None:
   if paired_model and not pairs:
     raise ValueError(f"Model {config.model.name!r} translates paired images: set "
                      f"config.data.pairs to one of {', '.join(data_lib.PAIRS)}.")
+  if pairs and config.data.source == "arrayrecord":
+    raise ValueError(f"config.data.pairs={pairs!r} makes its pairs in memory; "
+                     "config.data.source='arrayrecord' streams unpaired images. "
+                     "Use data.source='folder' for paired data.")
   if pairs and not paired_model:
     raise ValueError(f"config.data.pairs={pairs!r} needs an image-to-image model "
                      f"(config.model.name in {', '.join(models.names('paired'))}).")
