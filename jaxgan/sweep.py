@@ -54,6 +54,7 @@ from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
 from jaxgan import evaluation, models
 from jaxgan.train import actions as actions_lib
+from jaxgan.train import lock as lock_lib
 from jaxgan.train import loop, objective, sampling, schedules, setup, trainer, validation, writers
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
@@ -515,6 +516,8 @@ def train_sweep(config: ml_collections.ConfigDict, spec: Any, workdir: str, *,
     ValueError: an unknown key or mode, a member config that cannot work, a
       workdir that holds a member run with another config, or keys that
       change the program in vectorised mode; all before anything is compiled.
+    WorkdirLocked: another sweep or run is writing to `workdir` or to a
+      member's workdir (`jaxgan.train.lock`).
   """
   names, overrides, configs = member_configs(config, spec)
   mode = pick_mode(configs, mode)
@@ -523,16 +526,23 @@ def train_sweep(config: ml_collections.ConfigDict, spec: Any, workdir: str, *,
     validation.check_config(c)
     workdir_lib.check_config_file(c, w)
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "sweep.json"), "w") as f:
-    json.dump({"mode": mode, "members": dict(zip(names, overrides, strict=True))}, f,
-              indent=2, default=repr)
-  logging.info("Sweep of %d members in %s mode: %s", len(names), mode, ", ".join(names))
-  if mode == "vectorised":
-    states = _train_vectorised(configs, names, workdirs)
-  else:
-    states = [trainer.train_and_evaluate(c, w)
-              for c, w in zip(configs, workdirs, strict=True)]
-  rows = summarize(workdir, names, overrides)
+  with contextlib.ExitStack() as locks:
+    # One sweep at a time in `workdir` (its sweep.json and summary); members'
+    # workdirs are locked by this process in vectorised mode, by each member's
+    # `train_and_evaluate` in process mode. All before anything compiles.
+    locks.enter_context(lock_lib.hold(workdir, enabled=jax.process_index() == 0))
+    for w in workdirs if mode == "vectorised" else []:
+      locks.enter_context(lock_lib.hold(w))
+    with open(os.path.join(workdir, "sweep.json"), "w") as f:
+      json.dump({"mode": mode, "members": dict(zip(names, overrides, strict=True))}, f,
+                indent=2, default=repr)
+    logging.info("Sweep of %d members in %s mode: %s", len(names), mode, ", ".join(names))
+    if mode == "vectorised":
+      states = _train_vectorised(configs, names, workdirs)
+    else:
+      states = [trainer.train_and_evaluate(c, w)
+                for c, w in zip(configs, workdirs, strict=True)]
+    rows = summarize(workdir, names, overrides)
   print(format_table(rows))
   return dict(zip(names, states, strict=True))
 

@@ -30,7 +30,7 @@ from ml_collections import config_flags
 
 from jaxgan import checkpoint, cli, config_files, sweep, train
 from jaxgan import data as data_lib
-from jaxgan.train import trainer
+from jaxgan.train import lock, trainer
 
 FLAGS = flags.FLAGS
 
@@ -93,7 +93,7 @@ def main(argv):
     logging.warning("%s", e)
     sys.exit(128 + e.signum)
   except (trainer.DivergenceError, checkpoint.CheckpointError,
-          data_lib.MissingExtraError) as e:
+          data_lib.MissingExtraError, lock.WorkdirLocked) as e:
     sys.exit(f"{type(e).__name__}: {e}")
 
 
