@@ -19,6 +19,7 @@ workdir/<member>/, and writes workdir/summary.csv and summary.png
   jaxgan train --config=toy_ring --sweep=config  # its get_sweep()
 """
 
+import errno
 import importlib.util
 import os
 import re
@@ -95,6 +96,11 @@ def main(argv):
   except (trainer.DivergenceError, checkpoint.CheckpointError,
           data_lib.MissingExtraError, lock.WorkdirLocked) as e:
     sys.exit(f"{type(e).__name__}: {e}")
+  except OSError as e:
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+      raise
+    sys.exit(f"{type(e).__name__}: {e}. The disk is full: free space on it, then "
+             "run the same command to resume from the last checkpoint.")
 
 
 def parse_flags(argv):
