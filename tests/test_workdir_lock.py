@@ -280,3 +280,18 @@ def test_a_sigkilled_holders_lock_is_taken_over_and_the_run_resumes(tmp_path,
   assert steps == [*range(10, saved + 1, 10), saved + 2]
   assert checkpoint_lib.Checkpointer(str(checkpoints)).latest_step() == saved + 2
   assert not (workdir / ".lock").exists()
+
+
+def test_a_sweep_is_refused_on_a_busy_sweep_or_member_workdir(tmp_path):
+  from jaxgan import sweep
+
+  workdir = str(tmp_path / "sweep")
+  spec = {"seed": [0, 1]}
+  with lock_lib.hold(workdir), pytest.raises(lock_lib.WorkdirLocked):
+    sweep.train_sweep(tiny_config(), spec, workdir)  # a second sweep
+  # Vectorised, the sweep locks its members' workdirs, before compiling.
+  with lock_lib.hold(os.path.join(workdir, "seed=1")), pytest.raises(
+      lock_lib.WorkdirLocked, match="seed=1"):
+    sweep.train_sweep(tiny_config(), spec, workdir, mode="vectorised")
+  assert not os.path.exists(os.path.join(workdir, "sweep.json"))
+  assert not os.path.exists(os.path.join(workdir, ".lock"))
