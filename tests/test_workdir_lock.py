@@ -244,6 +244,8 @@ def test_a_second_launch_on_a_busy_workdir_is_refused_at_once(tmp_path):
   # Refused before loading data or compiling (a start of Python, JAX and
   # absl; a compile of the step alone takes longer here).
   assert took < 15, took
+  assert "Dataset digits" not in second.stderr  # not even the data was loaded
+  assert "Dataset digits" in log  # (which the first run logs)
   assert first.returncode == 0, log
   lines = (workdir / "metrics.jsonl").read_text().splitlines()
   assert [json.loads(line)["step"] for line in lines] == list(range(50, 1501, 50))
