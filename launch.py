@@ -6,7 +6,8 @@ r"""Trains a GAN from a config file: `jaxgan train`, run from the repository.
 Running the same command again resumes from the latest checkpoint in workdir.
 SIGTERM or SIGINT (Ctrl-C) saves a checkpoint and exits with status 128 + the
 signal number; a second one stops at once. A workdir holding a run with a
-different config is refused unless --override_config is given.
+different config is refused unless --override_config is given, and so is a
+workdir another run is writing to (workdir/.lock names it).
 
 A sweep trains many members of the config from one command, each in
 workdir/<member>/, and writes workdir/summary.csv and summary.png

@@ -54,6 +54,7 @@ from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
 from jaxgan import distributed, evaluation, models
 from jaxgan.train import actions as actions_lib
+from jaxgan.train import lock as lock_lib
 from jaxgan.train import loop, objective, sampling, schedules, setup, trainer, validation, writers
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
@@ -558,6 +559,8 @@ def train_sweep(config: ml_collections.ConfigDict, spec: Any, workdir: str, *,
     ValueError: an unknown key or mode, a member config that cannot work, a
       workdir that holds a member run with another config, or keys that
       change the program in vectorised mode; all before anything is compiled.
+    WorkdirLocked: another sweep or run is writing to `workdir` or to a
+      member's workdir (`jaxgan.train.lock`).
   """
   names, overrides, configs = member_configs(config, spec)
   mode = pick_mode(configs, mode)
@@ -567,31 +570,37 @@ def train_sweep(config: ml_collections.ConfigDict, spec: Any, workdir: str, *,
     workdir_lib.check_config_file(c, w)
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
-  if is_main:
-    with open(os.path.join(workdir, "sweep.json"), "w") as f:
-      json.dump({"mode": mode, "members": dict(zip(names, overrides, strict=True))}, f,
-                indent=2, default=repr)
-  logging.info("Sweep of %d members in %s mode: %s", len(names), mode, ", ".join(names))
-  if jax.process_count() > 1:
-    logging.info(
-        "%d processes: %s.", jax.process_count(),
-        f"each trains {len(names) // jax.process_count()} of the members on its own "
-        "devices" if mode == "vectorised" else "each member is trained data-parallel "
-        "over all processes' devices, one member after another")
-  if mode == "vectorised":
-    states = _train_vectorised(configs, names, workdirs)
-    # Each process read its own members' results; process 0 writes them all.
-    mine = process_share(len(names))
-    rows = [r for rs in distributed.gather_json(
-        summary_rows(workdir, [names[i] for i in mine], [overrides[i] for i in mine]))
-            for r in rs]
-  else:
-    states = [trainer.train_and_evaluate(c, w)
-              for c, w in zip(configs, workdirs, strict=True)]
-    rows = summary_rows(workdir, names, overrides)
-  if is_main:
-    write_summary(workdir, rows)
-    print(format_table(rows))
+  with contextlib.ExitStack() as locks:
+    # One sweep at a time in `workdir` (its sweep.json and summary); members'
+    # workdirs are locked by process 0 in vectorised mode, by each member's
+    # `train_and_evaluate` in process mode. All before anything compiles.
+    locks.enter_context(lock_lib.hold_all(
+        [workdir, *(workdirs if mode == "vectorised" else [])]))
+    if is_main:
+      with open(os.path.join(workdir, "sweep.json"), "w") as f:
+        json.dump({"mode": mode, "members": dict(zip(names, overrides, strict=True))}, f,
+                  indent=2, default=repr)
+    logging.info("Sweep of %d members in %s mode: %s", len(names), mode, ", ".join(names))
+    if jax.process_count() > 1:
+      logging.info(
+          "%d processes: %s.", jax.process_count(),
+          f"each trains {len(names) // jax.process_count()} of the members on its own "
+          "devices" if mode == "vectorised" else "each member is trained data-parallel "
+          "over all processes' devices, one member after another")
+    if mode == "vectorised":
+      states = _train_vectorised(configs, names, workdirs)
+      # Each process read its own members' results; process 0 writes them all.
+      mine = process_share(len(names))
+      rows = [r for rs in distributed.gather_json(
+          summary_rows(workdir, [names[i] for i in mine], [overrides[i] for i in mine]))
+              for r in rs]
+    else:
+      states = [trainer.train_and_evaluate(c, w)
+                for c, w in zip(configs, workdirs, strict=True)]
+      rows = summary_rows(workdir, names, overrides)
+    if is_main:
+      write_summary(workdir, rows)
+      print(format_table(rows))
   return dict(zip(names, states, strict=True))
 
 

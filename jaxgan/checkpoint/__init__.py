@@ -11,8 +11,18 @@ temporary directory is removed by the next run). A checkpoint that is damaged
 afterwards is skipped with a warning, and moved aside; one that cannot be read
 at all, or a directory that cannot be read, is an error: a run never restarts
 from scratch over checkpoints it could not read.
+
+A checkpoint that cannot be written (a full disk) stops training with
+`CheckpointSaveError`, naming the directory: saves run in the background, so
+the error is found by `Checkpointer.check()` after the next call of the step
+(or at the next save or wait), not hours later, and no checkpoint is saved
+after it. Orbax deletes old checkpoints (`max_to_keep`) only after a new one is
+complete, so the last complete checkpoint is kept and the run, started again
+once there is space, resumes from it.
 """
 
+import contextlib
+import errno
 import os
 import time
 from typing import Any
@@ -27,6 +37,27 @@ from jax.experimental import multihost_utils
 
 class CheckpointError(RuntimeError):
   """A checkpoint exists but cannot be restored."""
+
+
+class CheckpointSaveError(CheckpointError):
+  """A checkpoint could not be written (a full disk, ...); training stopped."""
+
+
+_DISK_FULL = ("No space left on device", "Disk quota exceeded",
+              f"os_error_code='{errno.ENOSPC}'", f"os_error_code='{errno.EDQUOT}'")
+
+
+def _disk_full(error: BaseException | None) -> bool:
+  """Whether `error` (or one it was raised from) says the disk is full. Orbax
+  reports tensorstore's failed writes as ValueError('RESOURCE_EXHAUSTED: ...
+  No space left on device [os_error_code='28']'), not as OSError."""
+  while error is not None:
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+      return True
+    if any(text in str(error) for text in _DISK_FULL):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
 
 
 def check_directory(directory: str) -> None:
@@ -71,6 +102,8 @@ class Checkpointer:
     self.directory = epath.Path(directory).absolute()
     self._max_to_keep = max_to_keep
     self._manager = self._open()
+    self._saving: int | None = None  # the step of the last save started
+    self._failed: CheckpointSaveError | None = None
 
   def _open(self) -> ocp.CheckpointManager:
     return ocp.CheckpointManager(
@@ -88,11 +121,45 @@ class Checkpointer:
     return sorted(self._manager.all_steps())
 
   def save(self, step: int, state: Any, data: dict, *, force: bool = False) -> bool:
-    """Starts an asynchronous save of `state` (a host-side pytree) at `step`."""
-    return self._manager.save(
-        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                      data=ocp.args.JsonSave(data)),
-        force=force)
+    """Starts an asynchronous save of `state` (a host-side pytree) at `step`.
+
+    Raises CheckpointSaveError if this save, or the one before it, failed; and
+    after any failed save (orbax's record of the checkpoints is then wrong).
+    """
+    if self._failed is not None:
+      raise self._failed
+    with self._saves_failing(step):
+      # Waits for the previous save first: its error is raised here.
+      saved = self._manager.save(
+          step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                        data=ocp.args.JsonSave(data)),
+          force=force)
+    self._saving = step if saved else self._saving
+    return saved
+
+  @contextlib.contextmanager
+  def _saves_failing(self, step: int | None):
+    """Turns an error of the save of `step` (or of the one in the background)
+    into CheckpointSaveError, once: the error names the directory and what to
+    do, and `save` refuses to save after it."""
+    try:
+      yield
+    except Exception as e:
+      if self._failed is not None:
+        raise
+      step = self._saving if self._saving is not None else step
+      complete = sorted(int(p.name) for p in self.directory.iterdir()
+                        if p.name.isdigit()) if self.directory.is_dir() else []
+      resume = (f"training resumes from step {complete[-1]}, the last complete "
+                "checkpoint, which is kept" if complete else
+                "there is no complete checkpoint yet, so training starts again")
+      what = (f"The disk is full: free space on it (df -h {self.directory}) or move "
+              "the run to a larger disk" if _disk_full(e) else "Fix the cause")
+      self._failed = CheckpointSaveError(
+          f"Could not write the checkpoint of step {step} in {self.directory} "
+          f"({type(e).__name__}: {e}). Training stopped. {what}, then run the same "
+          f"command: {resume}.")
+      raise self._failed from e
 
   def restore(self, template: Any, step: int | None = None) -> tuple[int, Any, dict]:
     """Restores the latest checkpoint (or `step`) into the structure of `template`.
@@ -140,11 +207,26 @@ class Checkpointer:
     self._manager.reload()
 
   def wait(self) -> None:
-    """Blocks until asynchronous saves have finished."""
-    self._manager.wait_until_finished()
+    """Blocks until asynchronous saves have finished; raises CheckpointSaveError
+    if one failed (once: not again while that error stops training)."""
+    if self._failed is None:
+      with self._saves_failing(self._saving):
+        self._manager.wait_until_finished()
+
+  def check(self) -> None:
+    """Raises CheckpointSaveError if a save in the background has failed;
+    does not wait for one in progress. (In a multi-process run it does
+    nothing: processes could find out at different steps and then wait for
+    each other forever; they all find out at the next `save`.)"""
+    if jax.process_count() == 1 and not self._manager.is_saving_in_progress():
+      self.wait()
 
   def close(self) -> None:
-    self._manager.close()
+    if self._failed is None:
+      with self._saves_failing(self._saving):
+        self._manager.close()
+    else:
+      self._manager.close()
 
 
 def host_copy(replicated_state: Any) -> Any:

@@ -9,7 +9,8 @@ with jaxgan (`jaxgan.config_files.names()`), either with ':ARG' for a variant.
 Running the same command again resumes from the latest checkpoint in workdir.
 SIGTERM or SIGINT (Ctrl-C) saves a checkpoint and exits with status 128 + the
 signal number; a second one stops at once. A workdir holding a run with a
-different config is refused unless --override_config is given.
+different config is refused unless --override_config is given, and so is a
+workdir another run is writing to (workdir/.lock names it).
 
 A sweep trains many members of the config from one command, each in
 workdir/<member>/, and writes workdir/summary.csv and summary.png
@@ -26,6 +27,7 @@ each runs the same command joined by `jax.distributed` (`jaxgan.distributed`):
       --num_processes=2 --process_id=0                  # and =1 on the other
 """
 
+import errno
 import importlib.util
 import os
 import re
@@ -37,7 +39,7 @@ from ml_collections import config_flags
 
 from jaxgan import checkpoint, cli, config_files, distributed, sweep, train
 from jaxgan import data as data_lib
-from jaxgan.train import trainer
+from jaxgan.train import lock, trainer
 
 FLAGS = flags.FLAGS
 
@@ -114,8 +116,13 @@ def main(argv):
     logging.warning("%s", e)
     sys.exit(128 + e.signum)
   except (trainer.DivergenceError, checkpoint.CheckpointError,
-          data_lib.MissingExtraError) as e:
+          data_lib.MissingExtraError, lock.WorkdirLocked) as e:
     sys.exit(f"{type(e).__name__}: {e}")
+  except OSError as e:
+    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+      raise
+    sys.exit(f"{type(e).__name__}: {e}. The disk is full: free space on it, then "
+             "run the same command to resume from the last checkpoint.")
 
 
 def parse_flags(argv):

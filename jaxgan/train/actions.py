@@ -250,6 +250,19 @@ class Evaluate(PeriodicAction):
       checkpointer.close()
 
 
+class CheckSaves(PeriodicAction):
+  """After every call, first: stops training if a checkpoint written in the
+  background failed (a full disk), rather than training on to the next save."""
+
+  def __init__(self, members: Sequence[loop.Member], num_steps: int):
+    super().__init__(0, num_steps)  # sets no call's length
+    self.members = members
+
+  def __call__(self, call: loop.Call) -> None:
+    for member in self.members:
+      member.checkpointer.check()
+
+
 class SaveCheckpoints(PeriodicAction):
   """Saves each member's checkpoint (asynchronously); `saved_step` is the
   step of the last one."""
@@ -443,6 +456,7 @@ def standard(members: Sequence[loop.Member], painters: Sequence[sampling.Painter
   num_steps, skip = train.num_steps, bool(train.get("skip_nonfinite", False))
   checkpoints = SaveCheckpoints(members, train.checkpoint_every, num_steps, everyone)
   return [
+      CheckSaves(checkpoints.saved_members, num_steps),
       GuardDivergence(members, dataset_size, num_steps, skip_nonfinite=skip,
                       everyone=everyone),
       LogMetrics(members, train.log_every, num_steps, skip_nonfinite=skip,

@@ -18,6 +18,7 @@ from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
 from jaxgan import evaluation
 from jaxgan.train import actions as actions_lib
+from jaxgan.train import lock as lock_lib
 from jaxgan.train import loop, sampling, setup, validation, writers
 from jaxgan.train import workdir as workdir_lib
 from jaxgan.train.actions import DivergenceError, TrainingInterrupted
@@ -77,19 +78,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       `config.train.skip_nonfinite`); training stops there, and nothing after
       the last checkpoint is saved.
     TrainingInterrupted: SIGTERM or SIGINT; a checkpoint was saved first.
+    WorkdirLocked: another run is writing to `workdir` (`jaxgan.train.lock`).
   """
   validation.check_config(config)
   config_changes = workdir_lib.check_config_file(config, workdir, override_config)
   checkpoint_lib.check_directory(workdir_lib.checkpoint_dir(workdir))
   is_main = jax.process_index() == 0
-  dataset, held_out = setup.load_dataset(config)
-  validation.check_data(config, dataset)
-  evaluator = _evaluator(config, dataset, workdir)
-  cond_shape = None if dataset.sources is None else dataset.sources.shape[1:]
-  state, p_train_step, sampler = setup.build(config, dataset.images.shape[1:], cond_shape)
-
-  os.makedirs(workdir, exist_ok=True)
   with contextlib.ExitStack() as stack:
+    # One run writes to a workdir: a second is refused here, before compiling.
+    stack.enter_context(lock_lib.hold_all([workdir]))
+    dataset, held_out = setup.load_dataset(config)
+    validation.check_data(config, dataset)
+    evaluator = _evaluator(config, dataset, workdir)
+    cond_shape = None if dataset.sources is None else dataset.sources.shape[1:]
+    state, p_train_step, sampler = setup.build(config, dataset.images.shape[1:], cond_shape)
+    os.makedirs(workdir, exist_ok=True)
     checkpointer = checkpoint_lib.Checkpointer(workdir_lib.checkpoint_dir(workdir),
                                                max_to_keep=config.train.max_checkpoints)
     stack.callback(checkpointer.close)
