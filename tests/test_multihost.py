@@ -6,9 +6,10 @@ Each test starts its own pair of processes (every test is one scenario, so
 pytest-xdist never runs a pair twice) and checks against this process with 8
 devices:
 
-- a run killed in one process and restarted in both resumes from its last
-  checkpoint and ends with the parameters of the single-process run, and only
-  process 0 writes samples and metrics;
+- a run streaming its data (ArrayRecord) killed in one process and restarted
+  in both resumes from its last checkpoint and ends with the parameters of the
+  single-process run, and only process 0 writes samples and metrics;
+- a workdir another run holds is refused in both processes at once;
 - a vectorised sweep of 8 members spreads them over both processes (4 each),
   resumes as a whole, and each member ends as in the single-process sweep;
 - SIGTERM to one process saves a checkpoint on both, which both exit after;
@@ -29,9 +30,12 @@ import time
 import jax
 import numpy as np
 
+from PIL import Image
+
 from jaxgan import checkpoint as checkpoint_lib
+from jaxgan import data as data_lib
 from jaxgan import sweep
-from jaxgan.train import trainer
+from jaxgan.train import lock, trainer
 
 from conftest import REPO
 
@@ -142,8 +146,8 @@ def _assert_close(got_leaves, want_leaves, what):
   assert len(got_leaves) == len(want_leaves), what
   for i, (got, want) in enumerate(zip(got_leaves, want_leaves, strict=True)):
     scale = np.max(np.abs(want)) + 1e-12
-    # Adam's float32 updates: the two runs sum gradients over devices in a
-    # different order (across processes), ~1e-7 relative per step.
+    # The two runs sum gradients over devices in another order (across
+    # processes): float32 rounding, ~1e-7 relative per step over a few steps.
     assert np.max(np.abs(np.asarray(got) - want)) / scale < 1e-4, (what, i)
 
 
@@ -152,11 +156,32 @@ def _steps(path):
     return [json.loads(line)["step"] for line in f]
 
 
-def test_killed_run_restarts_and_ends_as_the_single_process_run(tmp_path):
+def _digits_store(tmp_path):
+  """The digits at 28x28 as PNGs, converted to ArrayRecord (lossless), so the
+  run streams them: each process reads and decodes only its rows."""
+  folder = tmp_path / "digits"
+  folder.mkdir()
+  images = data_lib.load(_config().data, image_size=28, channels=1).images[:300]
+  for i, image in enumerate(images):
+    Image.fromarray(image[..., 0]).save(folder / f"{i:04d}.png")
+  data_lib.prepare(str(folder), str(tmp_path / "digits_ar"), image_size=28,
+                   channels=1, encoding="png")
+  return str(tmp_path / "digits_ar")
+
+
+def test_killed_streaming_run_restarts_and_ends_as_the_single_process_run(tmp_path):
   num_steps = 40
   run = tmp_path / "run"
+  # SGD: over 40 steps Adam turns a rounding-level difference in one gradient
+  # entry (the cross-process all-reduce sums in another order than this
+  # process does) into a whole learning-rate step: this run's D moments were
+  # 5e-3 apart after 16 steps with Adam, 3e-7 after 40 with SGD.
   long = dict(OVERRIDES, **{"train.num_steps": num_steps, "train.log_every": 4,
-                            "train.sample_every": 8})
+                            "train.sample_every": 8, "data.source": "arrayrecord",
+                            "data.path": _digits_store(tmp_path),
+                            "optimizer.g.name": "sgd", "optimizer.d.name": "sgd",
+                            "optimizer.g.learning_rate": 0.01,
+                            "optimizer.d.learning_rate": 0.01})
   first = Pair(tmp_path, "first", run, **long)
   # Once a checkpoint is complete (orbax renames it into place), kill one
   # process mid-run, then the other, which would wait for it forever.
@@ -212,8 +237,10 @@ def test_vectorised_sweep_spreads_members_over_processes_and_resumes(tmp_path):
     for pair in (first, second):
       opened = pair.opened(i)
       assert all(f"{n}/metrics.jsonl" in opened for n in mine), (i, opened)
+      # Process 0 also writes every member's checkpoints (with the others)
+      # and holds every member's lock.
       assert not [f for f in opened if f.split("/")[0] in others
-                  and "/checkpoints" not in f], (i, opened)
+                  and "/checkpoints" not in f and not f.endswith("/.lock")], (i, opened)
   # Process 0 gathers every member's results and writes the summary.
   assert "summary.csv.tmp" in second.opened(0)
   assert not [f for f in second.opened(1) if f.startswith(("summary", "sweep.json"))]
@@ -250,3 +277,18 @@ def test_divergence_stops_both_processes_at_one_step_with_one_report(tmp_path):
   assert len(reports[0]) == 1 and reports[0] == reports[1], reports
   assert json.loads((run / "divergence.json").read_text())["step"] == int(
       reports[0][0].split("step ")[1].split(":")[0])
+
+
+def test_a_locked_workdir_is_refused_in_every_process_before_compiling(tmp_path):
+  run = tmp_path / "run"
+  with lock.hold(str(run)):
+    start = time.monotonic()
+    pair = Pair(tmp_path, "run", run)
+    pair.check_exit(want=(1, 1))
+    took = time.monotonic() - start
+  for i in range(2):
+    assert "WorkdirLocked:" in pair.stderr(i), pair.stderr(i)[-2000:]
+  assert str(os.getpid()) in pair.stderr(0)  # process 0 names the holder
+  assert "Process 0 could not lock" in pair.stderr(1)
+  assert "Dataset digits" not in pair.stderr(0) + pair.stderr(1)  # refused first
+  assert took < 60, took  # two process starts, no training
