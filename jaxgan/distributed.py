@@ -89,13 +89,6 @@ def any_process(flag: bool) -> bool:
   return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
-def min_over_processes(value: int) -> int:
-  """The least of every process's `value`."""
-  if jax.process_count() == 1:
-    return value
-  return int(np.min(multihost_utils.process_allgather(np.int64(value))))
-
-
 def gather_json(value: Any) -> list[Any]:
   """Every process's `value` (JSON-serialisable), in process order."""
   if jax.process_count() == 1:
