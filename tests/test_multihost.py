@@ -29,7 +29,6 @@ import time
 
 import jax
 import numpy as np
-
 from PIL import Image
 
 from jaxgan import checkpoint as checkpoint_lib
