@@ -10,7 +10,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import conditional, dcgan, mlp, pix2pix, r3gan, resnet, srgan
+from jaxgan.models import biggan, conditional, dcgan, mlp, pix2pix, r3gan, resnet, srgan
 
 KINDS = ("unconditional", "class_conditional", "paired", "semi_supervised")
 # How a model's samples are truncated (`jaxgan generate --truncation=PSI`):
@@ -139,6 +139,19 @@ def _r3gan(config: Any, data_shape: tuple, dtype, axis_name):
   return generator, discriminator
 
 
+def _biggan(config: Any, data_shape: tuple, dtype, axis_name):
+  common = dict(image_size=config.image_size, num_classes=config.num_classes,
+                sn_eps=config.sn_eps, init=config.init, dtype=dtype, axis_name=axis_name)
+  generator = biggan.Generator(
+      channels=config.channels, width=config.g_width, latent_dim=config.latent_dim,
+      shared_dim=config.shared_dim, shared=config.shared,
+      hierarchical=config.hierarchical, attention=config.g_attention,
+      bn_eps=config.bn_eps, **common)
+  discriminator = biggan.Discriminator(width=config.d_width, attention=config.d_attention,
+                                       **common)
+  return generator, discriminator
+
+
 def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
                             depth=config.depth, tanh=len(data_shape) == 3,
@@ -233,6 +246,10 @@ def _check_ssgan(config: Any) -> None:
                      "(the K of its K+1-class discriminator).")
 
 
+BIGGAN_DEFAULTS = dict(image_size=128, channels=3, latent_dim=120, g_width=96,
+                       d_width=96, shared_dim=128, shared=True, hierarchical=True,
+                       g_attention="64", d_attention="64", bn_eps=1e-5, sn_eps=1e-6,
+                       init="ortho")
 _DCGAN_DEFAULTS = dict(conv_impl="auto", d_norm="batch", d_batch_norm=True,
                        d_spectral_norm=False, **_MINIBATCH)
 _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
@@ -245,6 +262,10 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     # the defaults are the official CIFAR-10 preset.
     ModelSpec("r3gan", _r3gan, check=r3gan.check, optional_labels=True,
               defaults=r3gan.CIFAR10),
+    # BigGAN: the defaults are BigGAN-PyTorch's ImageNet 128x128 launch script
+    # (scripts/launch_BigGAN_bs256x8.sh); g_width, d_width are G_ch, D_ch.
+    ModelSpec("biggan", _biggan, "class_conditional", biggan.check,
+              defaults=BIGGAN_DEFAULTS, truncation="latent"),
     ModelSpec("cgan_mlp", _cgan_mlp, "class_conditional",
               required=("g_z_units", "g_y_units", "d_x_units", "d_y_units")),
     ModelSpec("cgan_dcgan", _cgan_dcgan, "class_conditional", _check_dcgan,
