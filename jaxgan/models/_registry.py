@@ -141,7 +141,8 @@ def _r3gan(config: Any, data_shape: tuple, dtype, axis_name):
 
 def _biggan(config: Any, data_shape: tuple, dtype, axis_name):
   common = dict(image_size=config.image_size, num_classes=config.num_classes,
-                sn_eps=config.sn_eps, init=config.init, dtype=dtype, axis_name=axis_name)
+                sn_eps=config.sn_eps, weight_init=config.init, dtype=dtype,
+                axis_name=axis_name)
   generator = biggan.Generator(
       channels=config.channels, width=config.g_width, latent_dim=config.latent_dim,
       shared_dim=config.shared_dim, shared=config.shared,

@@ -149,13 +149,14 @@ class SNConv(nn.Module):
   kernel_size: int = 3
   use_bias: bool = True
   eps: float = 1e-6
-  init: str = "ortho"
+  weight_init: str = "ortho"
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
     k, c = self.kernel_size, x.shape[-1]
-    kernel = self.param("kernel", kernel_init(self.init), (k, k, c, self.features))
+    kernel = self.param("kernel", kernel_init(self.weight_init),
+                        (k, k, c, self.features))
     sigma = spectral_sigma(self, kernel.reshape(-1, self.features).T, self.eps, train)
     y = lax.conv_general_dilated(x.astype(self.dtype), (kernel / sigma).astype(self.dtype),
                                  (1, 1), "SAME", dimension_numbers=_NHWC)
@@ -170,12 +171,13 @@ class SNDense(nn.Module):
   features: int
   use_bias: bool = True
   eps: float = 1e-6
-  init: str = "ortho"
+  weight_init: str = "ortho"
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
-    kernel = self.param("kernel", kernel_init(self.init), (x.shape[-1], self.features))
+    kernel = self.param("kernel", kernel_init(self.weight_init),
+                        (x.shape[-1], self.features))
     sigma = spectral_sigma(self, kernel.T, self.eps, train)
     y = x.astype(self.dtype) @ (kernel / sigma).astype(self.dtype)
     if self.use_bias:
@@ -190,11 +192,11 @@ class SNEmbed(nn.Module):
   num_embeddings: int
   features: int
   eps: float = 1e-6
-  init: str = "ortho"
+  weight_init: str = "ortho"
 
   @nn.compact
   def __call__(self, y, train: bool):
-    table = self.param("embedding", kernel_init(self.init),
+    table = self.param("embedding", kernel_init(self.weight_init),
                        (self.num_embeddings, self.features))
     return jnp.take(table / spectral_sigma(self, table, self.eps, train), y, axis=0)
 
@@ -203,14 +205,14 @@ class Attention(nn.Module):
   """SAGAN self-attention as layers.py `Attention` (see the module
   docstring): (B, H, W, C) -> (B, H, W, C), H and W even, C >= 8."""
   eps: float = 1e-6
-  init: str = "ortho"
+  weight_init: str = "ortho"
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
     b, h, w, c = x.shape
     conv = functools.partial(SNConv, kernel_size=1, use_bias=False, eps=self.eps,
-                             init=self.init, dtype=self.dtype)
+                             weight_init=self.weight_init, dtype=self.dtype)
     pool = lambda t: nn.max_pool(t, (2, 2), strides=(2, 2))
     theta = conv(c // 8, name="theta")(x, train).reshape(b, h * w, c // 8)
     phi = pool(conv(c // 8, name="phi")(x, train)).reshape(b, h * w // 4, c // 8)
@@ -231,7 +233,7 @@ class ConditionalBatchNorm(nn.Module):
   num_classes: int = 0
   bn_eps: float = 1e-5
   sn_eps: float = 1e-6
-  init: str = "ortho"
+  weight_init: str = "ortho"
   dtype: Any = jnp.float32
   axis_name: str | None = None
 
@@ -243,11 +245,11 @@ class ConditionalBatchNorm(nn.Module):
                      axis_name=self.axis_name if train else None, name="bn")(x)
     if self.shared:
       linear = functools.partial(SNDense, features, use_bias=False, eps=self.sn_eps,
-                                 init=self.init, dtype=self.dtype)
+                                 weight_init=self.weight_init, dtype=self.dtype)
       gain, bias = linear(name="gain")(c, train), linear(name="bias")(c, train)
     else:
       embed = functools.partial(nn.Embed, self.num_classes, features,
-                                embedding_init=kernel_init(self.init))
+                                embedding_init=kernel_init(self.weight_init))
       gain, bias = embed(name="gain")(c), embed(name="bias")(c)
     return (x * (1 + gain[:, None, None]) + bias[:, None, None]).astype(self.dtype)
 
@@ -291,7 +293,7 @@ class Generator(nn.Module):
     hierarchical: hier; needs `shared`.
     attention: resolutions of G's attention blocks ('64', '0': none).
     bn_eps, sn_eps: BN_eps and SN_eps.
-    init: 'ortho', 'N02' or 'glorot' (G_init).
+    weight_init: 'ortho', 'N02' or 'glorot' (G_init).
     dtype: computation dtype (parameters stay float32).
     axis_name: pmap axis over which BatchNorm statistics are averaged.
   """
@@ -306,7 +308,7 @@ class Generator(nn.Module):
   attention: str = "64"
   bn_eps: float = 1e-5
   sn_eps: float = 1e-6
-  init: str = "ortho"
+  weight_init: str = "ortho"
   dtype: Any = jnp.float32
   axis_name: str | None = None
 
@@ -322,27 +324,30 @@ class Generator(nn.Module):
                        f"chunks: latent_dim={z.shape[-1]} must be a multiple of it.")
     zs = jnp.split(z.astype(self.dtype), chunks, axis=-1)
     if self.shared:
-      c = nn.Embed(self.num_classes, self.shared_dim, embedding_init=kernel_init(self.init),
-                   name="shared")(y).astype(self.dtype)
+      c = nn.Embed(self.num_classes, self.shared_dim,
+                   embedding_init=kernel_init(self.weight_init), name="shared")(y)
+      c = c.astype(self.dtype)
       conds = ([jnp.concatenate([c, zi], -1) for zi in zs[1:]] if self.hierarchical
                else [c] * len(arch))
     else:
       conds = [y] * len(arch)
-    conv = functools.partial(SNConv, eps=self.sn_eps, init=self.init, dtype=self.dtype)
+    conv = functools.partial(SNConv, eps=self.sn_eps, weight_init=self.weight_init,
+                             dtype=self.dtype)
     norm = functools.partial(ConditionalBatchNorm, shared=self.shared,
                              num_classes=self.num_classes, bn_eps=self.bn_eps,
-                             sn_eps=self.sn_eps, init=self.init, dtype=self.dtype,
+                             sn_eps=self.sn_eps, weight_init=self.weight_init, dtype=self.dtype,
                              axis_name=self.axis_name)
     first = arch[0][0]
-    x = SNDense(first * 16, eps=self.sn_eps, init=self.init, dtype=self.dtype,
-                name="linear")(zs[0], train)
+    x = SNDense(first * 16, eps=self.sn_eps, weight_init=self.weight_init,
+                dtype=self.dtype, name="linear")(zs[0], train)
     # torch's view(B, C, 4, 4), then channels last.
     x = x.reshape(z.shape[0], first, 4, 4).transpose(0, 2, 3, 1)
     attend = attention_resolutions(self.attention)
     for i, (_, out, resolution) in enumerate(arch):
       x = GBlock(out, norm, conv, name=f"block{i}")(x, conds[i], train)
       if resolution in attend:
-        x = Attention(self.sn_eps, self.init, self.dtype, name=f"attention{i}")(x, train)
+        x = Attention(self.sn_eps, self.weight_init, self.dtype,
+                      name=f"attention{i}")(x, train)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=self.bn_eps,
                      dtype=self.dtype, axis_name=self.axis_name if train else None,
                      name="out_bn")(x)
@@ -386,7 +391,7 @@ class Discriminator(nn.Module):
     num_classes: n_classes (the projection's embedding rows).
     attention: resolutions of D's attention blocks ('64', '0': none).
     sn_eps: SN_eps.
-    init: 'ortho', 'N02' or 'glorot' (D_init).
+    weight_init: 'ortho', 'N02' or 'glorot' (D_init).
     dtype: computation dtype (parameters stay float32).
     axis_name: unused (no BatchNorm); kept for the common interface.
   """
@@ -395,25 +400,27 @@ class Discriminator(nn.Module):
   num_classes: int = 1000
   attention: str = "64"
   sn_eps: float = 1e-6
-  init: str = "ortho"
+  weight_init: str = "ortho"
   dtype: Any = jnp.float32
   axis_name: str | None = None
 
   @nn.compact
   def __call__(self, x, y, train: bool = True):
-    conv = functools.partial(SNConv, eps=self.sn_eps, init=self.init, dtype=self.dtype)
+    conv = functools.partial(SNConv, eps=self.sn_eps, weight_init=self.weight_init,
+                             dtype=self.dtype)
     attend = attention_resolutions(self.attention)
     h = x.astype(self.dtype)
     for i, (_, out, down, resolution) in enumerate(d_arch(self.width, self.image_size)):
       h = DBlock(out, down, i > 0, conv, name=f"block{i}")(h, train)
       if resolution in attend:
-        h = Attention(self.sn_eps, self.init, self.dtype, name=f"attention{i}")(h, train)
+        h = Attention(self.sn_eps, self.weight_init, self.dtype,
+                      name=f"attention{i}")(h, train)
     h = jnp.sum(nn.relu(h), axis=(1, 2))
     self.sow("intermediates", "features", h)  # feature matching
-    out = SNDense(1, eps=self.sn_eps, init=self.init, dtype=self.dtype,
+    out = SNDense(1, eps=self.sn_eps, weight_init=self.weight_init, dtype=self.dtype,
                   name="linear")(h, train)[:, 0]
-    embed = SNEmbed(self.num_classes, h.shape[-1], eps=self.sn_eps, init=self.init,
-                    name="embed")(y, train)
+    embed = SNEmbed(self.num_classes, h.shape[-1], eps=self.sn_eps,
+                    weight_init=self.weight_init, name="embed")(y, train)
     return (out + jnp.sum(embed.astype(h.dtype) * h, axis=-1)).astype(jnp.float32)
 
 
