@@ -247,10 +247,11 @@ def _check_ssgan(config: Any) -> None:
                      "(the K of its K+1-class discriminator).")
 
 
-BIGGAN_DEFAULTS = dict(image_size=128, channels=3, latent_dim=120, g_width=96,
-                       d_width=96, shared_dim=128, shared=True, hierarchical=True,
-                       g_attention="64", d_attention="64", bn_eps=1e-5, sn_eps=1e-6,
-                       init="ortho")
+# BigGAN's own keys, at BigGAN-PyTorch's ImageNet settings
+# (scripts/launch_BigGAN_bs256x8.sh) but attention: its '64' needs a 64x64
+# block, and the shared default image size is 32 (configs/biggan.py sets both).
+BIGGAN_DEFAULTS = dict(shared_dim=128, shared=True, hierarchical=True, g_attention="0",
+                       d_attention="0", bn_eps=1e-5, sn_eps=1e-6, init="ortho")
 _DCGAN_DEFAULTS = dict(conv_impl="auto", d_norm="batch", d_batch_norm=True,
                        d_spectral_norm=False, **_MINIBATCH)
 _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
@@ -263,8 +264,7 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     # the defaults are the official CIFAR-10 preset.
     ModelSpec("r3gan", _r3gan, check=r3gan.check, optional_labels=True,
               defaults=r3gan.CIFAR10),
-    # BigGAN: the defaults are BigGAN-PyTorch's ImageNet 128x128 launch script
-    # (scripts/launch_BigGAN_bs256x8.sh); g_width, d_width are G_ch, D_ch.
+    # BigGAN: g_width, d_width are BigGAN-PyTorch's G_ch, D_ch (channel multipliers).
     ModelSpec("biggan", _biggan, "class_conditional", biggan.check,
               defaults=BIGGAN_DEFAULTS, truncation="latent"),
     ModelSpec("cgan_mlp", _cgan_mlp, "class_conditional",
