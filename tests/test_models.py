@@ -425,7 +425,7 @@ def test_check_rejects_bad_zoo_options(overrides, message):
 # -- The model registry ----------------------------------------------------------
 
 KINDS = {"dcgan": "unconditional", "mlp": "unconditional", "resnet": "unconditional",
-         "r3gan": "unconditional",
+         "r3gan": "unconditional", "biggan": "class_conditional",
          "cgan_mlp": "class_conditional", "cgan_dcgan": "class_conditional",
          "acgan": "class_conditional", "ssgan_mlp": "semi_supervised",
          "pix2pix": "paired", "srgan": "paired"}

@@ -10,7 +10,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import conditional, dcgan, mlp, pix2pix, r3gan, resnet, srgan
+from jaxgan.models import biggan, conditional, dcgan, mlp, pix2pix, r3gan, resnet, srgan
 
 KINDS = ("unconditional", "class_conditional", "paired", "semi_supervised")
 # How a model's samples are truncated (`jaxgan generate --truncation=PSI`):
@@ -139,6 +139,20 @@ def _r3gan(config: Any, data_shape: tuple, dtype, axis_name):
   return generator, discriminator
 
 
+def _biggan(config: Any, data_shape: tuple, dtype, axis_name):
+  common = dict(image_size=config.image_size, num_classes=config.num_classes,
+                sn_eps=config.sn_eps, weight_init=config.init, dtype=dtype,
+                axis_name=axis_name)
+  generator = biggan.Generator(
+      channels=config.channels, width=config.g_width, latent_dim=config.latent_dim,
+      shared_dim=config.shared_dim, shared=config.shared,
+      hierarchical=config.hierarchical, attention=config.g_attention,
+      bn_eps=config.bn_eps, **common)
+  discriminator = biggan.Discriminator(width=config.d_width, attention=config.d_attention,
+                                       **common)
+  return generator, discriminator
+
+
 def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
                             depth=config.depth, tanh=len(data_shape) == 3,
@@ -233,6 +247,11 @@ def _check_ssgan(config: Any) -> None:
                      "(the K of its K+1-class discriminator).")
 
 
+# BigGAN's own keys, at BigGAN-PyTorch's ImageNet settings
+# (scripts/launch_BigGAN_bs256x8.sh) but attention: its '64' needs a 64x64
+# block, and the shared default image size is 32 (configs/biggan.py sets both).
+BIGGAN_DEFAULTS = dict(shared_dim=128, shared=True, hierarchical=True, g_attention="0",
+                       d_attention="0", bn_eps=1e-5, sn_eps=1e-6, init="ortho")
 _DCGAN_DEFAULTS = dict(conv_impl="auto", d_norm="batch", d_batch_norm=True,
                        d_spectral_norm=False, **_MINIBATCH)
 _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
@@ -245,6 +264,9 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     # the defaults are the official CIFAR-10 preset.
     ModelSpec("r3gan", _r3gan, check=r3gan.check, optional_labels=True,
               defaults=r3gan.CIFAR10),
+    # BigGAN: g_width, d_width are BigGAN-PyTorch's G_ch, D_ch (channel multipliers).
+    ModelSpec("biggan", _biggan, "class_conditional", biggan.check,
+              defaults=BIGGAN_DEFAULTS, truncation="latent"),
     ModelSpec("cgan_mlp", _cgan_mlp, "class_conditional",
               required=("g_z_units", "g_y_units", "d_x_units", "d_y_units")),
     ModelSpec("cgan_dcgan", _cgan_dcgan, "class_conditional", _check_dcgan,

@@ -54,6 +54,7 @@ NEEDS = {
     "labeled": "the labelled batch of a semi-supervised run (a K+1-class discriminator)",
     "target": "the paired target image (an image-to-image model and config.data.pairs)",
     "critic": "D as a function of its input, for gradient penalties",
+    "params": "G's parameters (a term on G's weights themselves)",
 }
 # Model kinds (jaxgan.models) that provide what a need names.
 _NEED_KINDS = {"label": ("class_conditional",), "labeled": ("semi_supervised",),
@@ -124,6 +125,8 @@ class GInputs:
     key: the G update's key.
     state: the term's state, or None.
     step: the training step (int32, traced); also a lazy G term's clock.
+    params: G's parameters (differentiated: a term's gradient with respect
+      to them is added to G's gradient), or None.
   """
   fake: jax.Array
   real: jax.Array
@@ -134,6 +137,7 @@ class GInputs:
   key: jax.Array
   state: Any = None
   step: Any = None
+  params: Any = None
 
   @property
   def update(self):
@@ -733,6 +737,55 @@ register(Term(
     g=_perceptual, needs=frozenset({"fake", "target"}),
     options={"vgg_weights": "", "vgg_layer": "relu5_4"}, vectorisable=False,
     prepare=_vgg_features, check=lambda config: _check_perceptual(config.loss)))
+
+
+def _ortho_matrices(params: Any, exclude: tuple[str, ...]) -> list[jax.Array]:
+  """G's weights as torch's `param.view(param.shape[0], -1)` (rows: output
+  units), for BigGAN-PyTorch's utils.py `ortho`: every parameter with at
+  least 2 axes, except those under a module named in `exclude`. Flax keeps
+  a 'kernel' as (..., in, out), torch as (out, in, ...): its rows are the
+  kernel's last axis; an 'embedding' (rows, features) is torch's as it is."""
+  out = []
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    names = [getattr(k, "key", str(k)) for k in path]
+    if leaf.ndim < 2 or any(name in exclude for name in names[:-1]):
+      continue
+    if names[-1] == "kernel":
+      out.append(leaf.reshape(-1, leaf.shape[-1]).T)
+    else:
+      out.append(leaf.reshape(leaf.shape[0], -1))
+  return out
+
+
+def ortho_penalty(params: Any, exclude: tuple[str, ...] = ()) -> jax.Array:
+  """BigGAN's orthogonal regularization of G's weights (Brock et al. 2019,
+  Sec. 3.1), as BigGAN-PyTorch's utils.py `ortho` applies it: for each
+  weight W (out, -1), 1/2 ||W W^T ⊙ (1 - I)||_F^2, summed. `ortho` adds the
+  gradient 2 ((W W^T) ⊙ (1 - I)) W times the strength directly, which is the
+  gradient of this (1/2: the paper's R_β without it has twice that gradient),
+  so weight β here is the reference's `G_ortho` strength β."""
+  total = jnp.zeros((), jnp.float32)
+  for w in _ortho_matrices(params, exclude):
+    w = w.astype(jnp.float32)
+    gram = w @ w.T
+    total = total + 0.5 * jnp.sum(jnp.square(gram * (1.0 - jnp.eye(w.shape[0]))))
+  return total
+
+
+def _ortho(inputs: GInputs, config_loss: Any) -> Result:
+  exclude = tuple(n.strip() for n in config_loss.get("ortho_exclude", "shared").split(",")
+                  if n.strip())
+  penalty = ortho_penalty(inputs.params, exclude)
+  return Result(penalty, {"g_ortho_penalty": penalty})
+
+
+register(Term(
+    "ortho", "BigGAN's orthogonal regularization of G's weights (W: (out, -1), "
+    "Brock et al. 2019; BigGAN-PyTorch utils.ortho, strength β = the weight, "
+    "1e-4 in the paper); option: G's modules left out (comma-separated; the "
+    "shared class embedding)", "Σ_W ½‖WWᵀ ⊙ (1 - I)‖²_F", g=_ortho,
+    needs=frozenset({"params"}), options={"ortho_exclude": "shared"},
+    prepare=lambda config_loss: config_loss))
 
 
 def default_config(name: str = "non_saturating", **overrides) -> ml_collections.ConfigDict:

@@ -126,10 +126,12 @@ def _d_update(d_state, term_states: dict, real, fake, cond, label, labeled, key,
   return d_state.apply_gradients(grads=grads, batch_stats=stats), term_states, metrics
 
 
-def _g_loss(fake, real, cond, label, d_state, key, term_states: dict, step, *,
+def _g_loss(fake, params, real, cond, label, d_state, key, term_states: dict, step, *,
             discriminate, objective: objective_lib.Objective):
-  """G's loss on its output `fake`: the adversarial loss through D (after
-  its update) plus the active G terms; (loss, (metrics, the terms' states))."""
+  """G's loss on its output `fake` and its parameters `params`: the
+  adversarial loss through D (after its update) plus the active G terms
+  (a term on the weights, BigGAN's orthogonal regularization, reads
+  `params`); (loss, (metrics, the terms' states))."""
   features = objective.needs("features", "g")
   d_params, d_stats = d_state.params, d_state.batch_stats
   fake_out, _ = discriminate(d_params, d_stats, fake, cond, key, features)
@@ -139,7 +141,7 @@ def _g_loss(fake, real, cond, label, d_state, key, term_states: dict, step, *,
   adversarial = objective.loss.g_loss(lax.stop_gradient(real_out.logits), fake_out.logits)
   inputs = objective_lib.GInputs(fake=fake, real=real, cond=cond, label=label,
                                  fake_out=fake_out, real_out=real_out,
-                                 key=jax.random.fold_in(key, 5), step=step)
+                                 key=jax.random.fold_in(key, 5), step=step, params=params)
   g_loss, metrics, _, states = objective.add_terms(
       "g", objective.adv_weight * adversarial, inputs, term_states)
   if metrics:
@@ -215,10 +217,14 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   d_state, term_states, metrics = d_update(
       d_state, term_states, real, lax.stop_gradient(fake), cond, label, labeled, d_key,
       (state.step, state.step * n_critic + n_critic - 1))
-  (g_loss, (g_metrics, term_states)), fake_grads = jax.value_and_grad(
-      _g_loss, has_aux=True)(fake, real, cond, label, d_state, d_key, term_states,
-                             state.step, discriminate=discriminate, objective=objective)
+  # G's gradient: through its output (the vjp) plus that of the terms on its
+  # parameters (zeros, which XLA drops, when no active term reads them).
+  (g_loss, (g_metrics, term_states)), (fake_grads, param_grads) = jax.value_and_grad(
+      _g_loss, argnums=(0, 1), has_aux=True)(
+          fake, g_state.params, real, cond, label, d_state, d_key, term_states,
+          state.step, discriminate=discriminate, objective=objective)
   (g_grads,) = g_vjp(fake_grads)
+  g_grads = jax.tree.map(jnp.add, g_grads, param_grads)
   g_grads = lax.pmean(g_grads, AXIS)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
   metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_metrics)
