@@ -342,6 +342,8 @@ def _tiny_config():
 
 def test_tiny_config_trains_end_to_end(tmp_path):
   config = _tiny_config()
+  config.model.g_attention = config.model.d_attention = "0"  # a smaller compile;
+  # attention has its own tests (formula, shapes)
   trainer.train_and_evaluate(config, str(tmp_path))
   with open(tmp_path / "metrics.jsonl") as f:
     record = [json.loads(line) for line in f][-1]

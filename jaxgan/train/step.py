@@ -149,6 +149,19 @@ def _g_loss(fake, params, real, cond, label, d_state, key, term_states: dict, st
   return g_loss, (metrics, states)
 
 
+def _g_gradients(fake, g_vjp, g_params, *args, discriminate, objective):
+  """(G's loss, its metrics, the terms' states, G's gradient averaged over
+  devices): the gradient through G's output `fake` (`g_vjp`) plus that of
+  the terms on its parameters (zeros, which XLA drops, when no active term
+  reads them). `args`: `_g_loss`'s after `params`."""
+  (g_loss, (g_metrics, term_states)), (fake_grads, param_grads) = jax.value_and_grad(
+      _g_loss, argnums=(0, 1), has_aux=True)(
+          fake, g_params, *args, discriminate=discriminate, objective=objective)
+  (g_grads,) = g_vjp(fake_grads)
+  g_grads = jax.tree.map(jnp.add, g_grads, param_grads)
+  return g_loss, g_metrics, term_states, lax.pmean(g_grads, AXIS)
+
+
 def train_step(state: GANState, batch: dict, rng: jax.Array, *,
                generator: nn.Module, discriminator: nn.Module,
                objective: objective_lib.Objective, num_devices: int, latent_dim: int,
@@ -217,15 +230,9 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   d_state, term_states, metrics = d_update(
       d_state, term_states, real, lax.stop_gradient(fake), cond, label, labeled, d_key,
       (state.step, state.step * n_critic + n_critic - 1))
-  # G's gradient: through its output (the vjp) plus that of the terms on its
-  # parameters (zeros, which XLA drops, when no active term reads them).
-  (g_loss, (g_metrics, term_states)), (fake_grads, param_grads) = jax.value_and_grad(
-      _g_loss, argnums=(0, 1), has_aux=True)(
-          fake, g_state.params, real, cond, label, d_state, d_key, term_states,
-          state.step, discriminate=discriminate, objective=objective)
-  (g_grads,) = g_vjp(fake_grads)
-  g_grads = jax.tree.map(jnp.add, g_grads, param_grads)
-  g_grads = lax.pmean(g_grads, AXIS)
+  g_loss, g_metrics, term_states, g_grads = _g_gradients(
+      fake, g_vjp, g_state.params, real, cond, label, d_state, d_key, term_states,
+      state.step, discriminate=discriminate, objective=objective)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
   metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_metrics)
   term_states = _adapt_augmentation(objective, term_states, metrics, state.step, global_batch)
