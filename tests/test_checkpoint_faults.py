@@ -111,12 +111,19 @@ def test_a_full_disk_stops_training_and_the_run_resumes_once_freed(small_disk, c
       env={**os.environ, "PYTHONPATH": str(REPO)})
   assert run.returncode == 1, run.stderr
   # The error's one line (tqdm's last line may end without a newline before it).
-  errors = re.findall(r"CheckpointSaveError: [^\n]*", run.stderr)
+  # Usually the failed save is found first (CheckpointSaveError); sometimes
+  # another write of the run meets the full disk before it (seen twice in
+  # full-suite runs under load), which the command reports as the OSError.
+  errors = re.findall(r"(?:CheckpointSaveError|OSError): [^\n]*", run.stderr)
   assert len(errors) == 1, run.stderr[-5000:]
   last = errors[0]
-  assert last.startswith("CheckpointSaveError: Could not write the checkpoint of "
-                         f"step 4 in {workdir / 'checkpoints'}"), last
-  assert "disk is full" in last and "resumes from step 2" in last
+  if last.startswith("CheckpointSaveError"):
+    assert last.startswith("CheckpointSaveError: Could not write the checkpoint of "
+                           f"step 4 in {workdir / 'checkpoints'}"), last
+    assert "disk is full" in last and "resumes from step 2" in last
+  else:
+    assert last.startswith("OSError: [Errno 28] No space left on device. The disk is "
+                           "full: free space on it, then run the same command"), last
   # Stopped at the failed save: no later checkpoint, no record of the last step.
   complete = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()
                     if p.name.isdigit())
