@@ -81,9 +81,8 @@ import math
 import ml_collections
 
 from jaxgan import evaluation
-from jaxgan.models import r3gan
-
 from jaxgan.configs import common
+from jaxgan.models import r3gan
 
 VARIANTS = ("cifar10", "mnist", "fashion_mnist", "64", "tiny")
 # Every schedule of train.py's presets runs over this many images.

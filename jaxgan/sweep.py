@@ -55,7 +55,16 @@ from jaxgan import data as data_lib
 from jaxgan import distributed, evaluation, models
 from jaxgan.train import actions as actions_lib
 from jaxgan.train import lock as lock_lib
-from jaxgan.train import loop, objective, sampling, schedules, setup, trainer, validation, writers
+from jaxgan.train import (
+  loop,
+  objective,
+  sampling,
+  schedules,
+  setup,
+  trainer,
+  validation,
+  writers,
+)
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
 from jaxgan.train import workdir as workdir_lib

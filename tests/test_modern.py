@@ -1,17 +1,14 @@
 """The modern recipe's training pieces: schedules, lazy regularization,
 LeCam, bCR, and the augmentation of D's inputs with ADA's adaptive p."""
 
-import dataclasses
 import json
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from jaxgan import augment
 from jaxgan.train import augmentation, objective, schedules, setup, trainer, validation
 from jaxgan.train import step as step_lib
 
@@ -275,6 +272,7 @@ def test_bad_recipe_input_fails_before_compiling_saying_what_to_change(loss, mat
 
 def test_augmentation_on_toy_points_is_refused():
   import sys
+
   from conftest import REPO
   sys.path.insert(0, str(REPO))
   from configs import toy_ring
@@ -305,6 +303,7 @@ def test_the_recipe_trains_from_the_command_line(tmp_path):
   import os
   import subprocess
   import sys
+
   from conftest import REPO
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   tiny = ["--config.model.image_size=28", "--config.model.latent_dim=8",

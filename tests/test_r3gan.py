@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan import losses, models
+from jaxgan import models
 from jaxgan.models import r3gan
 from jaxgan.train import trainer
 
