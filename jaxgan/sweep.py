@@ -387,8 +387,7 @@ class _Layout:
 
   def members(self, tree: Any) -> list:
     """Each member's host copy of arrays on the devices."""
-    host = self.get(tree)
-    return [_member(host, i) for i in range(self.num_members)]
+    return _stack_list(self.get(tree))
 
 
 _PROGRAMS: dict = {}

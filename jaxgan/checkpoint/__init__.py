@@ -32,7 +32,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 from etils import epath
-from jax.experimental import multihost_utils
+
+from jaxgan import distributed
 
 
 class CheckpointError(RuntimeError):
@@ -83,11 +84,6 @@ def check_directory(directory: str) -> None:
         f"Cannot read the checkpoint directory {directory} ({e}), so it cannot "
         "tell whether there is a run to resume. Fix its permissions, or point "
         "--workdir elsewhere.") from e
-
-
-def _sync(name: str) -> None:
-  if jax.process_count() > 1:
-    multihost_utils.sync_global_devices(name)
 
 
 class Checkpointer:
@@ -203,7 +199,7 @@ class Checkpointer:
           target = aside / f"{s}.{time.strftime('%Y%m%d-%H%M%S')}"
         (self.directory / str(s)).rename(target)
         logging.warning("Moved the unreadable checkpoint %d to %s.", s, target)
-    _sync("jaxgan_checkpoint_move_aside")
+    distributed.barrier("jaxgan_checkpoint_move_aside")
     self._manager.reload()
 
   def wait(self) -> None:
