@@ -97,6 +97,9 @@ def train(**overrides) -> ml_collections.ConfigDict:
       steps_per_call=10,  # training steps per compiled call (lax.scan)
       num_steps=1500,
       ema_decay=0.999,  # generator parameter EMA for samples; 0 turns it off
+      # its ramp-up: 0, TF's (1 + t) / (10 + t); r > 0, StyleGAN2's half-life
+      # ramp over t * batch * r images (jaxgan.train.step.ema_decay_at)
+      ema_rampup=0.0,
       log_every=50,
       sample_every=250,
       num_samples=64,

@@ -26,8 +26,9 @@ Samples are drawn `--batch_size` at a time, batch i from
 batch size and labels give the same images. BatchNorm normalises with each
 batch's statistics, as in training. `--truncation=PSI` draws each latent
 coordinate from N(0, 1) truncated to [-PSI, PSI] (BigGAN's truncation trick),
-for the models whose spec allows it (`jaxgan.models.TRUNCATIONS`; not the
-image-to-image ones).
+or, for a style-based generator (StyleGAN2), moves each w toward the tracked
+mean, w_avg + PSI (w - w_avg), as the model's spec says
+(`jaxgan.models.TRUNCATIONS`; not the image-to-image models).
 """
 
 from __future__ import annotations
@@ -268,8 +269,7 @@ def generate_workdir(workdir: str, *, step: int | None = None, num: int | None =
     raise ValueError(f'Unknown --format={fmt!r}; valid: {", ".join(FORMATS)}.')
   if batch_size <= 0 or (num is not None and num <= 0):
     raise ValueError('--num and --batch_size must be positive.')
-  G = generation.load_generator(workdir, step, ema=ema)
-  G.check_truncation(truncation)
+  G = generation.load_generator(workdir, step, ema=ema).truncated(truncation)
   if labels is not None:
     G.labels(1, labels)  # a model without labels, or classes out of range, fail now
   if G.kind == 'paired' and mode != 'translated':
@@ -329,7 +329,8 @@ def _define_flags() -> None:
   flags.DEFINE_string('arithmetic', '', "Latent arithmetic on sample indices, "
                       "e.g. '3,17,22 - 5,9,40 + 11,12,13'.")
   flags.DEFINE_float('truncation', None, 'Truncation psi: latents drawn from '
-                     'N(0, 1) truncated to [-psi, psi].')
+                     'N(0, 1) truncated to [-psi, psi] (StyleGAN2: w_avg + psi '
+                     '(w - w_avg)).')
   flags.DEFINE_integer('nearest', 0, 'Show each sample beside its K nearest '
                        'training images.')
   flags.DEFINE_string('feature_net', '', "--nearest's feature space: one of "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -97,9 +98,25 @@ class Generator:
   def latents(self, key: jax.Array, n: int, truncation: float | None = None
               ) -> jax.Array:
     """n latents as the trainer draws them; `truncation` psi as the model's
-    spec declares (`jaxgan.models.TRUNCATIONS`; ValueError if it has none)."""
+    spec declares (`jaxgan.models.TRUNCATIONS`; ValueError if it has none):
+    'latent', drawn from the truncated normal; 'w', drawn as usual (G
+    truncates, see `truncated`)."""
     self.check_truncation(truncation)
+    if models.spec(self.config.model.name).truncation == 'w':
+      truncation = None
     return sampling.latents(key, n, self.latent_dim, truncation)
+
+  def truncated(self, truncation: float | None) -> Generator:
+    """This generator with truncation psi applied in G where the model's
+    spec says so ('w': w_avg + psi (w - w_avg) for every w); for the other
+    models (or psi None) itself, as `latents` truncates their latents."""
+    self.check_truncation(truncation)
+    if truncation is None or models.spec(self.config.model.name).truncation != 'w':
+      return self
+    if not truncation >= 0:
+      raise ValueError(f'The truncation psi must be >= 0, got {truncation}.')
+    return dataclasses.replace(self, sampler=functools.partial(
+        self.sampler, truncation=jnp.float32(truncation)))
 
   def check_truncation(self, truncation: float | None) -> None:
     """ValueError unless `truncation` is None or the model's spec allows it."""
@@ -139,7 +156,7 @@ class Generator:
                        'translate(inputs).')
     z = self.latents(key, n, truncation)
     labels = self.labels(n, labels)
-    return np.asarray(jax.device_get(self.apply(z, labels)))
+    return np.asarray(jax.device_get(self.truncated(truncation).apply(z, labels)))
 
   def translate(self, inputs: np.ndarray, key: jax.Array | None = None
                 ) -> np.ndarray:
@@ -215,6 +232,7 @@ def sample_batches(generator: Generator, key: jax.Array, num: int, *,
     labels (num,) or None).
   """
   labels = generator.labels(num, labels)
+  truncated = generator.truncated(truncation)
   samples, latents = [], []
   batches = range(-(-num // batch_size))
   for i in tqdm.tqdm(batches, desc='generate', unit='batch', disable=not progress):
@@ -222,6 +240,6 @@ def sample_batches(generator: Generator, key: jax.Array, num: int, *,
     n = min(batch_size, num - start)
     z = generator.latents(jax.random.fold_in(key, i), n, truncation)
     part = None if labels is None else labels[start:start + n]
-    samples.append(np.asarray(jax.device_get(generator.apply(z, part))))
+    samples.append(np.asarray(jax.device_get(truncated.apply(z, part))))
     latents.append(z)
   return np.concatenate(samples), jnp.concatenate(latents), labels

@@ -10,15 +10,28 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import biggan, conditional, dcgan, mlp, pix2pix, r3gan, resnet, srgan
+from jaxgan.models import (
+    biggan,
+    conditional,
+    dcgan,
+    mlp,
+    pix2pix,
+    r3gan,
+    resnet,
+    srgan,
+    stylegan2,
+)
 
 KINDS = ("unconditional", "class_conditional", "paired", "semi_supervised")
 # How a model's samples are truncated (`jaxgan generate --truncation=PSI`):
 # 'latent': its z ~ N(0, I) is drawn from the normal truncated to [-PSI, PSI]
 # in each coordinate (values outside are resampled: BigGAN's truncation trick,
-# Brock et al. 2019), which any generator of such a latent allows. A model
-# with a mapping network adds its own way (StyleGAN's w_avg + PSI (w - w_avg)).
-TRUNCATIONS = ("latent",)
+# Brock et al. 2019), which any generator of such a latent allows.
+# 'w': a style-based generator (a mapping network z -> w, then synthesis):
+# z ~ N(0, I) and each w is moved toward the tracked mean, w_avg + PSI (w -
+# w_avg) (StyleGAN's truncation trick: PSI = 0 gives w_avg's image, 1 none);
+# its G takes `truncation=PSI` and has `styles` and `synthesize` methods.
+TRUNCATIONS = ("latent", "w")
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # config.model keys every model has (`create` builds image_size x image_size x
 # channels samples unless given a data shape); each spec adds its own.
@@ -153,6 +166,10 @@ def _biggan(config: Any, data_shape: tuple, dtype, axis_name):
   return generator, discriminator
 
 
+def _stylegan2(config: Any, data_shape: tuple, dtype, axis_name):
+  return stylegan2.build(config, dtype, axis_name)
+
+
 def _mlp(config: Any, data_shape: tuple, dtype, axis_name):
   generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
                             depth=config.depth, tanh=len(data_shape) == 3,
@@ -267,6 +284,9 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     # BigGAN: g_width, d_width are BigGAN-PyTorch's G_ch, D_ch (channel multipliers).
     ModelSpec("biggan", _biggan, "class_conditional", biggan.check,
               defaults=BIGGAN_DEFAULTS, truncation="latent"),
+    # StyleGAN2: channel_base, channel_max set the widths (g_width, d_width unused).
+    ModelSpec("stylegan2", _stylegan2, check=stylegan2.check, optional_labels=True,
+              defaults=stylegan2.DEFAULTS, truncation="w"),
     ModelSpec("cgan_mlp", _cgan_mlp, "class_conditional",
               required=("g_z_units", "g_y_units", "d_x_units", "d_y_units")),
     ModelSpec("cgan_dcgan", _cgan_dcgan, "class_conditional", _check_dcgan,

@@ -55,6 +55,8 @@ NEEDS = {
     "target": "the paired target image (an image-to-image model and config.data.pairs)",
     "critic": "D as a function of its input, for gradient penalties",
     "params": "G's parameters (a term on G's weights themselves)",
+    "generator": "G run again on fresh latents (a style-based G: its `styles` and "
+                 "`synthesize` methods, jaxgan.models.TRUNCATIONS 'w')",
 }
 # Model kinds (jaxgan.models) that provide what a need names.
 _NEED_KINDS = {"label": ("class_conditional",), "labeled": ("semi_supervised",),
@@ -127,6 +129,11 @@ class GInputs:
     step: the training step (int32, traced); also a lazy G term's clock.
     params: G's parameters (differentiated: a term's gradient with respect
       to them is added to G's gradient), or None.
+    generator: `(params, *args, method=, key=) -> output`: G's `method`
+      applied in training mode with `params` (G's batch statistics and
+      rng stream 'dropout' from `key`), for a term that runs G again.
+    latents: `(key, global_n) -> z`: this device's rows of latents drawn
+      for a global batch of global_n (as the step draws G's).
   """
   fake: jax.Array
   real: jax.Array
@@ -138,6 +145,8 @@ class GInputs:
   state: Any = None
   step: Any = None
   params: Any = None
+  generator: Any = None
+  latents: Any = None
 
   @property
   def update(self):
@@ -786,6 +795,69 @@ register(Term(
     "shared class embedding)", "Σ_W ½‖WWᵀ ⊙ (1 - I)‖²_F", g=_ortho,
     needs=frozenset({"params"}), options={"ortho_exclude": "shared"},
     prepare=lambda config_loss: config_loss))
+
+
+def path_lengths(styles: Callable, synthesize: Callable, z: jax.Array, cond: Any,
+                 key: jax.Array, global_n: int) -> jax.Array:
+  """StyleGAN2's path lengths (Karras et al. 2020, Sec. 5; loss.py
+  `accumulate_gradients`, Gpl): for ws = styles(z, cond) and images
+  x = synthesize(ws) (N, H, W, C), with y ~ N(0, I) / sqrt(H W), the
+  length of J_w^T y = grad_ws sum(x * y), as sqrt(mean over the num_ws
+  copies of sum over w's features of its square); y is drawn for the
+  global batch of global_n and sliced like z. Returns (N,)."""
+  ws = styles(z, cond)
+  images, vjp = jax.vjp(synthesize, ws)
+  _, h, w, _ = images.shape
+  rows = images.shape[0]
+  y = jax.random.normal(key, (global_n, *images.shape[1:]), images.dtype)
+  y = lax.dynamic_slice_in_dim(y, lax.axis_index(AXIS) * rows, rows) / jnp.sqrt(h * w)
+  (grads,) = vjp(y)
+  return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+
+
+def _path_length(inputs: GInputs, config_loss: Any) -> Result:
+  """Path-length regularization: (|J_w^T y| - a)^2 on G's latents of a
+  batch shrunk by `path_length_batch_shrink`, a the running mean of the
+  lengths (decay `path_length_decay`), in the term's state. As loss.py, a
+  is updated first and the penalty differentiates through the update's
+  batch mean (pl_mean = lerp(pl_mean, mean(lengths), decay), undetached)."""
+  shrink = int(config_loss.get("path_length_batch_shrink", 2))
+  decay = config_loss.get("path_length_decay", 0.01)
+  rows = max(1, inputs.fake.shape[0] // shrink)
+  global_n = rows * lax.axis_size(AXIS)
+  z_key, g_key, y_key = jax.random.split(jax.random.fold_in(inputs.key, 7), 3)
+  z = inputs.latents(z_key, global_n)
+  cond = None if inputs.cond is None else jax.tree.map(lambda c: c[:rows], inputs.cond)
+  g = functools.partial(inputs.generator, inputs.params, key=g_key)
+  styles = lambda z, c: g(z, *(() if c is None else (c,)), method="styles")
+  lengths = path_lengths(styles, lambda ws: g(ws, method="synthesize"), z, cond, y_key,
+                         global_n)
+  mean = inputs.state["mean"] + decay * (lax.pmean(jnp.mean(lengths), AXIS)
+                                         - inputs.state["mean"])
+  penalty = jnp.mean(jnp.square(lengths - mean))
+  return Result(penalty, {"path_length_penalty": penalty, "path_length_mean": mean},
+                state={"mean": lax.stop_gradient(mean)})
+
+
+def _check_style_based(config: Any) -> None:
+  from jaxgan import models  # pylint: disable=g-import-not-at-top
+  if models.spec(config.model.name).truncation != "w":
+    raise ValueError(f"config.loss.path_length_weight > 0 needs a style-based generator "
+                     f"(a mapping network and synthesis: model 'stylegan2'), not "
+                     f"{config.model.name!r}; set config.loss.path_length_weight=0.")
+  shrink = config.loss.get("path_length_batch_shrink", 2)
+  if shrink < 1:
+    raise ValueError(f"config.loss.path_length_batch_shrink must be >= 1, got {shrink}.")
+
+
+register(Term(
+    "path_length", "StyleGAN2's path-length regularization of G (Karras et al. 2020; "
+    "weight 2, every 4 G steps, on half the batch); the running mean a lives in the "
+    "state; options: the batch shrink and a's decay",
+    "E_w,y[(‖J_wᵀ y‖ - a)²]", g=_path_length, needs=frozenset({"generator"}),
+    options={"path_length_batch_shrink": 2, "path_length_decay": 0.01},
+    prepare=lambda config_loss: config_loss, check=_check_style_based,
+    init_state=lambda: {"mean": jnp.zeros((), jnp.float32)}, lazy=True))
 
 
 def default_config(name: str = "non_saturating", **overrides) -> ml_collections.ConfigDict:

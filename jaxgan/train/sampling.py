@@ -27,9 +27,10 @@ def make_sampler(config: ml_collections.ConfigDict, data_shape: tuple,
     return jax.jit(lambda variables, z, cond, rng: sample_generator.apply(
         variables, z, cond, train=True, mutable=["batch_stats"],
         rngs={"dropout": rng})[0])
-  # labels (*cond) for class-conditional models.
-  return jax.jit(lambda variables, z, *cond: sample_generator.apply(
-      variables, z, *cond, train=True, mutable=["batch_stats"])[0])
+  # labels (*cond) for class-conditional models; `truncation=psi` for a
+  # style-based G (jaxgan.models.TRUNCATIONS 'w').
+  return jax.jit(lambda variables, z, *cond, **kwargs: sample_generator.apply(
+      variables, z, *cond, train=True, mutable=["batch_stats"], **kwargs)[0])
 
 
 def sample_grid(samples: np.ndarray, dataset: data_lib.ImageDataset,

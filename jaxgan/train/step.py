@@ -50,11 +50,14 @@ def _outputs(out, features=None) -> objective_lib.Outputs:
 
 def _players(generator: nn.Module, discriminator: nn.Module, latent_dim: int,
              global_batch: int, local_batch: int, augment: Callable | None = None):
-  """(noise, generate, discriminate): this device's latents, and both
-  players applied in training mode, returning their new batch statistics;
-  `augment(x, key)`: what D sees of every batch it is applied to."""
-  def noise(key):
-    return _local_slice(jax.random.normal(key, (global_batch, latent_dim)), local_batch)
+  """(noise, generate, discriminate, apply_generator): this device's
+  latents, both players applied in training mode, returning their new batch
+  statistics, and any method of G; `augment(x, key)`: what D sees of every
+  batch it is applied to."""
+  def noise(key, n=global_batch):
+    """This device's rows of n latents (n: a global batch)."""
+    return _local_slice(jax.random.normal(key, (n, latent_dim)),
+                        n * local_batch // global_batch)
 
   def generate(g_params, g_stats, z, cond, key):
     inputs = (z,) if cond is None else (z, cond)
@@ -62,6 +65,13 @@ def _players(generator: nn.Module, discriminator: nn.Module, latent_dim: int,
                                     *inputs, train=True, mutable=["batch_stats"],
                                     rngs={"dropout": jax.random.fold_in(key, 0)})
     return fake, updates["batch_stats"]
+
+  def apply_generator(g_params, g_stats, *args, method, key):
+    """G's `method` in training mode (for a term that runs G again; its
+    batch statistics' updates are dropped)."""
+    return generator.apply({"params": g_params, "batch_stats": g_stats}, *args,
+                           train=True, method=method, mutable=["batch_stats"],
+                           rngs={"dropout": jax.random.fold_in(key, 0)})[0]
 
   def discriminate(d_params, d_stats, x, cond, key, features=False):
     """(Outputs, new batch_stats); features: also D's sown 'features'."""
@@ -75,7 +85,7 @@ def _players(generator: nn.Module, discriminator: nn.Module, latent_dim: int,
     feats = updates["intermediates"]["features"][0] if features else None
     return _outputs(out, feats), updates.get("batch_stats", d_stats)
 
-  return noise, generate, discriminate
+  return noise, generate, discriminate, apply_generator
 
 
 def _d_metrics(d_loss, real_logits, fake_logits) -> dict:
@@ -127,11 +137,13 @@ def _d_update(d_state, term_states: dict, real, fake, cond, label, labeled, key,
 
 
 def _g_loss(fake, params, real, cond, label, d_state, key, term_states: dict, step, *,
-            discriminate, objective: objective_lib.Objective):
+            discriminate, objective: objective_lib.Objective, generator=None, latents=None):
   """G's loss on its output `fake` and its parameters `params`: the
   adversarial loss through D (after its update) plus the active G terms
   (a term on the weights, BigGAN's orthogonal regularization, reads
-  `params`); (loss, (metrics, the terms' states))."""
+  `params`; one that runs G again, StyleGAN2's path length, `generator`
+  and `latents`, see `objective.GInputs`); (loss, (metrics, the terms'
+  states))."""
   features = objective.needs("features", "g")
   d_params, d_stats = d_state.params, d_state.batch_stats
   fake_out, _ = discriminate(d_params, d_stats, fake, cond, key, features)
@@ -141,7 +153,8 @@ def _g_loss(fake, params, real, cond, label, d_state, key, term_states: dict, st
   adversarial = objective.loss.g_loss(lax.stop_gradient(real_out.logits), fake_out.logits)
   inputs = objective_lib.GInputs(fake=fake, real=real, cond=cond, label=label,
                                  fake_out=fake_out, real_out=real_out,
-                                 key=jax.random.fold_in(key, 5), step=step, params=params)
+                                 key=jax.random.fold_in(key, 5), step=step, params=params,
+                                 generator=generator, latents=latents)
   g_loss, metrics, _, states = objective.add_terms(
       "g", objective.adv_weight * adversarial, inputs, term_states)
   if metrics:
@@ -149,14 +162,15 @@ def _g_loss(fake, params, real, cond, label, d_state, key, term_states: dict, st
   return g_loss, (metrics, states)
 
 
-def _g_gradients(fake, g_vjp, g_params, *args, discriminate, objective):
+def _g_gradients(fake, g_vjp, g_params, *args, discriminate, objective, **g_fns):
   """(G's loss, its metrics, the terms' states, G's gradient averaged over
   devices): the gradient through G's output `fake` (`g_vjp`) plus that of
   the terms on its parameters (zeros, which XLA drops, when no active term
-  reads them). `args`: `_g_loss`'s after `params`."""
+  reads them). `args`: `_g_loss`'s after `params`; `g_fns`: its `generator`
+  and `latents`."""
   (g_loss, (g_metrics, term_states)), (fake_grads, param_grads) = jax.value_and_grad(
       _g_loss, argnums=(0, 1), has_aux=True)(
-          fake, g_params, *args, discriminate=discriminate, objective=objective)
+          fake, g_params, *args, discriminate=discriminate, objective=objective, **g_fns)
   (g_grads,) = g_vjp(fake_grads)
   g_grads = jax.tree.map(jnp.add, g_grads, param_grads)
   return g_loss, g_metrics, term_states, lax.pmean(g_grads, AXIS)
@@ -165,7 +179,7 @@ def _g_gradients(fake, g_vjp, g_params, *args, discriminate, objective):
 def train_step(state: GANState, batch: dict, rng: jax.Array, *,
                generator: nn.Module, discriminator: nn.Module,
                objective: objective_lib.Objective, num_devices: int, latent_dim: int,
-               ema_decay: float, condition: str | None = None
+               ema_decay: float, condition: str | None = None, ema_rampup: float = 0.0
                ) -> tuple[GANState, dict]:
   """One GAN step on this device's slice of the global batch: n_critic D
   updates, then one G update, each minimising its adversarial loss plus the
@@ -184,8 +198,8 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
       `G(z[, cond], train=)` and `D(x[, cond], train=)`, see `jaxgan.models`.
     objective: the adversarial pair, its terms and their weights.
     num_devices, latent_dim: devices taking part (all hosts'); size of z.
-    ema_decay: decay of the generator's parameter EMA (0 when not kept); the
-      decay at step t is min(ema_decay, (1 + t) / (10 + t)).
+    ema_decay: decay of the generator's parameter EMA (0 when not kept),
+      ramped up with `ema_rampup` as `ema_decay_at` says.
     condition: what G and D are given as `cond`: 'label', 'source' or None.
 
   Returns:
@@ -194,7 +208,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   images, conds, labels, labeled = _step_inputs(batch, condition, objective.needs("labeled", "d"))
   n_critic, local_batch = images.shape[:2]
   global_batch = local_batch * num_devices
-  noise, generate, discriminate = _players(generator, discriminator, latent_dim, global_batch,
+  noise, generate, discriminate, apply_generator = _players(generator, discriminator, latent_dim, global_batch,
                                            local_batch, _augmenter(objective, state, global_batch))
   d_update = functools.partial(_d_update, discriminate=discriminate, objective=objective,
                                global_batch=global_batch, local_batch=local_batch)
@@ -232,13 +246,16 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
       (state.step, state.step * n_critic + n_critic - 1))
   g_loss, g_metrics, term_states, g_grads = _g_gradients(
       fake, g_vjp, g_state.params, real, cond, label, d_state, d_key, term_states,
-      state.step, discriminate=discriminate, objective=objective)
+      state.step, discriminate=discriminate, objective=objective,
+      generator=lambda params, *args, method, key: apply_generator(
+          params, g_stats, *args, method=method, key=key),
+      latents=noise)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
   metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_metrics)
   term_states = _adapt_augmentation(objective, term_states, metrics, state.step, global_batch)
   new_state = state.replace(step=state.step + 1, generator=g_state,
                             discriminator=d_state, terms=term_states,
-                            ema_params=_ema(state, g_state.params, ema_decay))
+                            ema_params=_ema(state, g_state.params, ema_decay, ema_rampup))
   return new_state, lax.pmean(metrics, AXIS)
 
 
@@ -261,14 +278,28 @@ def _adapt_augmentation(objective: objective_lib.Objective, term_states: dict,
   return term_states
 
 
-def _ema(state: GANState, params: Any, ema_decay: float) -> Any:
-  """The generator's parameter EMA after this step (None when not kept).
-  Warm-up as in tf.train.ExponentialMovingAverage(num_updates=step): early
-  on the average does not drag the initial parameters along."""
+def ema_decay_at(step: jax.Array, ema_decay: float, ema_rampup: float = 0.0) -> jax.Array:
+  """The generator EMA's decay at `step` (before its update), ramped up so
+  that early on the average does not drag the initial parameters along:
+
+  - ema_rampup = 0: min(ema_decay, (1 + t) / (10 + t)), as
+    tf.train.ExponentialMovingAverage(num_updates=step);
+  - ema_rampup = r > 0: StyleGAN2's ramp (stylegan2-ada-pytorch
+    training_loop.py: beta = 0.5 ** (batch / min(ema_nimg, cur_nimg * r)),
+    ema_decay = 0.5 ** (batch / ema_nimg), cur_nimg = t * batch), which is
+    min(ema_decay, 0.5 ** (1 / (t r))): 0 at the first step.
+  """
+  step = jnp.asarray(step).astype(jnp.float32)
+  if ema_rampup > 0:
+    return jnp.minimum(ema_decay, 0.5 ** (1.0 / jnp.maximum(step * ema_rampup, 1e-8)))
+  return jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
+
+
+def _ema(state: GANState, params: Any, ema_decay: float, ema_rampup: float) -> Any:
+  """The generator's parameter EMA after this step (None when not kept)."""
   if state.ema_params is None:
     return None
-  step = state.step.astype(jnp.float32)
-  decay = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
+  decay = ema_decay_at(state.step, ema_decay, ema_rampup)
   return optax.incremental_update(params, state.ema_params, 1.0 - decay)
 
 
@@ -457,7 +488,8 @@ def bind_step(generator, discriminator, config: Any, num_devices: int,
       objective=objective or objective_lib.Objective.from_config(config.loss,
                                                                  config.train.num_steps),
       num_devices=num_devices, latent_dim=config.model.latent_dim,
-      ema_decay=config.train.ema_decay, condition=condition(config))
+      ema_decay=config.train.ema_decay, condition=condition(config),
+      ema_rampup=float(config.train.get("ema_rampup", 0.0)))
 
 
 def make_train_step(generator, discriminator, config: Any, num_devices: int):

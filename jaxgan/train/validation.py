@@ -44,6 +44,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         f"a batch size divisible by {pack * jax.device_count()}.")
   if not 0 <= train.ema_decay < 1:
     raise ValueError(f"config.train.ema_decay must be in [0, 1), got {train.ema_decay}.")
+  if train.get("ema_rampup", 0.0) < 0:
+    raise ValueError(f"config.train.ema_rampup must be >= 0 (0: TF's warm-up), got "
+                     f"{train.ema_rampup}.")
   kind = setup.model_kind(config)
   objective.check_config(config, kind)
   if kind == "semi_supervised" and not config.loss.get("semi_supervised_weight", 0.0) > 0:
