@@ -38,7 +38,7 @@ The config argument picks the setting:
   FFHQ resized), FID with Inception.
 - 'mnist', 'fashion_mnist': jaxgan's choice for a CPU: the 'auto' recipe at
   32 px on the 28x28 IDX images resized to 32, 1 channel, with narrow
-  networks (channel_base 2048, channel_max 128: 128 maps at 4-16 px, 64 at
+  networks (channel_base 512, channel_max 32: 32 maps at 4-16 px, 16 at
   32 px), z and w of 128, 2-layer mapping, gamma 0.0002 * 32^2 / 64 = 0.0032,
   EMA half-life 20 kimg ramped, batch 64, 2,000 steps, ADA adjusting over
   100 kimg (modern_results.py's speed for runs this short); FID in the
@@ -123,7 +123,7 @@ def get_config(variant: str = "cifar10") -> ml_collections.ConfigDict:
   elif variant in ("mnist", "fashion_mnist"):
     batch = 64
     config.model = _model(image_size=32, channels=1, latent_dim=128, w_dim=128,
-                          channel_base=2048, channel_max=128)
+                          channel_base=512, channel_max=32)
     recipe(config, lr=0.0025, gamma=0.0002 * 32**2 / batch, path_length=2.0,
            batch_size=batch, ema_kimg=batch * 10 / 32, num_steps=2000, ada_kimg=100)
     config.train.update(log_every=50, sample_every=500, checkpoint_every=500)

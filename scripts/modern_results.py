@@ -67,6 +67,11 @@ AUGMENTS = {
 SCORES = {
     "fashion_mnist": dict(metrics="fid", feature_net="classifier_fashion_mnist",
                           num_samples=10_000),
+    # a class-conditional model: also FID within each class and the
+    # classifier's accuracy on the samples' labels
+    "fashion_mnist_conditional": dict(
+        metrics="fid,intra_fid,classifier_accuracy",
+        feature_net="classifier_fashion_mnist", num_samples=10_000),
     "stacked_mnist": dict(metrics="stacked_mnist", feature_net="classifier_mnist",
                           num_samples=26_000),
 }
@@ -101,8 +106,14 @@ def base_config(model: str, dataset: str, steps: int):
     config.loss.schedules = ", ".join(
         entry for entry, key, _ in schedules.entries(config.loss.schedules)
         if key != "augment_p")
+  elif model in ("stylegan2", "biggan"):
+    # Their Fashion-MNIST variants (configs/stylegan2.py, configs/biggan.py):
+    # narrow networks and the papers' objectives.
+    config = load_config(f"{model}:fashion_mnist")
+    config.unlock()
   else:
-    raise ValueError(f"Unknown model {model!r}; valid: dcgan, sngan, r3gan.")
+    raise ValueError(f"Unknown model {model!r}; valid: dcgan, sngan, r3gan, stylegan2, "
+                     "biggan.")
   _data(config, dataset)
   config.loss.update(AUGMENTS["none"])
   config.train.update(batch_size=64, num_steps=steps, log_every=50,
@@ -119,7 +130,13 @@ def settings(experiment: str) -> list[tuple[str, str, str, str]]:
   if experiment == "compare":
     return [(f"compare_{m}_{d}", m, d, "none")
             for d in ("fashion_mnist", "stacked_mnist") for m in ("dcgan", "sngan", "r3gan")]
-  raise ValueError(f"Unknown experiment {experiment!r}; valid: fewdata, compare.")
+  if experiment == "architectures":
+    return [("arch_stylegan2", "stylegan2", "fashion_mnist", "none"),
+            ("arch_stylegan2_ada", "stylegan2", "fashion_mnist", "ada"),
+            ("arch_biggan", "biggan", "fashion_mnist", "none"),
+            ("arch_sngan", "sngan", "fashion_mnist", "none")]
+  raise ValueError(f"Unknown experiment {experiment!r}; valid: fewdata, compare, "
+                   "architectures.")
 
 
 def run_setting(name, model, dataset, augmentation, *, steps, seeds, workdir,
@@ -136,7 +153,9 @@ def run_setting(name, model, dataset, augmentation, *, steps, seeds, workdir,
   members = []
   for seed in seeds:
     member = os.path.join(out, sweep.member_name({"seed": seed}))
-    report = evaluate.evaluate_workdir(member, all_examples=True, **SCORES[dataset])
+    scores = SCORES[dataset + ("_conditional" if config.model.get("num_classes", 0)
+                               else "")]
+    report = evaluate.evaluate_workdir(member, all_examples=True, **scores)
     with open(os.path.join(member, "metrics.jsonl")) as f:
       records = [json.loads(line) for line in f]
     members.append({
@@ -167,6 +186,9 @@ def table(results: list[dict]) -> str:
                + _mean_std([100 * m["stacked_mnist_kl"] for m in ms]) + " (x0.01)")
     else:
       score = f"FID {_mean_std([m['fid'] for m in ms])}"
+      if "intra_fid" in ms[0]:
+        score += (f", intra-FID {_mean_std([m['intra_fid'] for m in ms])}, accuracy "
+                  f"{_mean_std([100 * m['classifier_accuracy'] for m in ms])} %")
     data = r["dataset"] + (f" ({r['num_examples']} images)" if r["num_examples"] else "")
     rows.append(f"| {r['setting']} | {r['model']} | {data} | {r['augmentation']} | {score} | "
                 f"{','.join(str(m['seed']) for m in ms)} | {r['steps']} x {r['batch_size']} "
@@ -204,7 +226,8 @@ def copy_samples(result: dict, out: str) -> None:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--experiment", required=True, choices=("fewdata", "compare"))
+  parser.add_argument("--experiment", required=True,
+                      choices=("fewdata", "compare", "architectures"))
   parser.add_argument("--num_steps", type=int, default=2000)
   parser.add_argument("--seeds", default="0,1,2,3")
   parser.add_argument("--num_examples", type=int, default=None,

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from flax import jax_utils
 
-from jaxgan import checkpoint, models
+from jaxgan import checkpoint, generation, models
 from jaxgan.models import stylegan2 as sg2
 from jaxgan.train import objective, setup, trainer
 from jaxgan.train import step as step_lib
@@ -424,9 +424,10 @@ def _tiny_config():
 def test_the_config_trains_and_eight_devices_compute_what_one_device_computes(tmp_path):
   """The tiny config (R1 and path length every 2nd step, style mixing, noise,
   ADA) trains through `train_and_evaluate` on 8 devices, and its last two
-  steps, run on 1 device from the run's step-2 checkpoint with its key and
-  batches, end at the same parameters to float32 error. With plain SGD, as
-  the BigGAN test says why."""
+  steps, resumed on 1 device from the run's step-2 checkpoint with its key
+  and batches, end at the same parameters, EMA, w_avg and path-length mean
+  to float32 error (sums in another order; the tolerance as the BigGAN
+  test's). With plain SGD, as the BigGAN test says why."""
   config = _tiny_config()
   config.data.on_device = False  # host batches, to feed the 1-device step too
   for player in ("g", "d"):
@@ -465,3 +466,15 @@ def test_the_config_trains_and_eight_devices_compute_what_one_device_computes(tm
   for a, b in pairs:
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
       np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-4 * (np.abs(x).max() + 1e-12))
+
+  # The trained generator, loaded as `jaxgan generate` loads it: truncation
+  # psi = 0 draws w_avg's image for every latent, psi = 1 leaves them be.
+  G = generation.load_generator(str(tmp_path))
+  assert G.step == 4
+  plain = G.sample(KEY, 8)
+  np.testing.assert_array_equal(G.sample(KEY, 8, truncation=1.0), plain)
+  at_zero = G.sample(KEY, 8, truncation=0.0)
+  np.testing.assert_allclose(at_zero, np.broadcast_to(at_zero[:1], at_zero.shape), atol=1e-6)
+  assert np.abs(plain - plain[:1]).max() > 1e-4
+  with pytest.raises(ValueError, match=">= 0"):
+    G.truncated(-0.5)

@@ -108,21 +108,73 @@ def setup_filter(taps=RESAMPLE_FILTER) -> np.ndarray:
   return f / f.sum()
 
 
+def _conv(x: jax.Array, w: jax.Array, stride: int = 1, padding: int = 0) -> jax.Array:
+  """Correlation of NHWC x with w (k, k, in, out), zero padding, stride 1 or 2.
+
+  On CPU as one matrix multiply over patches gathered by slicing (im2col):
+  its derivatives of every order are matmuls and slices, which XLA:CPU runs
+  fast inside the training loop, where it runs the convolutions of a conv's
+  derivatives in a generic, many times slower emitter (jaxgan.models.layers
+  says more). Elsewhere an XLA convolution."""
+  if jax.default_backend() != "cpu":
+    return lax.conv_general_dilated(x, w, (stride, stride), ((padding, padding),) * 2,
+                                    dimension_numbers=_NHWC)
+  k = w.shape[0]
+  if padding:
+    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  h = (x.shape[1] - k) // stride + 1
+  wd = (x.shape[2] - k) // stride + 1
+  if k == 1 and stride == 1:
+    return x @ w[0, 0]
+  patches = jnp.concatenate(
+      [x[:, i:i + stride * (h - 1) + 1:stride, j:j + stride * (wd - 1) + 1:stride]
+       for i in range(k) for j in range(k)], axis=-1)
+  return patches @ w.reshape(k * k * w.shape[2], w.shape[3])
+
+
+def _zero_insert(x: jax.Array, axis: int) -> jax.Array:
+  """x with a zero after each entry along `axis` (twice the length)."""
+  y = jnp.stack([x, jnp.zeros_like(x)], axis=axis + 1)
+  return y.reshape(*x.shape[:axis], 2 * x.shape[axis], *x.shape[axis + 1:])
+
+
+def _fir1d(x: jax.Array, taps: np.ndarray, axis: int, pad: tuple[int, int]) -> jax.Array:
+  """Convolution of x with 1-D taps along `axis` after zero padding (negative
+  padding crops), as a sum of shifted slices."""
+  p0, p1 = pad
+  if p0 < 0 or p1 < 0:
+    n = x.shape[axis]
+    x = lax.slice_in_dim(x, max(-p0, 0), n - max(-p1, 0), axis=axis)
+    p0, p1 = max(p0, 0), max(p1, 0)
+  widths = [(0, 0)] * x.ndim
+  widths[axis] = (p0, p1)
+  x = jnp.pad(x, widths)
+  n = x.shape[axis] - len(taps) + 1
+  out = None
+  for i, t in enumerate(taps[::-1]):  # convolution: taps reversed
+    term = float(t) * lax.slice_in_dim(x, i, i + n, axis=axis)
+    out = term if out is None else out + term
+  return out
+
+
 def upfirdn2d(x: jax.Array, f: np.ndarray, *, up: int = 1, down: int = 1,
               padding: tuple[int, int, int, int] = (0, 0, 0, 0),
               gain: float = 1.0) -> jax.Array:
-  """upfirdn2d.py `upfirdn2d` on NHWC: upsample by inserting up - 1 zeros
-  after each pixel, pad by (x0, x1, y0, y1) (negative: crop), convolve each
-  channel with f times gain, keep every down-th pixel."""
+  """upfirdn2d.py `upfirdn2d` on NHWC for a separable filter f (an outer
+  product, as `setup_filter` makes): upsample by inserting up - 1 zeros
+  after each pixel (up 1 or 2), pad by (x0, x1, y0, y1) (negative: crop),
+  convolve each channel with f times gain, keep every down-th pixel. Done
+  one axis at a time with shifted slices (fast on every backend, and so are
+  its derivatives)."""
   x0, x1, y0, y1 = padding
-  c = x.shape[-1]
-  kernel = jnp.asarray(f[::-1, ::-1] * gain, x.dtype)  # convolution, not correlation
-  kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c))
-  # lhs_dilation leaves out the up - 1 zeros after the last pixel.
-  return lax.conv_general_dilated(
-      x, kernel, window_strides=(down, down),
-      padding=((y0, y1 + up - 1), (x0, x1 + up - 1)), lhs_dilation=(up, up),
-      dimension_numbers=_NHWC, feature_group_count=c)
+  taps = f.sum(axis=1)  # f = taps taps^T for a separable filter
+  if up == 2:
+    x = _zero_insert(_zero_insert(x, 1), 2)
+  elif up != 1:
+    raise ValueError(f"upfirdn2d: up={up} is not used by StyleGAN2.")
+  x = _fir1d(x, taps * gain, 1, (y0, y1))
+  x = _fir1d(x, taps, 2, (x0, x1))
+  return x[:, ::down, ::down] if down > 1 else x
 
 
 def upsample2d(x: jax.Array, f: np.ndarray) -> jax.Array:
@@ -148,25 +200,22 @@ def conv2d_resample(x: jax.Array, w: jax.Array, f: np.ndarray, *, up: int = 1,
   k = w.shape[0]
   fw = f.shape[0]
   if up == 1 and down == 1:
-    return lax.conv_general_dilated(x, w, (1, 1), ((padding, padding),) * 2,
-                                    dimension_numbers=_NHWC)
+    return _conv(x, w, padding=padding)
   if up == 2 and down == 1:
     p0, p1 = padding + (fw + 1) // 2, padding + (fw - 2) // 2
     if k == 1:  # 1x1: convolve, then upsample
-      y = lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=_NHWC)
-      return upfirdn2d(y, f, up=2, padding=(p0, p1, p0, p1), gain=4.0)
-    # The transposed stride-2 conv's full output (2H + k - 2), as a dilated conv.
-    y = lax.conv_general_dilated(x, w[::-1, ::-1], (1, 1), ((k - 1, k - 1),) * 2,
-                                 lhs_dilation=(2, 2), dimension_numbers=_NHWC)
+      return upfirdn2d(_conv(x, w), f, up=2, padding=(p0, p1, p0, p1), gain=4.0)
+    # The transposed stride-2 conv's full output (2H + k - 2): the input with
+    # zeros between pixels, correlated with the flipped kernel.
+    xd = _zero_insert(_zero_insert(x, 1), 2)[:, :-1, :-1]
+    y = _conv(xd, w[::-1, ::-1], padding=k - 1)
     p0, p1 = p0 - (k - 1), p1 - (k - 2)
     return upfirdn2d(y, f, padding=(p0, p1, p0, p1), gain=4.0)
   if down == 2 and up == 1:
     p0, p1 = padding + (fw - 1) // 2, padding + (fw - 2) // 2
     if k == 1:
-      y = upfirdn2d(x, f, down=2, padding=(p0, p1, p0, p1))
-      return lax.conv_general_dilated(y, w, (1, 1), "VALID", dimension_numbers=_NHWC)
-    y = upfirdn2d(x, f, padding=(p0, p1, p0, p1))
-    return lax.conv_general_dilated(y, w, (2, 2), "VALID", dimension_numbers=_NHWC)
+      return _conv(upfirdn2d(x, f, down=2, padding=(p0, p1, p0, p1)), w)
+    return _conv(upfirdn2d(x, f, padding=(p0, p1, p0, p1)), w, stride=2)
   raise ValueError(f"conv2d_resample: up={up}, down={down} is not used by StyleGAN2.")
 
 
