@@ -426,6 +426,7 @@ def test_check_rejects_bad_zoo_options(overrides, message):
 
 KINDS = {"dcgan": "unconditional", "mlp": "unconditional", "resnet": "unconditional",
          "r3gan": "unconditional", "biggan": "class_conditional",
+         "stylegan2": "unconditional",
          "cgan_mlp": "class_conditional", "cgan_dcgan": "class_conditional",
          "acgan": "class_conditional", "ssgan_mlp": "semi_supervised",
          "pix2pix": "paired", "srgan": "paired"}

@@ -14,8 +14,13 @@ the semi-supervised K+1 discriminator); the losses average over all logits. `con
 int class label (B,) of a class-conditional model, or the paired input image
 of an image-to-image one. A discriminator sows its last hidden features
 (B, ...) as 'features' in the 'intermediates' collection (feature matching).
-Non-parameter state (BatchNorm statistics, spectral-norm vectors) lives in
-'batch_stats'; dropout draws from the 'dropout' rng.
+Non-parameter state (BatchNorm statistics, spectral-norm vectors, StyleGAN2's
+w_avg) lives in 'batch_stats'; dropout and every other random draw of a
+training pass (StyleGAN2's noise inputs and style mixing) come from the
+'dropout' rng, which the training step passes and sampling does not. A
+style-based generator (truncation 'w', `TRUNCATIONS`) also takes
+`truncation=psi` and has `styles(z[, cond], train=)` and
+`synthesize(ws, train=)` methods.
 """
 
 from jaxgan.models._registry import (

@@ -66,7 +66,7 @@ def _players(generator: nn.Module, discriminator: nn.Module, latent_dim: int,
                                     rngs={"dropout": jax.random.fold_in(key, 0)})
     return fake, updates["batch_stats"]
 
-  def apply_generator(g_params, g_stats, *args, method, key):
+  def apply_generator(g_params, *args, g_stats, method, key):
     """G's `method` in training mode (for a term that runs G again; its
     batch statistics' updates are dropped)."""
     return generator.apply({"params": g_params, "batch_stats": g_stats}, *args,
@@ -247,9 +247,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   g_loss, g_metrics, term_states, g_grads = _g_gradients(
       fake, g_vjp, g_state.params, real, cond, label, d_state, d_key, term_states,
       state.step, discriminate=discriminate, objective=objective,
-      generator=lambda params, *args, method, key: apply_generator(
-          params, g_stats, *args, method=method, key=key),
-      latents=noise)
+      generator=functools.partial(apply_generator, g_stats=g_stats), latents=noise)
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
   metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_metrics)
   term_states = _adapt_augmentation(objective, term_states, metrics, state.step, global_batch)
