@@ -208,8 +208,9 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   images, conds, labels, labeled = _step_inputs(batch, condition, objective.needs("labeled", "d"))
   n_critic, local_batch = images.shape[:2]
   global_batch = local_batch * num_devices
-  noise, generate, discriminate, apply_generator = _players(generator, discriminator, latent_dim, global_batch,
-                                           local_batch, _augmenter(objective, state, global_batch))
+  noise, generate, discriminate, apply_generator = _players(
+      generator, discriminator, latent_dim, global_batch, local_batch,
+      _augmenter(objective, state, global_batch))
   d_update = functools.partial(_d_update, discriminate=discriminate, objective=objective,
                                global_batch=global_batch, local_batch=local_batch)
   g_state, d_state = state.generator, state.discriminator
