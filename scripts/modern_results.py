@@ -4,6 +4,7 @@ sweep over seeds, scored after training with `jaxgan.evaluate`.
 
   python scripts/modern_results.py --experiment=fewdata --num_steps=2000 --seeds=0,1,2,3
   python scripts/modern_results.py --experiment=compare --num_steps=2000 --seeds=0,1,2,3
+  python scripts/modern_results.py --experiment=architectures --num_steps=500 --seeds=0,1,2,3
 
 Experiments (every setting: batch 64, 32x32 images, `--num_steps` generator
 steps, the seeds one vectorised sweep, `jaxgan.sweep.train_sweep`):
@@ -18,6 +19,14 @@ steps, the seeds one vectorised sweep, `jaxgan.sweep.train_sweep`):
 - compare: DCGAN, SNGAN (the ResNet of configs/sngan.py, width 64) and the
   narrow R3GAN, no augmentation, on Fashion-MNIST (FID as above) and on
   Stacked MNIST (modes and KL of 26,000 samples).
+
+- architectures: StyleGAN2 without and with ADA (configs/stylegan2.py:
+  fashion_mnist, its narrow CPU networks and StyleGAN2's objective), BigGAN
+  (configs/biggan.py:fashion_mnist, class-conditional: also intra-FID and
+  the classifier's accuracy on the samples' classes) and SNGAN (as in
+  compare) on all of Fashion-MNIST, each with its own recipe (StyleGAN2's
+  lr 0.0025 and lazy R1 / path length, BigGAN's 4 D steps per G step,
+  SNGAN's 5); R3GAN is left out (about 10 s a step on this CPU).
 
 Writes WORKDIR/modern_<experiment>.json (every member's scores and the
 settings' wall times), OUT/modern_<experiment>.md (the table, mean ± std over
@@ -148,7 +157,10 @@ def run_setting(name, model, dataset, augmentation, *, steps, seeds, workdir,
     config.data.num_examples = num_examples
   out = os.path.join(workdir, name)
   start = time.perf_counter()
-  sweep.train_sweep(config, {"seed": list(seeds)}, out, mode="vectorised")
+  # Vectorised sweeps take unconditional models only: BigGAN's seeds run
+  # one after another, each data-parallel over the devices.
+  mode = "process" if config.model.get("num_classes", 0) else "vectorised"
+  sweep.train_sweep(config, {"seed": list(seeds)}, out, mode=mode)
   train_s = time.perf_counter() - start
   members = []
   for seed in seeds:

@@ -254,8 +254,9 @@ def test_truncation_is_declared_by_the_model_spec():
   assert models.spec("dcgan").truncation == "latent"
   assert models.spec("pix2pix").truncation is None
   assert models.spec("srgan").truncation is None
-  with pytest.raises(ValueError, match="truncation 'w'"):
-    models.ModelSpec("x", models.spec("dcgan").build, truncation="w")
+  assert models.spec("stylegan2").truncation == "w"
+  with pytest.raises(ValueError, match="truncation 'psi'"):
+    models.ModelSpec("x", models.spec("dcgan").build, truncation="psi")
   z = sampling.latents(jax.random.PRNGKey(0), 1000, 4, truncation=1.5)
   assert float(jnp.abs(z).max()) <= 1.5
   with pytest.raises(ValueError, match="must be positive"):

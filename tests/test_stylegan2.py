@@ -310,9 +310,9 @@ def test_path_lengths_against_finite_differences():
     y = jax.random.normal(y_key, (4, 8, 8, 1), jnp.float64) / 8.0
     eps = 1e-5
     grads = np.zeros(ws.shape)
+    f = jax.jit(lambda ws: jnp.sum(synth(ws) * y, axis=(1, 2, 3)))
     for idx in np.ndindex(ws.shape[1:]):
-      e = jnp.zeros(ws.shape[1:]).at[idx].set(eps)
-      f = lambda ws: jnp.sum(synth(ws) * y, axis=(1, 2, 3))
+      e = jnp.zeros(ws.shape[1:], jnp.float64).at[idx].set(eps)
       grads[(slice(None),) + idx] = (f(ws + e) - f(ws - e)) / (2 * eps)
     want = np.sqrt(np.mean(np.sum(grads**2, axis=2), axis=1))
     np.testing.assert_allclose(lengths, want, rtol=1e-7)

@@ -39,7 +39,9 @@ OWN_TESTS = {"cgan": "test_conditional.py", "acgan": "test_conditional.py",
              # R3GAN sizes are 4 * 2^k (not 28x28); its loss is on another branch.
              "r3gan": "test_r3gan.py",
              # BigGAN sizes are 32, 64 and 128, and it needs labels.
-             "biggan": "test_biggan.py"}
+             "biggan": "test_biggan.py",
+             # StyleGAN2 sizes are powers of 2; its tiny variant trains there.
+             "stylegan2": "test_stylegan2.py"}
 ALL_CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.py")
                      if p.stem not in ("__init__", "common"))
 CONFIGS = [name for name in ALL_CONFIGS if name not in OWN_TESTS]
