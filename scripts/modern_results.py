@@ -26,7 +26,8 @@ steps, the seeds one vectorised sweep, `jaxgan.sweep.train_sweep`):
   the classifier's accuracy on the samples' classes) and SNGAN (as in
   compare) on all of Fashion-MNIST, each with its own recipe (StyleGAN2's
   lr 0.0025 and lazy R1 / path length, BigGAN's 4 D steps per G step,
-  SNGAN's 5); R3GAN is left out (about 10 s a step on this CPU).
+  SNGAN's 5), and DCGAN (width 32, as in compare) as the baseline; R3GAN
+  is left out (about 10 s a step on this CPU).
 
 Writes WORKDIR/modern_<experiment>.json (every member's scores and the
 settings' wall times), OUT/modern_<experiment>.md (the table, mean ± std over
@@ -143,7 +144,8 @@ def settings(experiment: str) -> list[tuple[str, str, str, str]]:
     return [("arch_stylegan2", "stylegan2", "fashion_mnist", "none"),
             ("arch_stylegan2_ada", "stylegan2", "fashion_mnist", "ada"),
             ("arch_biggan", "biggan", "fashion_mnist", "none"),
-            ("arch_sngan", "sngan", "fashion_mnist", "none")]
+            ("arch_sngan", "sngan", "fashion_mnist", "none"),
+            ("arch_dcgan", "dcgan", "fashion_mnist", "none")]
   raise ValueError(f"Unknown experiment {experiment!r}; valid: fewdata, compare, "
                    "architectures.")
 
