@@ -53,10 +53,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxgan.models import layers
+
 SUPPORTED_IMAGE_SIZES = (32, 64, 128)
 INITS = ("ortho", "N02", "glorot")
 
-_NHWC = ("NHWC", "HWIO", "NHWC")
 
 
 def g_arch(width: int, image_size: int) -> list[tuple[int, int, int]]:
@@ -158,8 +159,8 @@ class SNConv(nn.Module):
     kernel = self.param("kernel", kernel_init(self.weight_init),
                         (k, k, c, self.features))
     sigma = spectral_sigma(self, kernel.reshape(-1, self.features).T, self.eps, train)
-    y = lax.conv_general_dilated(x.astype(self.dtype), (kernel / sigma).astype(self.dtype),
-                                 (1, 1), "SAME", dimension_numbers=_NHWC)
+    y = layers.conv2d(x.astype(self.dtype), (kernel / sigma).astype(self.dtype),
+                      padding=k // 2)  # 'same' (odd k); im2col on CPU
     if self.use_bias:
       y = y + self.param("bias", _torch_bias_init(k * k * c), (self.features,)
                          ).astype(self.dtype)

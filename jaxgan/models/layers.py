@@ -156,6 +156,30 @@ def _conv(x, kernel, padding):
   return patches @ kernel.reshape(kh * kw * c, f)
 
 
+def conv2d(x: jax.Array, w: jax.Array, stride: int = 1, padding: int = 0) -> jax.Array:
+  """Correlation of NHWC x with w (k, k, in, out), zero padding, stride 1 or 2.
+
+  On CPU as one matrix multiply over patches gathered by slicing (im2col):
+  its derivatives of every order are matmuls and slices, which XLA:CPU runs
+  fast inside the training loop, where it runs the convolutions of a conv's
+  derivatives in a generic, many times slower emitter (the module docstring
+  says more). Elsewhere an XLA convolution."""
+  if jax.default_backend() != "cpu":
+    return lax.conv_general_dilated(x, w, (stride, stride), ((padding, padding),) * 2,
+                                    dimension_numbers=_NHWC)
+  k = w.shape[0]
+  if padding:
+    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  h = (x.shape[1] - k) // stride + 1
+  wd = (x.shape[2] - k) // stride + 1
+  if k == 1 and stride == 1:
+    return x @ w[0, 0]
+  patches = jnp.concatenate(
+      [x[:, i:i + stride * (h - 1) + 1:stride, j:j + stride * (wd - 1) + 1:stride]
+       for i in range(k) for j in range(k)], axis=-1)
+  return patches @ w.reshape(k * k * w.shape[2], w.shape[3])
+
+
 class UpConv(nn.Module):
   """Same function as nn.ConvTranspose(features, (4, 4), strides=(2, 2),
   padding=((2, 2), (2, 2))): (B, H, W, C) -> (B, 2H, 2W, features).
