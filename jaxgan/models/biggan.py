@@ -59,7 +59,6 @@ SUPPORTED_IMAGE_SIZES = (32, 64, 128)
 INITS = ("ortho", "N02", "glorot")
 
 
-
 def g_arch(width: int, image_size: int) -> list[tuple[int, int, int]]:
   """G's blocks as (in channels, out channels, output resolution), from
   BigGAN.py `G_arch` (every block upsamples, from 4x4)."""
