@@ -46,3 +46,29 @@ def tiny_config():
 @pytest.fixture
 def config():
   return tiny_config()
+
+
+def steps_on_one_device(config, dataset, state, start: int, k: int):
+  """Steps start+1 .. start+k of a run of `config` (the trainer's key and
+  batches, which an 8-device run shards), computed by one device from
+  `state`: what the 8-device run must equal. Returns the host state."""
+  import jax
+  import numpy as np
+  from flax import jax_utils
+
+  from jaxgan import models
+  from jaxgan.train import setup
+  from jaxgan.train import step as step_lib
+  batches = setup.Batches(config, dataset, start)
+  try:  # (8 devices, k steps, n_critic, B / 8, ...) -> (1, k, n_critic, B, ...)
+    batch = {key: np.moveaxis(v, 0, 2).reshape(*v.shape[1:3], -1, *v.shape[4:])[None]
+             for key, v in batches(start, k).items()}
+  finally:
+    batches.close()
+  g, d = models.create(config.model, axis_name=step_lib.AXIS)
+  p_step = step_lib.make_train_step(g, d, config, num_devices=1)
+  device = jax.local_devices()[:1]
+  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)  # as the trainer's
+  one, _ = p_step(jax_utils.replicate(state, device), batch,
+                  jax_utils.replicate(key, device), None)
+  return jax.device_get(jax.tree.map(lambda x: x[0], one))

@@ -16,14 +16,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
-from flax import jax_utils
 
 from jaxgan import models
 from jaxgan.models import biggan
 from jaxgan.train import objective, setup, trainer
-from jaxgan.train import step as step_lib
 
-import conftest  # noqa: F401  (8 CPU devices; configs on sys.path)
+import conftest  # 8 CPU devices; configs on sys.path
 from configs import biggan as biggan_config
 
 KEY = jax.random.PRNGKey(0)
@@ -362,19 +360,7 @@ def test_the_config_trains_and_eight_devices_compute_what_one_device_computes(tm
 
   dataset, _ = setup.load_dataset(config)
   initial = setup.build(config, dataset.images.shape[1:])[0]  # the run's, cached
-  batches = setup.Batches(config, dataset, 0)
-  try:  # (8 devices, 2 steps, n_critic, B / 8, ...) -> (1, 2, n_critic, B, ...)
-    batch = {k: np.moveaxis(v, 0, 2).reshape(*v.shape[1:3], -1, *v.shape[4:])[None]
-             for k, v in batches(0, 2).items()}
-  finally:
-    batches.close()
-  g, d = models.create(config.model, axis_name=step_lib.AXIS)
-  p_step = step_lib.make_train_step(g, d, config, num_devices=1)
-  device = jax.local_devices()[:1]
-  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)  # as the trainer's
-  one, _ = p_step(jax_utils.replicate(initial, device), batch,
-                  jax_utils.replicate(key, device), None)
-  one = jax.device_get(jax.tree.map(lambda x: x[0], one))
+  one = conftest.steps_on_one_device(config, dataset, initial, 0, 2)
   for player in ("generator", "discriminator"):
     for tree in ("params", "batch_stats"):
       a, b = getattr(getattr(one, player), tree), getattr(getattr(eight, player), tree)
