@@ -303,7 +303,7 @@ def test_path_lengths_against_finite_differences():
     styles = lambda z, c: g.apply(variables, z, train=False, method="styles")
     synth = lambda ws: g.apply(variables, ws, train=False, method="synthesize")
     y_key = jax.random.PRNGKey(4)
-    lengths = jax.vmap(lambda _: objective.path_lengths(styles, synth, z, None, y_key, 4),
+    lengths = jax.vmap(lambda _: objective.path_lengths(styles, synth, z, None, y_key),
                        axis_name=objective.AXIS)(jnp.zeros(1))[0]
     ws = styles(z, None)
     y = jax.random.normal(y_key, (4, 8, 8, 1), jnp.float64) / 8.0

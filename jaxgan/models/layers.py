@@ -180,6 +180,46 @@ def conv2d(x: jax.Array, w: jax.Array, stride: int = 1, padding: int = 0) -> jax
   return patches @ w.reshape(k * k * w.shape[2], w.shape[3])
 
 
+def fir1d(x: jax.Array, taps, axis: int, *, stride: int = 1, dilation: int = 1,
+          padding: tuple[int, int] = (0, 0)) -> jax.Array:
+  """`lax.conv_general_dilated` of one axis of `x` with the flipped `taps`
+  (a convolution, as upfirdn2d's): zeros inserted (lhs dilation), zero
+  padding, the taps, then the stride; as shifted, weighted sums of slices,
+  which XLA's CPU backend runs 10-100x faster than a depthwise convolution
+  and its gradient (benchmarks/NOTES.md). The FIR filters of R3GAN's and
+  StyleGAN2's resampling, one axis at a time."""
+  if dilation > 1:  # x0, 0, x1, 0, ..., x_{n-1} (no zero after the last)
+    zeros = jnp.zeros_like(x)
+    x = jnp.stack([x] + [zeros] * (dilation - 1), axis=axis + 1)
+    shape = list(x.shape)
+    x = x.reshape(shape[:axis] + [shape[axis] * dilation] + shape[axis + 2:])
+    x = lax.slice_in_dim(x, 0, x.shape[axis] - (dilation - 1), axis=axis)
+  pad = [(0, 0)] * x.ndim
+  pad[axis] = padding
+  x = jnp.pad(x, pad)
+  n = len(taps)
+  out_len = (x.shape[axis] - n) // stride + 1
+  flipped = taps[::-1]
+  out = None
+  for t in range(n):  # output[i] = sum_t flipped[t] * x[i * stride + t]
+    part = lax.slice_in_dim(x, t, t + (out_len - 1) * stride + 1, stride, axis=axis)
+    part = part * jnp.asarray(flipped[t], x.dtype)
+    out = part if out is None else out + part
+  return out
+
+
+def global_normal(key: jax.Array, local_shape: tuple, axis_name: str | None,
+                  dtype=jnp.float32) -> jax.Array:
+  """N(0, 1) of `local_shape` (n, ...): this device's n rows of a draw for the
+  whole batch over `axis_name` (all devices draw it with the same key), so
+  that a pass does not depend on how the batch is split."""
+  if axis_name is None:
+    return jax.random.normal(key, local_shape, dtype)
+  n = local_shape[0]
+  full = jax.random.normal(key, (n * lax.axis_size(axis_name), *local_shape[1:]), dtype)
+  return lax.dynamic_slice_in_dim(full, lax.axis_index(axis_name) * n, n)
+
+
 class UpConv(nn.Module):
   """Same function as nn.ConvTranspose(features, (4, 4), strides=(2, 2),
   padding=((2, 2), (2, 2))): (B, H, W, C) -> (B, 2H, 2W, features).

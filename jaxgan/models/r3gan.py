@@ -61,6 +61,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxgan.models import layers
+
 RESAMPLING_FILTER = (1, 2, 1)
 # FusedOperators.py `BiasedActivation.Gain`: the leaky ReLU's gain (slope 0.2).
 ACTIVATION_GAIN = math.sqrt(2 / (1 + 0.2 ** 2))
@@ -103,32 +105,8 @@ def _filter(x: jax.Array, kernel: np.ndarray, *, stride: int, dilation: int,
   if not np.allclose(np.outer(taps, taps), kernel, rtol=1e-6, atol=1e-9):
     raise ValueError("_filter takes separable kernels outer(f, f) with f >= 0.")
   for axis in (1, 2):
-    x = _filter1d(x, taps, axis, stride=stride, dilation=dilation, padding=padding)
+    x = layers.fir1d(x, taps, axis, stride=stride, dilation=dilation, padding=padding)
   return x
-
-
-def _filter1d(x: jax.Array, taps: np.ndarray, axis: int, *, stride: int, dilation: int,
-              padding: tuple[int, int]) -> jax.Array:
-  """`lax.conv_general_dilated` of one axis of `x` with the flipped `taps`:
-  zeros inserted (lhs dilation), zero padding, the taps, then the stride."""
-  if dilation > 1:  # x0, 0, x1, 0, ..., x_{n-1} (no zero after the last)
-    zeros = jnp.zeros_like(x)
-    x = jnp.stack([x] + [zeros] * (dilation - 1), axis=axis + 1)
-    shape = list(x.shape)
-    x = x.reshape(shape[:axis] + [shape[axis] * dilation] + shape[axis + 2:])
-    x = lax.slice_in_dim(x, 0, x.shape[axis] - (dilation - 1), axis=axis)
-  pad = [(0, 0)] * x.ndim
-  pad[axis] = padding
-  x = jnp.pad(x, pad)
-  n = len(taps)
-  out_len = (x.shape[axis] - n) // stride + 1
-  flipped = taps[::-1]
-  out = None
-  for t in range(n):  # output[i] = sum_t flipped[t] * x[i * stride + t]
-    part = lax.slice_in_dim(x, t, t + (out_len - 1) * stride + 1, stride, axis=axis)
-    part = part * jnp.asarray(flipped[t], x.dtype)
-    out = part if out is None else out + part
-  return out
 
 
 def upsample(x: jax.Array, weights: Sequence[float] = RESAMPLING_FILTER) -> jax.Array:

@@ -113,49 +113,18 @@ def setup_filter(taps=RESAMPLE_FILTER) -> np.ndarray:
 _conv = layers.conv2d
 
 
-def _zero_insert(x: jax.Array, axis: int) -> jax.Array:
-  """x with a zero after each entry along `axis` (twice the length)."""
-  y = jnp.stack([x, jnp.zeros_like(x)], axis=axis + 1)
-  return y.reshape(*x.shape[:axis], 2 * x.shape[axis], *x.shape[axis + 1:])
-
-
-def _fir1d(x: jax.Array, taps: np.ndarray, axis: int, pad: tuple[int, int]) -> jax.Array:
-  """Convolution of x with 1-D taps along `axis` after zero padding (negative
-  padding crops), as a sum of shifted slices."""
-  p0, p1 = pad
-  if p0 < 0 or p1 < 0:
-    n = x.shape[axis]
-    x = lax.slice_in_dim(x, max(-p0, 0), n - max(-p1, 0), axis=axis)
-    p0, p1 = max(p0, 0), max(p1, 0)
-  widths = [(0, 0)] * x.ndim
-  widths[axis] = (p0, p1)
-  x = jnp.pad(x, widths)
-  n = x.shape[axis] - len(taps) + 1
-  out = None
-  for i, t in enumerate(taps[::-1]):  # convolution: taps reversed
-    term = float(t) * lax.slice_in_dim(x, i, i + n, axis=axis)
-    out = term if out is None else out + term
-  return out
-
-
 def upfirdn2d(x: jax.Array, f: np.ndarray, *, up: int = 1, down: int = 1,
               padding: tuple[int, int, int, int] = (0, 0, 0, 0),
               gain: float = 1.0) -> jax.Array:
   """upfirdn2d.py `upfirdn2d` on NHWC for a separable filter f (an outer
   product, as `setup_filter` makes): upsample by inserting up - 1 zeros
-  after each pixel (up 1 or 2), pad by (x0, x1, y0, y1) (negative: crop),
-  convolve each channel with f times gain, keep every down-th pixel. Done
-  one axis at a time with shifted slices (fast on every backend, and so are
-  its derivatives)."""
+  after each pixel, pad by (x0, x1, y0, y1), convolve each channel with f
+  times gain, keep every down-th pixel; one axis at a time (`layers.fir1d`)."""
   x0, x1, y0, y1 = padding
   taps = f.sum(axis=1)  # f = taps taps^T for a separable filter
-  if up == 2:
-    x = _zero_insert(_zero_insert(x, 1), 2)
-  elif up != 1:
-    raise ValueError(f"upfirdn2d: up={up} is not used by StyleGAN2.")
-  x = _fir1d(x, taps * gain, 1, (y0, y1))
-  x = _fir1d(x, taps, 2, (x0, x1))
-  return x[:, ::down, ::down] if down > 1 else x
+  # fir1d's dilation leaves out the up - 1 zeros after the last pixel.
+  x = layers.fir1d(x, taps * gain, 1, stride=down, dilation=up, padding=(y0, y1 + up - 1))
+  return layers.fir1d(x, taps, 2, stride=down, dilation=up, padding=(x0, x1 + up - 1))
 
 
 def upsample2d(x: jax.Array, f: np.ndarray) -> jax.Array:
@@ -208,13 +177,12 @@ def conv2d_resample(x: jax.Array, w: jax.Array, f: np.ndarray, *, up: int = 1,
     p0, p1 = padding + (fw + 1) // 2, padding + (fw - 2) // 2
     if k == 1:  # 1x1: convolve, then upsample
       return upfirdn2d(_conv(x, w), f, up=2, padding=(p0, p1, p0, p1), gain=4.0)
-    p0, p1 = p0 - (k - 1), p1 - (k - 2)
-    if k == 3:  # with a zero row and column after the 2H + 1 of the full output
-      y, p1 = _subpixel_transposed_conv3(x, w), p1 - 1
-    else:  # the input with zeros between pixels, correlated with the flipped kernel
-      xd = _zero_insert(_zero_insert(x, 1), 2)[:, :-1, :-1]
-      y = _conv(xd, w[::-1, ::-1], padding=k - 1)
-    return upfirdn2d(y, f, padding=(p0, p1, p0, p1), gain=4.0)
+    if k != 3:
+      raise ValueError(f"conv2d_resample: up=2 with a {k}x{k} kernel is not used by "
+                       "StyleGAN2 (1x1 or 3x3).")
+    # The full output (2H + 1) with a zero row and column after it: one less pad.
+    p0, p1 = p0 - (k - 1), p1 - (k - 2) - 1
+    return upfirdn2d(_subpixel_transposed_conv3(x, w), f, padding=(p0, p1, p0, p1), gain=4.0)
   if down == 2 and up == 1:
     p0, p1 = padding + (fw - 1) // 2, padding + (fw - 2) // 2
     if k == 1:
@@ -268,17 +236,6 @@ def const_noise(seed: int, resolution: int) -> np.ndarray:
 def _at_least_f32(dtype):
   """float32 for bfloat16 / float32 computation (float64 stays, for tests)."""
   return jnp.promote_types(dtype, jnp.float32)
-
-
-def global_normal(key: jax.Array, local_shape: tuple, axis_name: str | None) -> jax.Array:
-  """N(0, 1) of `local_shape` (n, ...): this device's n rows of a draw for the
-  whole batch over `axis_name` (all devices draw it with the same key), so
-  that a pass does not depend on how the batch is split."""
-  if axis_name is None:
-    return jax.random.normal(key, local_shape)
-  n = local_shape[0]
-  full = jax.random.normal(key, (n * lax.axis_size(axis_name), *local_shape[1:]))
-  return lax.dynamic_slice_in_dim(full, lax.axis_index(axis_name) * n, n)
 
 
 # -- Equalized-learning-rate layers ------------------------------------------------
@@ -383,7 +340,7 @@ class SynthesisLayer(nn.Module):
     layer's fixed map ('const')."""
     shape = (n, self.resolution, self.resolution, 1)
     if train and self.has_rng("dropout"):
-      return global_normal(self.make_rng("dropout"), shape, self.axis_name)
+      return layers.global_normal(self.make_rng("dropout"), shape, self.axis_name)
     return jnp.broadcast_to(jnp.asarray(const_noise(self.noise_seed, self.resolution)),
                             shape)
 
@@ -551,7 +508,7 @@ class Generator(nn.Module):
       cut_key, mix_key, z_key = jax.random.split(self.make_rng("dropout"), 3)
       cutoff = jax.random.randint(cut_key, (), 1, self.num_ws)
       cutoff = jnp.where(jax.random.uniform(mix_key) < self.style_mixing, cutoff, self.num_ws)
-      w2 = self.mapping(global_normal(z_key, z.shape, self.axis_name), y)
+      w2 = self.mapping(layers.global_normal(z_key, z.shape, self.axis_name), y)
       ws = jnp.where(jnp.arange(self.num_ws)[None, :, None] >= cutoff, w2[:, None], ws)
     return ws
 

@@ -798,19 +798,18 @@ register(Term(
 
 
 def path_lengths(styles: Callable, synthesize: Callable, z: jax.Array, cond: Any,
-                 key: jax.Array, global_n: int) -> jax.Array:
+                 key: jax.Array) -> jax.Array:
   """StyleGAN2's path lengths (Karras et al. 2020, Sec. 5; loss.py
   `accumulate_gradients`, Gpl): for ws = styles(z, cond) and images
   x = synthesize(ws) (N, H, W, C), with y ~ N(0, I) / sqrt(H W), the
   length of J_w^T y = grad_ws sum(x * y), as sqrt(mean over the num_ws
   copies of sum over w's features of its square); y is drawn for the
-  global batch of global_n and sliced like z. Returns (N,)."""
+  global batch over AXIS and sliced like z. Returns (N,)."""
+  from jaxgan.models import layers  # pylint: disable=g-import-not-at-top
   ws = styles(z, cond)
   images, vjp = jax.vjp(synthesize, ws)
   _, h, w, _ = images.shape
-  rows = images.shape[0]
-  y = jax.random.normal(key, (global_n, *images.shape[1:]), images.dtype)
-  y = lax.dynamic_slice_in_dim(y, lax.axis_index(AXIS) * rows, rows) / jnp.sqrt(h * w)
+  y = layers.global_normal(key, images.shape, AXIS, images.dtype) / jnp.sqrt(h * w)
   (grads,) = vjp(y)
   return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
 
@@ -830,8 +829,7 @@ def _path_length(inputs: GInputs, config_loss: Any) -> Result:
   cond = None if inputs.cond is None else jax.tree.map(lambda c: c[:rows], inputs.cond)
   g = functools.partial(inputs.generator, inputs.params, key=g_key)
   styles = lambda z, c: g(z, *(() if c is None else (c,)), method="styles")
-  lengths = path_lengths(styles, lambda ws: g(ws, method="synthesize"), z, cond, y_key,
-                         global_n)
+  lengths = path_lengths(styles, lambda ws: g(ws, method="synthesize"), z, cond, y_key)
   mean = inputs.state["mean"] + decay * (lax.pmean(jnp.mean(lengths), AXIS)
                                          - inputs.state["mean"])
   penalty = jnp.mean(jnp.square(lengths - mean))
