@@ -46,7 +46,7 @@ The config argument picks the setting:
 
 import ml_collections
 
-from jaxgan import evaluation
+from jaxgan import evaluation, models
 from jaxgan.configs import common
 
 VARIANTS = ("cifar10", "mnist", "fashion_mnist", "64", "128")
@@ -63,8 +63,8 @@ def _model(**overrides) -> ml_collections.ConfigDict:
   """`config.model` for BigGAN: the shared keys and BigGAN's own (see
   `jaxgan.models.spec('biggan').defaults`)."""
   config = common.model("biggan")
-  config.update(shared_dim=128, shared=True, hierarchical=True, g_attention="64",
-                d_attention="64", bn_eps=1e-5, sn_eps=1e-6, init="ortho")
+  config.update(models.spec("biggan").defaults)
+  config.update(g_attention="64", d_attention="64")  # the 128 px model's
   config.update(overrides)
   return config
 

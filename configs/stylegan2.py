@@ -56,19 +56,19 @@ import ml_collections
 
 from jaxgan import evaluation
 from jaxgan.configs import common
+from jaxgan.models import stylegan2
 
 VARIANTS = ("cifar10", "64", "128", "256", "mnist", "fashion_mnist", "tiny")
 R1_EVERY, PATH_LENGTH_EVERY = 16, 4  # train.py: D_reg_interval, G_reg_interval
 
 
 def _model(**overrides) -> ml_collections.ConfigDict:
-  """`config.model` for StyleGAN2: the shared keys and StyleGAN2's own, at
-  train.py's values (see `jaxgan.models.spec('stylegan2').defaults`)."""
+  """`config.model` for StyleGAN2: the shared keys and StyleGAN2's own
+  (`jaxgan.models.stylegan2.DEFAULTS`, train.py's values), written out."""
   config = common.model("stylegan2", latent_dim=512)
-  config.update(w_dim=512, mapping_layers=2, mapping_lr=0.01, channel_base=16384,
-                channel_max=512, g_architecture="skip", d_architecture="resnet",
-                style_mixing=0.9, w_avg_beta=0.995, noise=True, conv_clamp=256.0,
-                mbstd_group=4, mbstd_channels=1, d_mapping_layers=8)
+  config.update(stylegan2.DEFAULTS)
+  # train.py's specs all use a 2-layer mapping; 'auto' below 512 px fmaps 0.5.
+  config.update(mapping_layers=2, channel_base=16384)
   config.update(overrides)
   return config
 
