@@ -210,6 +210,21 @@ def table(results: list[dict]) -> str:
   return "\n".join(rows) + "\n"
 
 
+def merge_results(path: str, results: list[dict], order: list[str]) -> list[dict]:
+  """Writes `results` into the JSON file at `path`, keeping the entries of
+  settings not run this time; returns every entry in the experiment's order."""
+  merged = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      merged = {r["setting"]: r for r in json.load(f)}
+  merged.update({r["setting"]: r for r in results})
+  merged = [merged[name] for name in order if name in merged]
+  with open(path + ".tmp", "w") as f:
+    json.dump(merged, f, indent=1)
+  os.replace(path + ".tmp", path)
+  return merged
+
+
 def plot_ada_p(results: list[dict], path: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -265,9 +280,10 @@ def main():
                                num_examples=num_examples))
     copy_samples(results[-1], args.out)
     print(table(results), flush=True)
-  # Every member's scores and ADA trace are run output: beside the runs.
-  with open(os.path.join(args.workdir, f"modern_{args.experiment}.json"), "w") as f:
-    json.dump(results, f, indent=1)
+  # Every member's scores and ADA trace are run output: beside the runs. A
+  # run with --only replaces its settings' entries and keeps the others.
+  results = merge_results(os.path.join(args.workdir, f"modern_{args.experiment}.json"),
+                          results, [name for name, *_ in settings(args.experiment)])
   with open(os.path.join(args.out, f"modern_{args.experiment}.md"), "w") as f:
     f.write(table(results))
   if args.experiment == "fewdata":

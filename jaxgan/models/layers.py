@@ -156,28 +156,63 @@ def _conv(x, kernel, padding):
   return patches @ kernel.reshape(kh * kw * c, f)
 
 
-def conv2d(x: jax.Array, w: jax.Array, stride: int = 1, padding: int = 0) -> jax.Array:
-  """Correlation of NHWC x with w (k, k, in, out), zero padding, stride 1 or 2.
+def conv2d(x: jax.Array, w: jax.Array, stride: int = 1,
+           padding: int | tuple[int, int] = 0, groups: int = 1) -> jax.Array:
+  """Correlation of NHWC x with w (k, k, in / groups, out), zero padding
+  (`padding` on every side, or (before, after) on both spatial axes), stride
+  1 or 2, `groups` feature groups (as `feature_group_count`).
 
-  On CPU as one matrix multiply over patches gathered by slicing (im2col):
-  its derivatives of every order are matmuls and slices, which XLA:CPU runs
-  fast inside the training loop, where it runs the convolutions of a conv's
+  On CPU as matrix multiplies over patches gathered by slicing (im2col): its
+  derivatives of every order are matmuls and slices, which XLA:CPU runs fast
+  inside the training loop, where it runs the convolutions of a conv's
   derivatives in a generic, many times slower emitter (the module docstring
-  says more). Elsewhere an XLA convolution."""
+  says more). Feature groups become one batched matmul. Elsewhere an XLA
+  convolution."""
+  lo, hi = (padding, padding) if isinstance(padding, int) else padding
   if jax.default_backend() != "cpu":
-    return lax.conv_general_dilated(x, w, (stride, stride), ((padding, padding),) * 2,
-                                    dimension_numbers=_NHWC)
+    return lax.conv_general_dilated(x, w, (stride, stride), ((lo, hi),) * 2,
+                                    dimension_numbers=_NHWC, feature_group_count=groups)
   k = w.shape[0]
-  if padding:
-    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  if lo or hi:
+    x = jnp.pad(x, ((0, 0), (lo, hi), (lo, hi), (0, 0)))
   h = (x.shape[1] - k) // stride + 1
   wd = (x.shape[2] - k) // stride + 1
-  if k == 1 and stride == 1:
+  if k == 1 and stride == 1 and groups == 1:
     return x @ w[0, 0]
-  patches = jnp.concatenate(
+  patches = jnp.stack(
       [x[:, i:i + stride * (h - 1) + 1:stride, j:j + stride * (wd - 1) + 1:stride]
-       for i in range(k) for j in range(k)], axis=-1)
-  return patches @ w.reshape(k * k * w.shape[2], w.shape[3])
+       for i in range(k) for j in range(k)], axis=-2)  # (B, h, w, k * k, in)
+  if groups == 1:
+    return patches.reshape(*patches.shape[:3], -1) @ w.reshape(-1, w.shape[3])
+  cg, fg = w.shape[2], w.shape[3] // groups
+  patches = patches.reshape(*patches.shape[:3], k * k, groups, cg)
+  out = jnp.einsum("bhwtgc,tcgd->bhwgd", patches, w.reshape(k * k, cg, groups, fg))
+  return out.reshape(*out.shape[:3], groups * fg)
+
+
+class Conv(nn.Module):
+  """`nn.Conv(features, kernel_size, padding='SAME')` (stride 1, odd square
+  kernel) with its parameters ('kernel' (k, k, in, features), 'bias'), so
+  checkpoints are interchangeable, computed by `conv2d`: im2col matmuls on
+  CPU, whose derivatives of every order stay fast inside the training loop
+  (gradient penalties, spectral norm's wrapped layers)."""
+  features: int
+  kernel_size: tuple[int, int] = (3, 3)
+  use_bias: bool = True
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    k = self.kernel_size[0]
+    if self.kernel_size != (k, k) or k % 2 == 0:
+      raise ValueError(f"layers.Conv takes an odd square kernel, got {self.kernel_size}.")
+    kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+    y = conv2d(x.astype(self.dtype), kernel.astype(self.dtype), padding=k // 2)
+    if self.use_bias:
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(self.dtype)
+    return y
 
 
 def fir1d(x: jax.Array, taps, axis: int, *, stride: int = 1, dilation: int = 1,

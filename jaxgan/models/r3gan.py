@@ -59,7 +59,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from jaxgan.models import layers
 
@@ -136,10 +135,10 @@ _BLOCK_DIAGONAL_GROUPS = 4
 class GroupedConv(nn.Module):
   """`nn.Conv(features, (k, k), padding='SAME', feature_group_count=groups,
   use_bias=False)` with the same 'kernel' parameter, (k, k, C / groups,
-  features). On CPU a grouped convolution is computed as a dense convolution
-  with a block-diagonal kernel (up to 4 groups) or a batched matmul of
-  the k x k patches (the kernel gradient of XLA's CPU grouped convolution is
-  ~8x slower: benchmarks/NOTES.md); elsewhere by `lax.conv_general_dilated`."""
+  features), computed by `layers.conv2d` (im2col matmuls on CPU, whose
+  derivatives stay fast inside the training loop; XLA convolutions
+  elsewhere). On CPU up to 4 groups are one dense matmul with a
+  block-diagonal kernel, more a batched matmul over the groups."""
   features: int
   kernel_size: int
   groups: int = 1
@@ -152,32 +151,15 @@ class GroupedConv(nn.Module):
     kernel = self.param("kernel", self.kernel_init,
                         (k, k, x.shape[-1] // g, self.features), jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    if g == 1 or k == 1 or jax.default_backend() != "cpu":
-      pad = ((k - 1) // 2, k // 2)
-      return lax.conv_general_dilated(
-          x, kernel, (1, 1), (pad, pad), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-          feature_group_count=g)
-    b, h, w, c = x.shape
-    lo = (k - 1) // 2
-    if g <= _BLOCK_DIAGONAL_GROUPS:
-      # One ungrouped convolution with the block-diagonal kernel: g times the
-      # FLOPs, but XLA:CPU's dense convolution is fast. 64 x 16 x 16 x C -> 64,
-      # forward and backward, on the 2-core CPU: 2 groups (C = 32) 72 ms
-      # against 279 ms for the patches below, 4 groups (C = 64) 65 against 189.
-      cg, fg = c // g, self.features // g
-      full = jnp.zeros((k, k, c, self.features), kernel.dtype)
-      for i in range(g):
-        full = full.at[:, :, i * cg:(i + 1) * cg, i * fg:(i + 1) * fg].set(
-            kernel[:, :, :, i * fg:(i + 1) * fg])
-      return lax.conv_general_dilated(
-          x, full, (1, 1), ((lo, k - 1 - lo), (lo, k - 1 - lo)),
-          dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    xp = jnp.pad(x, ((0, 0), (lo, k - 1 - lo), (lo, k - 1 - lo), (0, 0)))
-    patches = jnp.stack([xp[:, i:i + h, j:j + w] for i in range(k) for j in range(k)], 3)
-    patches = patches.reshape(b, h, w, k * k, g, c // g)
-    weights = kernel.reshape(k * k, c // g, g, self.features // g)
-    out = jnp.einsum("bhwtgc,tcgd->bhwgd", patches, weights)
-    return out.reshape(b, h, w, self.features)
+    if 1 < g <= _BLOCK_DIAGONAL_GROUPS and jax.default_backend() == "cpu":
+      # g times the FLOPs in one plain matmul. 64 x 16 x 16 x C -> 64, forward
+      # and backward, on the 2-core CPU (as lax convolutions): 2 groups
+      # (C = 32) 72 ms against 279 ms for the batched form, 4 groups (C = 64)
+      # 65 against 189.
+      blocks = kernel.reshape(k, k, -1, g, self.features // g)  # (.., c, group, f)
+      kernel = jnp.einsum("ijcgf,hg->ijhcgf", blocks, jnp.eye(g, dtype=kernel.dtype))
+      kernel, g = kernel.reshape(k, k, x.shape[-1], self.features), 1
+    return layers.conv2d(x, kernel, padding=((k - 1) // 2, k // 2), groups=g)
 
 
 class DepthwiseBasis(nn.Module):

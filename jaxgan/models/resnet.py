@@ -96,7 +96,7 @@ class UpBlock(nn.Module):
   def __call__(self, x, y=None, *, train: bool):
     norm = functools.partial(ConditionalBatchNorm, num_classes=self.num_classes,
                              dtype=self.dtype, axis_name=self.axis_name)
-    conv = functools.partial(nn.Conv, self.features, dtype=self.dtype)
+    conv = functools.partial(layers.Conv, self.features, dtype=self.dtype)
     h = nn.relu(norm()(x, y, train=train))
     h = conv((3, 3), kernel_init=_residual_init, name="conv1")(_upsample(h))
     h = nn.relu(norm()(h, y, train=train))
@@ -137,7 +137,7 @@ class Generator(nn.Module):
                   axis_name=self.axis_name, name=f"block{i}")(x, y, train=train)
     x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                      dtype=self.dtype, axis_name=self.axis_name if train else None)(x)
-    x = nn.Conv(self.channels, (3, 3), kernel_init=_shortcut_init, dtype=self.dtype,
+    x = layers.Conv(self.channels, (3, 3), kernel_init=_shortcut_init, dtype=self.dtype,
                 name="out")(nn.relu(x))
     return jnp.tanh(x).astype(jnp.float32)
 
@@ -156,7 +156,7 @@ class DownBlock(nn.Module):
   @nn.compact
   def __call__(self, x):
     wrap = self.layer or (lambda module: module)
-    conv = functools.partial(nn.Conv, self.features, dtype=self.dtype)
+    conv = functools.partial(layers.Conv, self.features, dtype=self.dtype)
     h = x if self.optimized else nn.relu(x)
     h = wrap(conv((3, 3), kernel_init=_residual_init, name="conv1"))(h)
     h = wrap(conv((3, 3), kernel_init=_residual_init, name="conv2"))(nn.relu(h))
