@@ -217,6 +217,53 @@ def test_conv_impl_runs_only_fast_layout_convolutions_inside_loops():
   assert len(layouts) >= 4 and set(layouts) == {"b01f_01io->b01f"}, layouts
 
 
+@pytest.mark.parametrize("groups,kernel_size", [(1, 3), (1, 1), (2, 3), (8, 3), (2, 2)])
+def test_conv2d_is_the_same_convolution_to_second_order(groups, kernel_size):
+  """layers.Conv / conv2d (im2col on CPU; R3GAN's grouped convs, 2 groups as
+  a block-diagonal kernel) against nn.Conv with 'SAME' padding (asymmetric
+  for an even kernel) and `feature_group_count`: the values, and the
+  parameter gradient of a gradient penalty (second derivatives)."""
+  from jaxgan.models import r3gan  # pylint: disable=g-import-not-at-top
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 8))
+  flax_conv = nn.Conv(16, (kernel_size,) * 2, feature_group_count=groups, use_bias=False)
+  variables = flax_conv.init(jax.random.PRNGKey(1), x)
+  ours = (layers.Conv(16, (kernel_size,) * 2, use_bias=False)
+          if groups == 1 and kernel_size % 2 else r3gan.GroupedConv(16, kernel_size, groups))
+
+  def penalty(module, variables, x):
+    grad_x = jax.grad(lambda x: jnp.sum(jnp.sin(module.apply(variables, x))))(x)
+    return jnp.sum(grad_x ** 2)
+
+  # float32 sums of 8-72 products of O(1) terms: errors ~1e-6 relative.
+  np.testing.assert_allclose(ours.apply(variables, x), flax_conv.apply(variables, x),
+                             rtol=1e-5, atol=1e-5)
+  got = jax.grad(functools.partial(penalty, ours))(variables, x)
+  want = jax.grad(functools.partial(penalty, flax_conv))(variables, x)
+  np.testing.assert_allclose(got["params"]["kernel"], want["params"]["kernel"],
+                             rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's im2col path")
+def test_resnet_discriminator_gradient_runs_no_convolution_inside_loops():
+  """The SNGAN ResNet's convolutions are im2col matmuls on CPU: its
+  gradient-penalty derivative inside a loop compiles no convolution (XLA:CPU
+  ran those in its generic emitter, a 30-step run took more than 12 minutes)."""
+  d = models.resnet.SNGANDiscriminator(width=8)
+  x = jnp.zeros((2, 32, 32, 1))
+  variables = d.init(jax.random.PRNGKey(0), x, train=False)
+
+  def loop(params, x):
+    def penalty(p):
+      grad_x = jax.grad(lambda x: jnp.sum(d.apply({**variables, "params": p}, x,
+                                                  train=False)))(x)
+      return jnp.sum(grad_x ** 2)
+    return jax.lax.fori_loop(0, 2, lambda _, p: jax.tree.map(
+        jnp.subtract, p, jax.grad(penalty)(p)), params)
+
+  hlo = jax.jit(loop).lower(variables["params"], x).compile().as_text()
+  assert "dot(" in hlo and not re.findall(r"convolution\(", hlo)
+
+
 def test_denseconv_is_the_valid_convolution_covering_its_input():
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 7, 7, 4))
   _assert_same_function_and_gradients(nn.Conv(2, (7, 7), padding="VALID"),
