@@ -52,6 +52,8 @@ def model(name: str = "dcgan", **overrides) -> ml_collections.ConfigDict:
       d_dropout=0.0,  # mlp only: dropout rate on D's hidden layers in training
       d_batch_norm=True,  # dcgan: False turns d_norm="batch" off (older switch)
       d_norm="batch",  # dcgan discriminator: batch | layer | none
+      g_norm="batch",  # dcgan generator: batch | virtual_batch (Salimans et al.)
+      g_reference_size=64,  # dcgan, g_norm=virtual_batch: reference latents
       d_spectral_norm=False,  # spectral normalisation of every D layer
       minibatch_discrimination=0,  # kernels (Salimans et al. 2016); 0: off
       minibatch_stddev=0,  # group size (Karras et al. 2018); 0: off

@@ -112,6 +112,7 @@ def test_create_builds_the_named_model():
     (dict(image_size=48), "image sizes"),
     (dict(dtype="float8"), "float32, bfloat16"),
     (dict(g_width=0), "g_width must be positive"),
+    (dict(g_norm="layer"), "g_norm.*batch, virtual_batch"),
 ])
 def test_check_rejects_bad_model_configs(overrides, message):
   with pytest.raises(ValueError, match=message):
@@ -304,6 +305,47 @@ def test_generator_is_the_same_function_with_any_conv_impl(image_size, impl):
 def _sigma_max(kernel):
   return np.linalg.svd(np.asarray(kernel).reshape(-1, kernel.shape[-1]),
                        compute_uv=False)[0]
+
+
+def test_virtual_batch_norm_combines_the_reference_statistics_with_each_example():
+  """improved-gan's VBN: the reference rows with their own statistics, row i
+  with (E_hw[x_i] + N mu_ref) / (N + 1) and the same for x^2 (numpy)."""
+  n = 3
+  x = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (n + 2, 4, 4, 5))) * 2 + 1
+  layer = dcgan.VirtualBatchNorm(reference_size=n)
+  variables = layer.init(jax.random.PRNGKey(1), x)
+  scale, bias = (np.asarray(variables["params"][k]) for k in ("scale", "bias"))
+  ref_mean, ref_square = x[:n].mean((0, 1, 2)), (x[:n] ** 2).mean((0, 1, 2))
+  want = []
+  for i, row in enumerate(x):
+    mean, square = ref_mean, ref_square
+    if i >= n:
+      mean = (row.mean((0, 1)) + n * ref_mean) / (n + 1)
+      square = ((row ** 2).mean((0, 1)) + n * ref_square) / (n + 1)
+    want.append((row - mean) / np.sqrt(square - mean ** 2 + 1e-5) * scale + bias)
+  # Means and mean squares of 16-48 float32 values of size ~5: ~1e-6 relative.
+  np.testing.assert_allclose(layer.apply(variables, x), np.stack(want), rtol=1e-4, atol=1e-4)
+
+
+def test_virtual_batch_generator_treats_each_example_alone():
+  """With 'virtual_batch' an example's image depends on the fixed reference
+  batch, not on its batch mates (it does with BatchNorm), and training and
+  evaluation are the same function."""
+  config = _model_config(g_norm="virtual_batch", g_reference_size=4, image_size=28)
+  g, _ = models.create(config)
+  z = jax.random.normal(jax.random.PRNGKey(0), (3, config.latent_dim))
+  variables = g.init(jax.random.PRNGKey(1), z, train=False)
+  assert "batch_stats" not in variables
+  images = g.apply(variables, z, train=False)
+  np.testing.assert_array_equal(g.apply(variables, z, train=True), images)
+  others = g.apply(variables, z.at[1:].set(0.0), train=False)
+  np.testing.assert_allclose(others[0], images[0], rtol=1e-5, atol=1e-6)
+  assert np.abs(others[1] - images[1]).max() > 1e-3
+  batch_g, _ = models.create(_model_config(image_size=28))
+  batch_vars = batch_g.init(jax.random.PRNGKey(1), z, train=False)
+  batch_images, _ = batch_g.apply(batch_vars, z, mutable=["batch_stats"])
+  other_images, _ = batch_g.apply(batch_vars, z.at[1:].set(0.0), mutable=["batch_stats"])
+  assert np.abs(other_images[0] - batch_images[0]).max() > 1e-3
 
 
 def test_spectral_norm_estimates_the_largest_singular_value_in_train_mode_only():

@@ -122,7 +122,8 @@ def _minibatch(config: Any) -> dict:
 def _dcgan(config: Any, data_shape: tuple, dtype, axis_name):
   generator = dcgan.Generator(image_size=config.image_size, channels=config.channels,
                               width=config.g_width, dtype=dtype, axis_name=axis_name,
-                              conv_impl=config.conv_impl)
+                              conv_impl=config.conv_impl, norm=config.g_norm,
+                              reference_size=config.g_reference_size)
   discriminator = dcgan.Discriminator(
       image_size=config.image_size, width=config.d_width,
       norm=discriminator_norm(config), spectral_norm=config.d_spectral_norm,
@@ -249,6 +250,17 @@ def _check_dcgan(config: Any) -> None:
   if config.d_norm not in dcgan.NORMS:
     raise ValueError(f"Unknown config.model.d_norm {config.d_norm!r}; valid: "
                      f"{', '.join(dcgan.NORMS)}.")
+  g_norm = config.get("g_norm", "batch")
+  if g_norm not in dcgan.G_NORMS:
+    raise ValueError(f"Unknown config.model.g_norm {g_norm!r}; valid: "
+                     f"{', '.join(dcgan.G_NORMS)}.")
+  if g_norm == "virtual_batch" and config.name != "dcgan":
+    raise ValueError(f"config.model.g_norm='virtual_batch' is for the unconditional "
+                     f"'dcgan' generator (its reference batch has no labels), not "
+                     f"{config.name!r}; use g_norm='batch'.")
+  if config.get("g_reference_size", 1) < 1:
+    raise ValueError(f"config.model.g_reference_size must be positive, got "
+                     f"{config.g_reference_size}.")
 
 
 def _check_resnet(config: Any) -> None:
@@ -269,8 +281,11 @@ def _check_ssgan(config: Any) -> None:
 # block, and the shared default image size is 32 (configs/biggan.py sets both).
 BIGGAN_DEFAULTS = dict(shared_dim=128, shared=True, hierarchical=True, g_attention="0",
                        d_attention="0", bn_eps=1e-5, sn_eps=1e-6, init="ortho")
+# g_norm: G's normalisation, 'batch' or 'virtual_batch' (dcgan.VirtualBatchNorm,
+# a reference batch of g_reference_size latents; unconditional G only).
 _DCGAN_DEFAULTS = dict(conv_impl="auto", d_norm="batch", d_batch_norm=True,
-                       d_spectral_norm=False, **_MINIBATCH)
+                       d_spectral_norm=False, g_norm="batch", g_reference_size=64,
+                       **_MINIBATCH)
 _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     ModelSpec("dcgan", _dcgan, check=_check_dcgan, defaults=_DCGAN_DEFAULTS),
     ModelSpec("mlp", _mlp, defaults=dict(depth=3, g_batch_norm=False, d_dropout=0.0,

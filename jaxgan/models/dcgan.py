@@ -15,7 +15,9 @@ import functools
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxgan.models import layers
 
@@ -38,6 +40,37 @@ def batch_norm(train: bool, dtype: Any, axis_name: str | None) -> functools.part
                            epsilon=1e-5, dtype=dtype,
                            axis_name=axis_name if train else None,
                            scale_init=_bn_scale_init)
+
+
+class VirtualBatchNorm(nn.Module):
+  """Virtual batch normalisation (Salimans et al. 2016, 'Improved Techniques
+  for Training GANs', section 3.4; openai/improved-gan, imagenet/ops.py
+  `VBN`): the first `reference_size` rows of x are a fixed reference batch,
+  normalised with their own statistics; every other row i with the mean and
+  mean square of the reference batch combined with its own,
+  mu_i = (E_hw[x_i] + N mu_ref) / (N + 1) (the same for x^2), var = E[x^2]
+  - mu^2, so an example's output does not depend on its batch mates. Scale
+  and offset per channel as `batch_norm`'s (same names and init); no
+  running statistics: training and evaluation compute the same function."""
+  reference_size: int
+  epsilon: float = 1e-5
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    n, axes = self.reference_size, tuple(range(1, x.ndim - 1))
+    x32 = x.astype(jnp.float32)
+    own_mean = jnp.mean(x32, axes, keepdims=True)
+    own_square = jnp.mean(x32 ** 2, axes, keepdims=True)
+    ref_mean = jnp.mean(own_mean[:n], 0, keepdims=True)
+    ref_square = jnp.mean(own_square[:n], 0, keepdims=True)
+    live = (jnp.arange(x.shape[0]) >= n).reshape((-1,) + (1,) * (x.ndim - 1))
+    mean = jnp.where(live, (own_mean + n * ref_mean) / (n + 1), ref_mean)
+    square = jnp.where(live, (own_square + n * ref_square) / (n + 1), ref_square)
+    y = (x32 - mean) * lax.rsqrt(jnp.maximum(square - mean ** 2, 0.0) + self.epsilon)
+    scale = self.param("scale", _bn_scale_init, (x.shape[-1],))
+    bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],))
+    return (y * scale + bias).astype(self.dtype)
 
 
 def layout(image_size: int) -> tuple[int, int]:
@@ -82,6 +115,11 @@ class Generator(nn.Module):
       (`layers.UpConv`), 'auto' (the faster of the two on the backend), or
       'xla' (`nn.ConvTranspose` and XLA's derivatives). Same parameters, same
       function (see `layers`).
+    norm: 'batch' (BatchNorm) or 'virtual_batch' (`VirtualBatchNorm`: a
+      fixed reference batch of `reference_size` latents, drawn from N(0, I)
+      with a fixed key, runs through G beside every batch, which doubles
+      G's cost at the reference size of the batch, as in Salimans et al.).
+    reference_size: latents in the reference batch ('virtual_batch').
   """
   image_size: int = 32
   channels: int = 3
@@ -89,11 +127,21 @@ class Generator(nn.Module):
   dtype: Any = jnp.float32
   axis_name: str | None = None
   conv_impl: str = "auto"
+  norm: str = "batch"
+  reference_size: int = 64
 
   @nn.compact
   def __call__(self, z, train: bool = True):
     base, num_up = layout(self.image_size)
+    if self.norm not in G_NORMS:
+      raise ValueError(f"Unknown generator norm {self.norm!r} (config.model.g_norm); "
+                       f"valid: {', '.join(G_NORMS)}.")
     norm = batch_norm(train, self.dtype, self.axis_name)
+    if self.norm == "virtual_batch":
+      reference = jax.random.normal(jax.random.PRNGKey(0),
+                                    (self.reference_size, z.shape[-1]), z.dtype)
+      z = jnp.concatenate([reference, z])
+      norm = functools.partial(VirtualBatchNorm, self.reference_size, dtype=self.dtype)
     features = self.width * 2 ** (num_up - 1)
     x = nn.Dense(base * base * features, use_bias=False, kernel_init=_init,
                  dtype=self.dtype, name="project")(z)
@@ -107,9 +155,12 @@ class Generator(nn.Module):
       x = _up_conv(self.conv_impl, features, use_bias=last, dtype=self.dtype,
                    name=f"up{i}")(x)
       x = jnp.tanh(x) if last else nn.relu(norm()(x))
+    if self.norm == "virtual_batch":
+      x = x[self.reference_size:]
     return x.astype(jnp.float32)
 
 
+G_NORMS = ("batch", "virtual_batch")
 NORMS = ("batch", "layer", "none")
 
 
