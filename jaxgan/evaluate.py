@@ -33,6 +33,7 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
+import optax
 from absl import app, flags, logging
 
 from jaxgan import checkpoint as checkpoint_lib
@@ -66,6 +67,19 @@ def evals_config(config: ml_collections.ConfigDict,
   return evals
 
 
+def initial_state(config: ml_collections.ConfigDict, data_shape: tuple,
+                  cond_shape: tuple | None = None) -> state_lib.GANState:
+  """The training state a run of `config` starts from (its seed's
+  initialisation), as `jaxgan.train.train_and_evaluate` builds it."""
+  generator, discriminator = models.create(config.model, tuple(data_shape),
+                                           axis_name=step_lib.AXIS)
+  return state_lib.create(
+      jax.random.PRNGKey(config.seed), generator, discriminator,
+      *trainer.make_optimizers(config),
+      latent_dim=config.model.latent_dim, image_shape=tuple(data_shape),
+      ema_decay=config.train.ema_decay, cond=trainer.example_cond(config, cond_shape))
+
+
 def restore_state(config: ml_collections.ConfigDict, workdir: str,
                   step: int | None = None, data_shape: tuple | None = None,
                   cond_shape: tuple | None = None
@@ -87,13 +101,7 @@ def restore_state(config: ml_collections.ConfigDict, workdir: str,
   if cond_shape is None and models.kind(config.model) == 'paired':
     cond_shape = data_lib.source_shape(config.data, image_size=data_shape[0],
                                        channels=data_shape[-1])
-  generator, discriminator = models.create(config.model, tuple(data_shape),
-                                           axis_name=step_lib.AXIS)
-  abstract = jax.eval_shape(lambda: state_lib.create(
-      jax.random.PRNGKey(config.seed), generator, discriminator,
-      *trainer.make_optimizers(config),
-      latent_dim=config.model.latent_dim, image_shape=tuple(data_shape),
-      ema_decay=config.train.ema_decay, cond=trainer.example_cond(config, cond_shape)))
+  abstract = jax.eval_shape(lambda: initial_state(config, data_shape, cond_shape))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   template = jax.tree.map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)
@@ -153,6 +161,103 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
   errors = int((predictions != dataset.labels).sum())
   return {'step': int(restored_step), 'errors': errors, 'num_images': len(dataset),
           'error_rate': errors / len(dataset), 'data': f'{dataset.name}:{split}'}
+
+
+def _grid_max_pool(x: jax.Array, bins: int = 4) -> jax.Array:
+  """(B, H, W, C) -> (B, bins * bins * C): the maximum over each cell of a
+  bins x bins grid (cells as adaptive pooling cuts them: floor(i n / bins)
+  to ceil((i + 1) n / bins))."""
+  def cells(n):
+    return [(i * n // bins, -(-(i + 1) * n // bins)) for i in range(bins)]
+  return jax.numpy.stack([x[:, a:b, c:d].max((1, 2)) for a, b in cells(x.shape[1])
+                          for c, d in cells(x.shape[2])], 1).reshape(x.shape[0], -1)
+
+
+def _fit_linear_classifier(x: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
+                           iterations: int) -> Any:
+  """Multinomial logistic regression with an L2 penalty on the weights, on
+  standardised features, fitted by full-batch L-BFGS; returns predict(x)."""
+  mean, std = x.mean(0), x.std(0) + 1e-6
+  x = jax.numpy.asarray((x - mean) / std)
+  onehot = jax.nn.one_hot(y, num_classes)
+
+  def loss(params):
+    logits = x @ params['w'] + params['b']
+    return (optax.softmax_cross_entropy(logits, onehot).mean()
+            + 0.5 * l2 * jax.numpy.sum(params['w'] ** 2))
+
+  optimizer = optax.lbfgs()
+  value_and_grad = optax.value_and_grad_from_state(loss)
+
+  @jax.jit
+  def fit(params):
+    def step(carry, _):
+      params, state = carry
+      value, grad = value_and_grad(params, state=state)
+      updates, state = optimizer.update(grad, state, params, value=value, grad=grad,
+                                        value_fn=loss)
+      return (optax.apply_updates(params, updates), state), None
+    return jax.lax.scan(step, (params, optimizer.init(params)), length=iterations)[0][0]
+
+  params = fit({'w': jax.numpy.zeros((x.shape[1], num_classes)),
+                'b': jax.numpy.zeros(num_classes)})
+  return lambda z: np.asarray(jax.numpy.argmax(
+      ((z - mean) / std) @ params['w'] + params['b'], -1))
+
+
+def discriminator_linear_probe(workdir: str, *, step: int | None = None,
+                               initial: bool = False, num_train: int = 10_000,
+                               l2: float = 1e-3, iterations: int = 500,
+                               batch_size: int = 1000) -> dict[str, Any]:
+  """DCGAN's representation-learning evaluation (Radford et al. 2016,
+  section 5.1): each layer's activations of the run's discriminator,
+  max-pooled to a 4 x 4 grid, flattened and concatenated, and a linear
+  classifier (here multinomial logistic regression with an L2 penalty, the
+  paper used an L2-SVM) trained on `num_train` labelled training images and
+  scored on the test split. `initial`: the same discriminator at its
+  initialisation (the run's seed), the baseline the trained one must beat.
+
+  Returns:
+    {'step' (0 with `initial`), 'accuracy', 'num_features', 'num_train',
+     'num_test', 'data'}.
+  """
+  config = read_config(workdir)
+  if config.model.name != 'dcgan':
+    raise ValueError(f'The linear probe reads the layers of a DCGAN discriminator; the '
+                     f'run in {workdir} has model {config.model.name!r}.')
+  splits = {}
+  for split in ('train', 'test'):
+    data_config = ml_collections.ConfigDict(config.data.to_dict())
+    data_config.update(split=split, num_examples=0)
+    splits[split] = data_lib.load(data_config, image_size=config.model.image_size,
+                                  channels=config.model.channels)
+  shape = splits['train'].images.shape[1:]
+  restored_step, state = restore_state(config, workdir, step, shape)
+  if initial:
+    restored_step, state = 0, initial_state(config, shape)
+  discriminator = models.create(config.model, shape)[1]
+  variables = {'params': state.discriminator.params,
+               'batch_stats': state.discriminator.batch_stats}
+
+  @jax.jit
+  def features(images):
+    _, sown = discriminator.apply(variables, data_lib.to_float(images), train=False,
+                                  mutable=['intermediates'])
+    return jax.numpy.concatenate([_grid_max_pool(a) for a in
+                                  sown['intermediates']['layers']], 1)
+
+  def embed(images):
+    return np.concatenate([np.asarray(features(images[i:i + batch_size]))
+                           for i in range(0, len(images), batch_size)])
+
+  train, test = splits['train'], splits['test']
+  x_train = embed(train.images[:num_train])
+  predict = _fit_linear_classifier(x_train, train.labels[:num_train],
+                                   int(train.labels.max()) + 1, l2, iterations)
+  accuracy = float((predict(embed(test.images)) == test.labels).mean())
+  return {'step': int(restored_step), 'accuracy': accuracy,
+          'num_features': int(x_train.shape[1]), 'num_train': len(x_train),
+          'num_test': len(test), 'data': train.name}
 
 
 def evaluate_workdir(workdir: str, *, split: str | None = None,

@@ -227,6 +227,8 @@ class Discriminator(nn.Module):
       elif i > 0 and norm == "layer":
         x = nn.LayerNorm(epsilon=1e-5, reduction_axes=(1, 2, 3), dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
+      # Each layer's activations (evaluate.discriminator_linear_probe).
+      self.sow("intermediates", "layers", x)
       features *= 2
     if features_only:
       return x.reshape(x.shape[0], -1)
