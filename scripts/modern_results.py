@@ -27,7 +27,8 @@ steps, the seeds one vectorised sweep, `jaxgan.sweep.train_sweep`):
   compare) on all of Fashion-MNIST, each with its own recipe (StyleGAN2's
   lr 0.0025 and lazy R1 / path length, BigGAN's 4 D steps per G step,
   SNGAN's 5), R3GAN (its recipe as in compare, at width 32:
-  `NARROW_R3GAN_W32`) and DCGAN (width 32, as in compare) as the baseline.
+  `NARROW_R3GAN_W32`) and DCGAN (width 32, as in compare) as the baseline,
+  also with virtual batch normalisation in G ('dcgan_vbn').
 
 Writes WORKDIR/modern_<experiment>.json (every member's scores and the
 settings' wall times), OUT/modern_<experiment>.md (the table, mean ± std over
@@ -103,10 +104,12 @@ def _data(config, dataset: str) -> None:
 def base_config(model: str, dataset: str, steps: int):
   """The model's config on `dataset`, `steps` steps of batch 64, no
   augmentation, no evaluation during training."""
-  if model == "dcgan":
+  if model in ("dcgan", "dcgan_vbn"):
     config = load_config("dcgan_mnist:fashion_mnist")
     config.unlock()
     config.model.update(g_width=32, d_width=32)
+    if model == "dcgan_vbn":  # virtual batch norm in G, a reference batch of 64
+      config.model.update(g_norm="virtual_batch", g_reference_size=64)
   elif model == "sngan":
     config = load_config("sngan:cifar10")  # the 32x32 ResNet
     config.unlock()
@@ -126,8 +129,8 @@ def base_config(model: str, dataset: str, steps: int):
     config = load_config(f"{model}:fashion_mnist")
     config.unlock()
   else:
-    raise ValueError(f"Unknown model {model!r}; valid: dcgan, sngan, r3gan, r3gan_w32, "
-                     "stylegan2, biggan.")
+    raise ValueError(f"Unknown model {model!r}; valid: dcgan, dcgan_vbn, sngan, r3gan, "
+                     "r3gan_w32, stylegan2, biggan.")
   _data(config, dataset)
   config.loss.update(AUGMENTS["none"])
   config.train.update(batch_size=64, num_steps=steps, log_every=50,
@@ -150,7 +153,8 @@ def settings(experiment: str) -> list[tuple[str, str, str, str]]:
             ("arch_biggan", "biggan", "fashion_mnist", "none"),
             ("arch_sngan", "sngan", "fashion_mnist", "none"),
             ("arch_r3gan", "r3gan_w32", "fashion_mnist", "none"),
-            ("arch_dcgan", "dcgan", "fashion_mnist", "none")]
+            ("arch_dcgan", "dcgan", "fashion_mnist", "none"),
+            ("arch_dcgan_vbn", "dcgan_vbn", "fashion_mnist", "none")]
   raise ValueError(f"Unknown experiment {experiment!r}; valid: fewdata, compare, "
                    "architectures.")
 
