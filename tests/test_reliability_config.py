@@ -4,6 +4,7 @@ sizes, indivisible batches and non-positive rates and steps are in
 tests/test_train.py; a workdir holding another config is in test_reliability.py.
 """
 
+import json
 import logging
 
 import pytest
@@ -47,3 +48,17 @@ def test_unreadable_config_json_is_refused_and_left_alone(tmp_path):
     trainer.train_and_evaluate(tiny_config(), str(tmp_path))
   assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json"]
   assert (tmp_path / "config.json").read_text() == '{"seed": 0, "model": {'
+
+
+def test_a_run_saved_before_an_option_existed_resumes_while_it_is_at_its_default(tmp_path):
+  """config.json written before model.g_norm existed: the option at its
+  default is no change; set to anything else it is, and is refused."""
+  from jaxgan.train import workdir as workdir_lib
+  config = tiny_config()
+  saved = json.loads(config.to_json_best_effort())
+  del saved["model"]["g_norm"]
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  assert workdir_lib.check_config_file(config, str(tmp_path)) == []
+  config.model.g_norm = "virtual_batch"
+  with pytest.raises(ValueError, match=r"model\.g_norm: None -> 'virtual_batch'"):
+    workdir_lib.check_config_file(config, str(tmp_path))

@@ -46,10 +46,21 @@ def flatten(config: ml_collections.ConfigDict | dict, prefix: str = "") -> dict:
   return out
 
 
+def option_defaults() -> dict:
+  """Every option of `configs/common.py`'s blocks with its default value, by
+  dotted key. A key that a saved run's config.json lacks is an option added
+  after the run, and an added option's default keeps the earlier behaviour."""
+  from jaxgan.configs import common  # pylint: disable=g-import-not-at-top
+  return flatten({"model": common.model(), "loss": common.loss(), "data": common.data(),
+                  "train": common.train(), "optimizer": common.optimizers()})
+
+
 def check_config_file(config: ml_collections.ConfigDict, workdir: str,
                       override: bool = False) -> list[str]:
   """Refuses a workdir that holds a run with a different config, unless
-  `override`; returns the differences, as 'key: old -> new' lines."""
+  `override`; returns the differences, as 'key: old -> new' lines. Options
+  added to jaxgan since the run was saved (absent from its config.json) count
+  as unchanged while they hold their default value."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     return []
@@ -64,8 +75,11 @@ def check_config_file(config: ml_collections.ConfigDict, workdir: str,
           "the run with this config (the file is kept as config.N.json).") from e
     return [f"config.json: unreadable ({e})"]
   new = flatten(json.loads(config.to_json_best_effort()))
+  defaults = option_defaults()
+  added = {k for k in new.keys() - old.keys() if k in defaults and new[k] == defaults[k]}
   changed = sorted(k for k in old.keys() | new.keys()
                    if old.get(k) != new.get(k) and k not in RESUMABLE_KEYS
+                   and k not in added  # an option added since, at its default
                    and not k.startswith("evals."))  # what is measured may change
   diff = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed]
   if diff and not override:
