@@ -57,6 +57,7 @@ def model(name: str = "dcgan", **overrides) -> ml_collections.ConfigDict:
       d_spectral_norm=False,  # spectral normalisation of every D layer
       minibatch_discrimination=0,  # kernels (Salimans et al. 2016); 0: off
       minibatch_stddev=0,  # group size (Karras et al. 2018); 0: off
+      pack=1,  # dcgan, mlp: PacGAN's samples per D input (Lin et al. 2018); 1: off
       num_classes=0,  # > 0: class-conditional (resnet: cond. BN, projection D)
       dtype="float32",  # computation dtype; "bfloat16" for mixed precision
       conv_impl="auto",  # dcgan: stride-2 layers, see jaxgan.models.layers

@@ -196,7 +196,10 @@ def test_augmentation_does_not_depend_on_the_device_count(name):
   apply = lambda x: aug.apply(x, key, 0.8, 16)
   one = jax.vmap(apply, axis_name=AXIS)(x[None])[0]
   n = jax.device_count()
-  many = jax.pmap(apply, axis_name=AXIS)(x.reshape(n, 16 // n, 8, 8, 3)).reshape(x.shape)
+  # Copied to the host before reshaping: an eager op on a pmap output runs over
+  # all devices, which can deadlock XLA:CPU's collectives (see test_step).
+  many = np.asarray(jax.pmap(apply, axis_name=AXIS)(x.reshape(n, 16 // n, 8, 8, 3)))
+  many = many.reshape(x.shape)
   assert not np.allclose(one, x)
   # The same program but for XLA's fusion order: ADA composes seven 3x3 and
   # five 4x4 matrices with entries up to ~4 before resampling, so results

@@ -22,6 +22,7 @@ import pytest
 from flax import jax_utils
 
 from jaxgan import data, models
+from jaxgan.models import dcgan, layers
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
 from jaxgan.train import trainer
@@ -47,7 +48,7 @@ ALL_CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.py")
 CONFIGS = [name for name in ALL_CONFIGS if name not in OWN_TESTS]
 # Config arguments that select other models or losses than the default.
 ARGUMENTS = {"gan_mlp": ["minimax"], "wgan_gp": ["cifar10"], "sngan": ["mnist"],
-             "stacked_mnist": ["minibatch"], "dcgan_folder": ["/nonexistent"]}
+             "stacked_mnist": ["minibatch", "pac2"], "dcgan_folder": ["/nonexistent"]}
 CASES = [(name, None) for name in CONFIGS] + [
     (name, arg) for name in CONFIGS for arg in ARGUMENTS.get(name, [])]
 
@@ -204,3 +205,42 @@ def test_stacked_mnist_source_needs_three_channels(tiny_mnist):
   config = ml_collections.ConfigDict(dict(source="stacked_mnist", path=str(tiny_mnist)))
   with pytest.raises(ValueError, match="model.channels=3"):
     data.load(config, image_size=28, channels=1)
+
+
+def test_pack_channels_concatenates_consecutive_samples_along_channels():
+  """PacGAN's conv packing: channel j*C + k of pack i is channel k of sample
+  i*m + j (the official code's `X_stacked[..., j * 3 + k]`)."""
+  x = np.arange(6 * 2 * 2 * 3, dtype=np.float32).reshape(6, 2, 2, 3)
+  packed = np.asarray(layers.pack_channels(x, 3))
+  assert packed.shape == (2, 2, 2, 9)
+  for i in range(2):
+    for j in range(3):
+      for k in range(3):
+        np.testing.assert_array_equal(packed[i, :, :, 3 * j + k], x[3 * i + j, :, :, k])
+  assert layers.pack_channels(x, 1) is x
+  with pytest.raises(ValueError, match="config.model.pack"):
+    layers.pack_channels(x[:5], 3)
+
+
+def test_dcgan_discriminator_gives_one_logit_per_pack():
+  """Each logit depends on its own pack of samples only, and the first
+  convolution sees pack * C channels."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (8, 28, 28, 3))
+  for pack in (1, 2, 4):
+    d = dcgan.Discriminator(image_size=28, width=8, pack=pack)
+    variables = d.init(jax.random.PRNGKey(1), x, train=False)
+    kernel = variables["params"]["down0"]["kernel"]
+    assert kernel.shape[-2:] == (3 * pack, 8)
+    logits = d.apply(variables, x, train=False)
+    assert logits.shape == (8 // pack,)
+    changed = d.apply(variables, x.at[-pack:].add(1.0), train=False)
+    np.testing.assert_array_equal(changed[:-1], logits[:-1])
+    assert changed[-1] != logits[-1]
+
+
+def test_conditional_dcgans_refuse_packing():
+  """A pack's samples would carry different labels."""
+  for config in (load_config("cgan", "dcgan"), load_config("acgan")):
+    config.model.pack = 2
+    with pytest.raises(ValueError, match="config.model.pack.*'dcgan'"):
+      models.check(config.model)

@@ -128,7 +128,7 @@ def _dcgan(config: Any, data_shape: tuple, dtype, axis_name):
       image_size=config.image_size, width=config.d_width,
       norm=discriminator_norm(config), spectral_norm=config.d_spectral_norm,
       dtype=dtype, axis_name=axis_name, conv_impl=config.conv_impl,
-      **_minibatch(config))
+      pack=config.get("pack", 1), **_minibatch(config))
   return generator, discriminator
 
 
@@ -287,7 +287,9 @@ _DCGAN_DEFAULTS = dict(conv_impl="auto", d_norm="batch", d_batch_norm=True,
                        d_spectral_norm=False, g_norm="batch", g_reference_size=64,
                        **_MINIBATCH)
 _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
-    ModelSpec("dcgan", _dcgan, check=_check_dcgan, defaults=_DCGAN_DEFAULTS),
+    # pack: PacGAN (unconditional only: a pack's samples would have different
+    # labels, so the conditional DCGANs below refuse it).
+    ModelSpec("dcgan", _dcgan, check=_check_dcgan, defaults=dict(_DCGAN_DEFAULTS, pack=1)),
     ModelSpec("mlp", _mlp, defaults=dict(depth=3, g_batch_norm=False, d_dropout=0.0,
                                          pack=1, **_MINIBATCH)),
     ModelSpec("resnet", _resnet, check=_check_resnet, optional_labels=True,

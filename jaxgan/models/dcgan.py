@@ -181,6 +181,9 @@ class Discriminator(nn.Module):
       before the logit (Salimans et al. 2016); 0: off.
     minibatch_stddev: group size of a minibatch standard deviation channel
       before the logit (Karras et al. 2018); 0: off.
+    pack: samples per logit (PacGAN, `layers.pack_channels`): a batch of B
+      images gives B / pack logits, each of `pack` consecutive samples
+      concatenated along channels. B must be a multiple of it.
     dtype: computation dtype (parameters stay float32).
     axis_name: pmap axis over which BatchNorm statistics are averaged.
     conv_impl: 'conv', 'matmul' or 'auto' (`layers.DownConv`,
@@ -194,14 +197,15 @@ class Discriminator(nn.Module):
   spectral_norm: bool = False
   minibatch_discrimination: int = 0
   minibatch_stddev: int = 0
+  pack: int = 1
   dtype: Any = jnp.float32
   axis_name: str | None = None
   conv_impl: str = "auto"
 
   @nn.compact
   def __call__(self, x, train: bool = True, features_only: bool = False):
-    """features_only: return the last feature map, flattened (B, ...), instead
-    of logits, for discriminators that put their own heads on it."""
+    """features_only: return the last feature map, flattened (B / pack, ...),
+    instead of logits, for discriminators that put their own heads on it."""
     base, num_down = layout(self.image_size)
     if x.shape[1:3] != (self.image_size, self.image_size):
       raise ValueError(f"Discriminator built for {self.image_size}x"
@@ -216,7 +220,7 @@ class Discriminator(nn.Module):
         return module
       return functools.partial(nn.SpectralNorm(module), update_stats=train)
 
-    x = x.astype(self.dtype)
+    x = layers.pack_channels(x, self.pack).astype(self.dtype)
     features = self.width
     for i in range(num_down):
       x = layer(_down_conv(self.conv_impl, features,

@@ -336,6 +336,24 @@ class DenseConv(nn.Module):
     return (y + bias.astype(self.dtype)).reshape(b, 1, 1, self.features)
 
 
+def pack_channels(x: jax.Array, pack: int) -> jax.Array:
+  """PacGAN's packing for a convolutional discriminator (Lin et al. 2018):
+  images (B, H, W, C) -> (B / pack, H, W, pack * C), each pack the
+  consecutive samples x[pack*i : pack*(i+1)] concatenated along channels in
+  order (channel j*C + k is channel k of the pack's j-th sample), as the
+  official code stacks them (stacked_MNIST_experiments: `tf.concat(G_sep, 3)`
+  and `X_stacked[..., j * 3 + k]`)."""
+  if pack == 1:
+    return x
+  b, h, w, c = x.shape
+  if b % pack:
+    raise ValueError(f"The discriminator packs {pack} samples per input "
+                     f"(config.model.pack) but got a batch of {b}; use a "
+                     f"per-device batch size divisible by {pack}.")
+  x = x.reshape(b // pack, pack, h, w, c).transpose(0, 2, 3, 1, 4)
+  return x.reshape(b // pack, h, w, pack * c)
+
+
 class MinibatchDiscrimination(nn.Module):
   """Minibatch discrimination (Salimans et al. 2016, arXiv:1606.03498, Sec. 3.2).
 
