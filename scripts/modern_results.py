@@ -5,8 +5,9 @@ sweep over seeds, scored after training with `jaxgan.evaluate`.
   python scripts/modern_results.py --experiment=fewdata --num_steps=2000 --seeds=0,1,2,3
   python scripts/modern_results.py --experiment=compare --num_steps=2000 --seeds=0,1,2,3
   python scripts/modern_results.py --experiment=architectures --num_steps=500 --seeds=0,1,2,3
+  python scripts/modern_results.py --experiment=pacgan --num_steps=2000 --seeds=0,1,2,3
 
-Experiments (every setting: batch 64, 32x32 images, `--num_steps` generator
+Experiments (every setting but pacgan's: batch 64, 32x32 images, `--num_steps` generator
 steps, the seeds one vectorised sweep, `jaxgan.sweep.train_sweep`):
 
 - fewdata: 10% of Fashion-MNIST (`data.num_examples=6000`, 600 per class)
@@ -29,6 +30,10 @@ steps, the seeds one vectorised sweep, `jaxgan.sweep.train_sweep`):
   SNGAN's 5), R3GAN (its recipe as in compare, at width 32:
   `NARROW_R3GAN_W32`) and DCGAN (width 32, as in compare) as the baseline,
   also with virtual batch normalisation in G ('dcgan_vbn').
+- pacgan: PacGAN's Table 2 on Stacked MNIST (Lin et al. 2018): DCGAN
+  (configs/stacked_mnist.py, 28x28) and PacDCGAN2/3/4 (`:pac2` ...), 64
+  packs of m samples per step (a batch of 64 m images); modes and KL of
+  26,000 samples.
 
 Writes WORKDIR/modern_<experiment>.json (every member's scores and the
 settings' wall times), OUT/modern_<experiment>.md (the table, mean ± std over
@@ -123,6 +128,11 @@ def base_config(model: str, dataset: str, steps: int):
     config.loss.schedules = ", ".join(
         entry for entry, key, _ in schedules.entries(config.loss.schedules)
         if key != "augment_p")
+  elif model.startswith("stacked_"):
+    # PacGAN's Table 2 setting: configs/stacked_mnist.py (DCGAN at 28x28) and
+    # its pac2/pac3/pac4 variants, 64 packs per step.
+    config = load_config(f"stacked_mnist:{model.removeprefix('stacked_')}")
+    config.unlock()
   elif model in ("stylegan2", "biggan"):
     # Their Fashion-MNIST variants (configs/stylegan2.py, configs/biggan.py):
     # narrow networks and the papers' objectives.
@@ -130,11 +140,13 @@ def base_config(model: str, dataset: str, steps: int):
     config.unlock()
   else:
     raise ValueError(f"Unknown model {model!r}; valid: dcgan, dcgan_vbn, sngan, r3gan, "
-                     "r3gan_w32, stylegan2, biggan.")
-  _data(config, dataset)
+                     "r3gan_w32, stylegan2, biggan, stacked_dcgan, stacked_pac2, "
+                     "stacked_pac3, stacked_pac4.")
+  if not model.startswith("stacked_"):
+    _data(config, dataset)
   config.loss.update(AUGMENTS["none"])
-  config.train.update(batch_size=64, num_steps=steps, log_every=50,
-                      sample_every=steps, checkpoint_every=steps // 2)
+  config.train.update(batch_size=64 * config.model.get("pack", 1), num_steps=steps,
+                      log_every=50, sample_every=steps, checkpoint_every=steps // 2)
   del config["evals"]
   return config
 
@@ -155,8 +167,11 @@ def settings(experiment: str) -> list[tuple[str, str, str, str]]:
             ("arch_r3gan", "r3gan_w32", "fashion_mnist", "none"),
             ("arch_dcgan", "dcgan", "fashion_mnist", "none"),
             ("arch_dcgan_vbn", "dcgan_vbn", "fashion_mnist", "none")]
+  if experiment == "pacgan":
+    return [(f"pacgan_{v}", f"stacked_{v}", "stacked_mnist", "none")
+            for v in ("dcgan", "pac2", "pac3", "pac4")]
   raise ValueError(f"Unknown experiment {experiment!r}; valid: fewdata, compare, "
-                   "architectures.")
+                   "architectures, pacgan.")
 
 
 def run_setting(name, model, dataset, augmentation, *, steps, seeds, workdir,
@@ -188,7 +203,8 @@ def run_setting(name, model, dataset, augmentation, *, steps, seeds, workdir,
                                           if "steps_per_sec" in r])),
         "member_dir": member})
   return {"setting": name, "model": model, "dataset": dataset,
-          "augmentation": augmentation, "steps": steps, "batch_size": 64,
+          "augmentation": augmentation, "steps": steps,
+          "batch_size": config.train.batch_size,
           "num_examples": num_examples or None, "n_critic": config.train.n_critic,
           "train_s": train_s, "members": members}
 
@@ -265,7 +281,7 @@ def copy_samples(result: dict, out: str) -> None:
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--experiment", required=True,
-                      choices=("fewdata", "compare", "architectures"))
+                      choices=("fewdata", "compare", "architectures", "pacgan"))
   parser.add_argument("--num_steps", type=int, default=2000)
   parser.add_argument("--seeds", default="0,1,2,3")
   parser.add_argument("--num_examples", type=int, default=None,
