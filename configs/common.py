@@ -28,6 +28,7 @@ def optimizer(name: str = "adam", learning_rate: float = 2e-4, **overrides
       decay=0.9,  # rmsprop
       historical_averaging=0.0,  # weight of ||theta - mean(past thetas)||^2; 0: off
       clip=0.0,  # WGAN weight clipping bound c after each update; 0: off
+      polyak=0.0,  # decay of a Polyak average of the parameters (jaxgan.train.polyak); 0: off
       # e.g. "learning_rate=linear:0" or "learning_rate=cosine:5e-5@200000+1000,
       # b2=cosine:0.99": see jaxgan.train.schedules
       schedules="",

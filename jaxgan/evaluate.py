@@ -39,7 +39,7 @@ from absl import app, flags, logging
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
 from jaxgan import evaluation, models
-from jaxgan.train import sampling, trainer
+from jaxgan.train import polyak, sampling, trainer
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
 
@@ -137,10 +137,15 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
                              step: int | None = None, batch_size: int = 1000
                              ) -> dict[str, Any]:
   """The classification error of a semi-supervised run's discriminator
-  (argmax of its class logits, no noise) on `split` of the run's data.
+  (argmax of its class logits, no noise) on `split` of the run's data: with
+  the Polyak-averaged weights when D's optimizer keeps them
+  (`optimizer.d.polyak`, as improved-gan tests), and with the weights
+  themselves.
 
   Returns:
-    {'step', 'errors', 'num_images', 'error_rate', 'data'}.
+    {'step', 'errors', 'num_images', 'error_rate', 'averaged' (whether
+    'errors' are the averaged weights'), 'errors_last' (the weights'
+    themselves), 'data'}.
   """
   config = read_config(workdir)
   if models.kind(config.model) != 'semi_supervised':
@@ -152,15 +157,21 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
                           channels=config.model.channels)
   restored_step, state = restore_state(config, workdir, step, dataset.images.shape[1:])
   discriminator = models.create(config.model, dataset.images.shape[1:])[1]
-  variables = {'params': state.discriminator.params,
-               'batch_stats': state.discriminator.batch_stats}
-  predict = jax.jit(lambda x: jax.numpy.argmax(discriminator.apply(
-      variables, data_lib.to_float(x), train=False)['class_logits'], -1))
-  predictions = np.concatenate([np.asarray(predict(dataset.images[i:i + batch_size]))
-                                for i in range(0, len(dataset), batch_size)])
-  errors = int((predictions != dataset.labels).sum())
-  return {'step': int(restored_step), 'errors': errors, 'num_images': len(dataset),
-          'error_rate': errors / len(dataset), 'data': f'{dataset.name}:{split}'}
+
+  def errors(params):
+    variables = {'params': params, 'batch_stats': state.discriminator.batch_stats}
+    predict = jax.jit(lambda x: jax.numpy.argmax(discriminator.apply(
+        variables, data_lib.to_float(x), train=False)['class_logits'], -1))
+    predictions = np.concatenate([np.asarray(predict(dataset.images[i:i + batch_size]))
+                                  for i in range(0, len(dataset), batch_size)])
+    return int((predictions != dataset.labels).sum())
+
+  last = errors(state.discriminator.params)
+  average = polyak.averaged_params(state.discriminator.opt_state)
+  chosen = last if average is None else errors(average)
+  return {'step': int(restored_step), 'errors': chosen, 'num_images': len(dataset),
+          'error_rate': chosen / len(dataset), 'averaged': average is not None,
+          'errors_last': last, 'data': f'{dataset.name}:{split}'}
 
 
 def _grid_max_pool(x: jax.Array, bins: int = 4) -> jax.Array:

@@ -111,8 +111,9 @@ def test_acgan_class_loss_is_wired(runs):
 def test_ssgan_supervised_loss_is_wired(runs):
   record = next(r for r in runs["ssgan"][2] if "d_loss" in r)
   assert np.log(10) * 0.7 < record["d_supervised_loss"] < np.log(10) * 1.3
+  weight = runs["ssgan"][0].loss.feature_matching_weight  # 1/250: improved-gan's mean
   assert "g_feature_matching_loss" in record and record["g_loss"] == pytest.approx(
-      record["g_feature_matching_loss"])  # adv_weight=0: feature matching alone
+      weight * record["g_feature_matching_loss"])  # adv_weight=0: feature matching alone
 
 
 @pytest.mark.parametrize("name", ["cgan_mlp", "cgan_dcgan", "acgan"])
@@ -295,3 +296,21 @@ def test_config_variants():
   with pytest.raises(ValueError, match="valid: mlp, dcgan"):
     cgan.get_config("bigmlp")
   assert isinstance(acgan.get_config("fashion_mnist"), ml_collections.ConfigDict)
+
+
+def test_ssgan_test_error_uses_the_polyak_averaged_discriminator(runs):
+  """configs/ssgan.py keeps a Polyak average of D (optimizer.d.polyak): the
+  test error is the averaged weights' (as improved-gan's), beside the
+  weights' own; both count errors on the run's test split."""
+  from jaxgan import evaluate
+  from jaxgan.train import polyak
+  config, workdir, _ = runs["ssgan"]
+  assert config.optimizer.d.polyak == 0.9999
+  result = evaluate.discriminator_test_error(str(workdir))
+  n = result["num_images"]
+  assert result["averaged"] and n > 1000
+  assert 0 <= result["errors"] <= n and 0 <= result["errors_last"] <= n
+  _, state = evaluate.restore_state(config, str(workdir))
+  average = polyak.averaged_params(state.discriminator.opt_state)
+  assert any(np.any(a != p) for a, p in zip(jax.tree.leaves(average),
+                                            jax.tree.leaves(state.discriminator.params)))

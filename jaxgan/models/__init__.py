@@ -30,6 +30,8 @@ from jaxgan.models._registry import (
     ModelSpec,
     check,
     create,
+    data_init,
+    data_init_examples,
     discriminator_norm,
     kind,
     names,
@@ -38,5 +40,6 @@ from jaxgan.models._registry import (
 from jaxgan.models.dcgan import Discriminator, Generator
 
 __all__ = ["KINDS", "SHARED_DEFAULTS", "TRUNCATIONS", "Discriminator",
-           "Generator", "ModelSpec", "check", "create", "discriminator_norm",
+           "Generator", "ModelSpec", "check", "create", "data_init",
+           "data_init_examples", "discriminator_norm",
            "kind", "names", "spec"]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxgan.models import (
@@ -225,13 +226,21 @@ def _acgan(config: Any, data_shape: tuple, dtype, axis_name):
 
 
 def _ssgan_mlp(config: Any, data_shape: tuple, dtype, axis_name):
-  generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
-                            depth=config.depth, tanh=True, dtype=dtype)
+  if config.g_net == "improved_gan":
+    generator = mlp.FeatureMatchingGenerator(
+        output_shape=tuple(data_shape), width=config.g_width, depth=config.depth,
+        weight_norm=config.weight_norm, dtype=dtype, axis_name=axis_name)
+  else:
+    generator = mlp.Generator(output_shape=tuple(data_shape), width=config.g_width,
+                              depth=config.depth, tanh=True, dtype=dtype)
   body = conditional.NoisyMLP(widths=tuple(config.d_widths),
                               input_noise=config.d_input_noise,
-                              hidden_noise=config.d_hidden_noise, dtype=dtype)
+                              hidden_noise=config.d_hidden_noise,
+                              weight_norm=config.weight_norm,
+                              unit_input=config.d_unit_input, dtype=dtype)
   return generator, conditional.SemiSupervisedDiscriminator(
-      body, config.d_classes, dtype=dtype)
+      body, config.d_classes, feature_noise=config.d_hidden_noise,
+      weight_norm=config.weight_norm, dtype=dtype)
 
 
 # -- Per-model checks ---------------------------------------------------------
@@ -274,6 +283,18 @@ def _check_ssgan(config: Any) -> None:
   if config.d_classes <= 0:
     raise ValueError(f"Model {config.name!r} needs config.model.d_classes > 0 "
                      "(the K of its K+1-class discriminator).")
+  if config.g_net not in SSGAN_GENERATORS:
+    raise ValueError(f"Unknown config.model.g_net {config.g_net!r}; valid: "
+                     f"{', '.join(SSGAN_GENERATORS)}.")
+  if config.weight_norm and config.data_init_examples < 2:
+    raise ValueError("config.model.weight_norm initialises D's layers from "
+                     "config.model.data_init_examples training images; set it to at "
+                     f"least 2 (improved-gan: 500), got {config.data_init_examples}.")
+
+
+# The semi-supervised GAN's generators: 'mlp' (ReLU, tanh, normal z) or
+# 'improved_gan' (mlp.FeatureMatchingGenerator, the official MNIST one).
+SSGAN_GENERATORS = ("mlp", "improved_gan")
 
 
 # BigGAN's own keys, at BigGAN-PyTorch's ImageNet settings
@@ -309,8 +330,11 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     ModelSpec("cgan_dcgan", _cgan_dcgan, "class_conditional", _check_dcgan,
               _DCGAN_DEFAULTS),
     ModelSpec("acgan", _acgan, "class_conditional", _check_dcgan, _DCGAN_DEFAULTS),
+    # weight_norm: improved-gan's weight-normalised layers, D's initialised
+    # from data_init_examples training images (`data_init_examples`).
     ModelSpec("ssgan_mlp", _ssgan_mlp, "semi_supervised", _check_ssgan,
-              defaults=dict(d_classes=0),
+              defaults=dict(d_classes=0, g_net="mlp", weight_norm=False,
+                            d_unit_input=False, data_init_examples=500),
               required=("depth", "d_widths", "d_input_noise", "d_hidden_noise")),
     ModelSpec("pix2pix", _pix2pix, "paired", pix2pix.check,
               defaults=dict(num_downs=0, patch_layers=1), truncation=None),
@@ -405,3 +429,21 @@ def create(config: Any, data_shape: tuple | None = None,
     data_shape = (config.image_size, config.image_size, config.channels)
   return spec(config.name).build(config, tuple(data_shape), _DTYPES[config.dtype],
                                  axis_name)
+
+
+def data_init_examples(config: Any) -> int:
+  """How many training images the discriminator's data-dependent
+  initialisation sees (`data_init`); 0 for a model without one."""
+  config = _with_defaults(config)
+  return int(config.data_init_examples) if config.get("weight_norm", False) else 0
+
+
+def data_init(discriminator: nn.Module, variables: dict, images: jax.Array,
+              rng: jax.Array) -> dict:
+  """D's parameters after its data-dependent initialisation: one training
+  pass (noise on, as improved-gan's init pass) over `images` ([-1, 1]) with
+  'params' mutable, in which each `layers.WeightNormDense` sets its scale and
+  bias from the statistics of its input (Salimans & Kingma 2016)."""
+  _, updated = discriminator.apply(variables, images, train=True, rngs={"dropout": rng},
+                                   mutable=["params"])
+  return updated["params"]

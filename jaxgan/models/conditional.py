@@ -26,7 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import mlp
+from jaxgan.models import layers, mlp
 
 
 def one_hot(labels: jax.Array, num_classes: int) -> jax.Array:
@@ -172,52 +172,77 @@ class SemiSupervisedDiscriminator(nn.Module):
   the classifier.
 
   Attributes:
-    discriminator: the body, called with `features_only=True`.
+    discriminator: the body, called with `features_only=True`; its output
+      are the features G's feature matching uses (improved-gan: the last
+      hidden layer, before its noise).
     num_classes: K.
+    feature_noise: std of the Gaussian noise on the features before the class
+      layer while training (improved-gan's last GaussianNoiseLayer).
+    weight_norm: the class layer weight-normalised, its scale trained
+      (`layers.WeightNormDense`, improved-gan's `train_scale=True`).
     dtype: computation dtype of the class layer.
   """
   discriminator: nn.Module
   num_classes: int
+  feature_noise: float = 0.0
+  weight_norm: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool = True):
     features = self.discriminator(x, train=train, features_only=True)
     self.sow("intermediates", "features", features)
-    class_logits = nn.Dense(self.num_classes, dtype=self.dtype, name="classes")(
-        features).astype(jnp.float32)
+    h = layers.GaussianNoise(self.feature_noise)(features, train)
+    if self.weight_norm:
+      head = layers.WeightNormDense(self.num_classes, dtype=self.dtype, name="classes")
+    else:
+      head = nn.Dense(self.num_classes, dtype=self.dtype, name="classes")
+    class_logits = head(h).astype(jnp.float32)
     return {"logits": jax.nn.logsumexp(class_logits, axis=-1),
             "class_logits": class_logits}
 
 
 class NoisyMLP(nn.Module):
-  """The MNIST discriminator body of Salimans et al. (2016): Gaussian noise on
-  the input (std 0.3) and after every hidden layer (std 0.5) while training,
-  ReLU layers of 1000-500-250-250-250 units. (The paper also uses weight
-  normalisation, left out here.) Noise draws from the 'dropout' rng.
+  """The MNIST discriminator body of Salimans et al. (2016), as improved-gan's
+  train_mnist_feature_matching.py: Gaussian noise on the input (std 0.3) and
+  after every hidden layer but the last (std 0.5; the last one's is
+  `SemiSupervisedDiscriminator.feature_noise`) while training, ReLU layers of
+  1000-500-250-250-250 units. Noise draws from the 'dropout' rng.
 
   Attributes:
     widths: hidden layer widths.
     input_noise, hidden_noise: standard deviations of the added noise.
+    weight_norm: weight-normalised layers with data-dependent initialisation
+      and fixed scales (`layers.WeightNormDense(train_scale=False)`), as the
+      official MNIST code; else plain dense layers.
+    unit_input: see images in [0, 1] (improved-gan's MNIST, in whose units
+      the noise stds are) instead of jaxgan's [-1, 1].
     dtype: computation dtype.
   """
   widths: tuple[int, ...] = (1000, 500, 250, 250, 250)
   input_noise: float = 0.3
   hidden_noise: float = 0.5
+  weight_norm: bool = False
+  unit_input: bool = False
   dtype: Any = jnp.float32
-
-  def _noise(self, x, std: float, train: bool):
-    if not train or std == 0:
-      return x
-    return x + std * jax.random.normal(self.make_rng("dropout"), x.shape, x.dtype)
 
   @nn.compact
   def __call__(self, x, train: bool = True, features_only: bool = True):
-    """-> the last hidden features (B, widths[-1]); a body without a logit head,
-    so `features_only` must be True (the wrappers pass it)."""
+    """-> the last hidden features (B, widths[-1]), before their noise; a body
+    without a logit head, so `features_only` must be True (the wrappers pass
+    it)."""
     assert features_only, "NoisyMLP has no logit head: wrap it."
-    x = self._noise(x.reshape(x.shape[0], -1).astype(self.dtype), self.input_noise, train)
-    for width in self.widths:
-      x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
-      x = self._noise(x, self.hidden_noise, train)
+    x = x.reshape(x.shape[0], -1).astype(self.dtype)
+    if self.unit_input:
+      x = (x + 1.0) / 2.0
+    x = layers.GaussianNoise(self.input_noise)(x, train)
+    for i, width in enumerate(self.widths):
+      if i:
+        x = layers.GaussianNoise(self.hidden_noise)(x, train)
+      if self.weight_norm:
+        dense = layers.WeightNormDense(width, train_scale=False, dtype=self.dtype,
+                                       name=f"Dense_{i}")
+      else:
+        dense = nn.Dense(width, dtype=self.dtype, name=f"Dense_{i}")
+      x = nn.relu(dense(x))
     return x

@@ -336,6 +336,64 @@ class DenseConv(nn.Module):
     return (y + bias.astype(self.dtype)).reshape(b, 1, 1, self.features)
 
 
+class GaussianNoise(nn.Module):
+  """x + N(0, std^2) noise while training (`train=True`), from the 'dropout'
+  rng; the identity otherwise. The regulariser of improved-gan's
+  discriminators (nn.GaussianNoiseLayer, Salimans et al. 2016)."""
+  std: float
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    if not train or self.std == 0:
+      return x
+    return x + self.std * jax.random.normal(self.make_rng("dropout"), x.shape, x.dtype)
+
+
+class WeightNormDense(nn.Module):
+  """A dense layer with weight normalisation (Salimans & Kingma 2016):
+  y = g * (x V / ||V||_col) + b, V initialised N(0, 0.1^2), g = 1, b = 0, as
+  improved-gan's `nn.DenseLayer` (mnist_svhn_cifar10/nn.py).
+
+  Data-dependent initialisation: applied with the 'params' collection
+  mutable (outside `init`: `jaxgan.models.data_init`), the layer sets g and
+  b so that its pre-activations on the batch it sees have mean 0 and
+  standard deviation 1 per unit (g <- g / std, b <- -mean / std, the
+  official `init_updates`), and returns those normalised pre-activations, so
+  that the layers above initialise on them in the same pass.
+
+  Attributes:
+    features: output units.
+    train_scale: whether g is trained; improved-gan's MNIST discriminator
+      keeps its hidden layers' g at the data-dependent value
+      (`train_scale=False`) and trains the output layer's.
+    kernel_init: V's initialiser (improved-gan's generator output layer:
+      Lasagne's Glorot-uniform).
+    dtype: computation dtype (parameters stay float32).
+  """
+  features: int
+  train_scale: bool = True
+  kernel_init: Any = nn.initializers.normal(0.1)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    v = self.param("kernel", self.kernel_init, (x.shape[-1], self.features))
+    g = self.param("scale", nn.initializers.ones, (self.features,))
+    b = self.param("bias", nn.initializers.zeros, (self.features,))
+    direction = v / jnp.sqrt(jnp.sum(jnp.square(v), axis=0))
+    t = jnp.dot(x.astype(self.dtype), direction.astype(self.dtype))
+    if self.is_mutable_collection("params") and not self.is_initializing():
+      a = t.astype(jnp.float32) * g  # the pre-activation without bias
+      mean = jnp.mean(a, axis=0)
+      std = jnp.sqrt(jnp.mean(jnp.square(a - mean), axis=0))
+      g, b = g / std, -mean / std
+      self.put_variable("params", "scale", g)
+      self.put_variable("params", "bias", b)
+    if not self.train_scale:
+      g = lax.stop_gradient(g)
+    return t * g.astype(self.dtype) + b.astype(self.dtype)
+
+
 def pack_channels(x: jax.Array, pack: int) -> jax.Array:
   """PacGAN's packing for a convolutional discriminator (Lin et al. 2018):
   images (B, H, W, C) -> (B / pack, H, W, pack * C), each pack the

@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxgan.models import layers
@@ -55,6 +56,53 @@ class Generator(nn.Module):
     x = nn.Dense(math.prod(self.output_shape), dtype=self.dtype)(x)
     if self.tanh:
       x = jnp.tanh(x)
+    return x.reshape(z.shape[0], *self.output_shape).astype(jnp.float32)
+
+
+class FeatureMatchingGenerator(nn.Module):
+  """The MNIST generator of improved-gan's train_mnist_feature_matching.py
+  (Salimans et al. 2016): z uniform in [0, 1)^latent_dim -> `depth` dense
+  layers of `width` softplus units, each batch-normalised without a scale
+  (its `nn.batch_norm(..., g=None)`: a learned shift, eps 1e-6, running
+  averages with momentum 0.9) -> a dense sigmoid output, weight-normalised
+  (`nn.l2normalize`: a learned scale per unit). Dense kernels Glorot-uniform
+  (Lasagne's default).
+
+  The step draws z ~ N(0, I); the uniform latent is Phi(z) (the normal CDF,
+  exactly uniform). The sigmoid's [0, 1] is returned in jaxgan's [-1, 1]:
+  2 sigmoid(a) - 1.
+
+  Attributes:
+    output_shape: the shape of one sample, e.g. (28, 28, 1).
+    width, depth: hidden units and layers (500, 2).
+    weight_norm: the output layer weight-normalised (the official), else plain.
+    dtype: computation dtype (parameters stay float32).
+    axis_name: the pmap axis over which BatchNorm statistics are averaged.
+  """
+  output_shape: tuple[int, ...]
+  width: int = 500
+  depth: int = 2
+  weight_norm: bool = True
+  dtype: Any = jnp.float32
+  axis_name: str | None = None
+
+  @nn.compact
+  def __call__(self, z, train: bool = True):
+    x = jax.scipy.special.ndtr(z.astype(jnp.float32)).astype(self.dtype)
+    glorot = nn.initializers.xavier_uniform()
+    for _ in range(self.depth):
+      x = nn.Dense(self.width, use_bias=False, kernel_init=glorot, dtype=self.dtype)(x)
+      x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-6,
+                       use_scale=False, dtype=self.dtype,
+                       axis_name=self.axis_name if train else None)(x)
+      x = nn.softplus(x)
+    units = math.prod(self.output_shape)
+    if self.weight_norm:
+      x = layers.WeightNormDense(units, kernel_init=glorot, dtype=self.dtype,
+                                 name="output")(x)
+    else:
+      x = nn.Dense(units, kernel_init=glorot, dtype=self.dtype, name="output")(x)
+    x = 2.0 * nn.sigmoid(x) - 1.0
     return x.reshape(z.shape[0], *self.output_shape).astype(jnp.float32)
 
 

@@ -13,7 +13,7 @@ from absl import logging
 
 from jaxgan import data as data_lib
 from jaxgan import losses, models
-from jaxgan.train import objective, sampling
+from jaxgan.train import objective, polyak, sampling
 from jaxgan.train import schedules as schedules_lib
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
@@ -57,7 +57,8 @@ def make_optimizer(config: ml_collections.ConfigDict, num_steps: int = 0,
   (over `num_steps` training steps unless it says, `updates_per_step`
   updates per step), after historical averaging (`historical_averaging`: the
   penalty's weight, 0 for none) and before WGAN weight clipping (`clip`: the
-  bound c, 0 for none)."""
+  bound c, 0 for none) and a Polyak average of the parameters (`polyak`: its
+  decay, 0 for none; `jaxgan.train.polyak`)."""
   make, keys = OPTIMIZERS[config.name]
   scheduled = schedules_lib.parse(config.get("schedules", ""), keys, "optimizer")
   hyperparams = {k: schedules_lib.fn(scheduled.get(k), config[k] if k in config else _DEFAULTS[k],
@@ -67,6 +68,8 @@ def make_optimizer(config: ml_collections.ConfigDict, num_steps: int = 0,
     chain.insert(0, losses.historical_averaging(config.historical_averaging))
   if config.get("clip", 0.0) > 0:
     chain.append(losses.weight_clipping(config.clip))
+  if config.get("polyak", 0.0) > 0:  # last: it averages the updated parameters
+    chain.append(polyak.polyak_averaging(config.polyak))
   return chain[0] if len(chain) == 1 else optax.chain(*chain)
 
 
@@ -107,6 +110,26 @@ def labeled_subset(labels: np.ndarray, num_labeled: int, num_classes: int,
   return np.sort(np.concatenate([
       rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
       for c in range(num_classes)]))
+
+
+def init_from_data(config: ml_collections.ConfigDict, state: state_lib.GANState,
+                   dataset: data_lib.ImageDataset) -> state_lib.GANState:
+  """`state` with D's data-dependent initialisation done
+  (`models.data_init`), on `models.data_init_examples(config.model)` training
+  images drawn by the seed (improved-gan: 500); the state unchanged for a
+  model without one."""
+  n = models.data_init_examples(config.model)
+  if n == 0:
+    return state
+  n = min(n, len(dataset))
+  _, discriminator = models.create(config.model, dataset.images.shape[1:])
+  rng = np.random.default_rng((config.seed, 11))
+  images = data_lib.to_float(dataset.images[np.sort(rng.choice(len(dataset), n, replace=False))])
+  d_state = state.discriminator
+  params = models.data_init(
+      discriminator, {"params": d_state.params, "batch_stats": d_state.batch_stats},
+      images, jax.random.PRNGKey(config.seed))
+  return state.replace(discriminator=d_state.replace(params=jax.device_get(params)))
 
 
 def example_cond(config: ml_collections.ConfigDict,

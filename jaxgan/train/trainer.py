@@ -92,6 +92,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     evaluator = _evaluator(config, dataset, workdir)
     cond_shape = None if dataset.sources is None else dataset.sources.shape[1:]
     state, p_train_step, sampler = setup.build(config, dataset.images.shape[1:], cond_shape)
+    state = setup.init_from_data(config, state, dataset)  # weight norm's, if the model has it
     os.makedirs(workdir, exist_ok=True)
     checkpointer = checkpoint_lib.Checkpointer(workdir_lib.checkpoint_dir(workdir),
                                                max_to_keep=config.train.max_checkpoints)

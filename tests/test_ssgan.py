@@ -1,0 +1,174 @@
+"""The pieces of improved-gan's semi-supervised MNIST GAN (configs/ssgan.py):
+weight normalisation with data-dependent initialisation, the Gaussian noise
+layer, its generator, and Polyak averaging of D's weights, each against its
+formula. (The config itself trains, end to end, in test_conditional.py.)"""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from jaxgan import data as data_lib
+from jaxgan import models
+from jaxgan.models import conditional, layers, mlp
+from jaxgan.train import polyak, setup
+from jaxgan.train import state as state_lib
+
+from configs import ssgan
+
+
+def _init(module, x, **kwargs):
+  return module.init(jax.random.PRNGKey(0), x, **kwargs)
+
+
+def test_weight_norm_dense_is_its_formula():
+  """y = g * x V / ||V||_col + b, whatever V's scale."""
+  x = np.random.default_rng(0).normal(size=(5, 7)).astype(np.float32)
+  layer = layers.WeightNormDense(3)
+  params = _init(layer, x)["params"]
+  rng = np.random.default_rng(1)
+  params = {"kernel": jnp.asarray(rng.normal(size=(7, 3)) * 3, jnp.float32),
+            "scale": jnp.asarray(rng.uniform(0.5, 2, 3), jnp.float32),
+            "bias": jnp.asarray(rng.normal(size=3), jnp.float32)}
+  v = np.asarray(params["kernel"], np.float64)
+  want = (x @ (v / np.linalg.norm(v, axis=0))) * np.asarray(params["scale"]) + np.asarray(
+      params["bias"])
+  np.testing.assert_allclose(layer.apply({"params": params}, x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_weight_norm_data_init_standardises_the_pre_activations():
+  """With 'params' mutable, g <- g / std, b <- -mean / std of the
+  pre-activations on the batch (improved-gan's init_updates), and the pass
+  returns them standardised; a later call on the same batch gives the same."""
+  x = np.random.default_rng(0).normal(2.0, 3.0, size=(64, 10)).astype(np.float32)
+  layer = layers.WeightNormDense(4)
+  variables = _init(layer, x)
+  np.testing.assert_array_equal(variables["params"]["scale"], np.ones(4))
+  out, updated = layer.apply(variables, x, mutable=["params"])
+  for y in (out, layer.apply(updated, x)):
+    np.testing.assert_allclose(np.mean(y, 0), 0, atol=1e-5)
+    np.testing.assert_allclose(np.std(y, 0), 1, rtol=1e-4)
+  np.testing.assert_array_equal(updated["params"]["kernel"], variables["params"]["kernel"])
+
+
+def test_fixed_scale_gets_no_gradient():
+  x = jnp.ones((3, 4))
+  for train_scale in (True, False):
+    layer = layers.WeightNormDense(2, train_scale=train_scale)
+    params = _init(layer, x)["params"]
+    grads = jax.grad(lambda p, layer=layer: jnp.sum(layer.apply({"params": p}, x) ** 2))(params)
+    assert bool(jnp.any(grads["scale"] != 0)) == train_scale
+    assert jnp.any(grads["kernel"] != 0)
+
+
+def test_gaussian_noise_adds_noise_of_its_std_in_training_only():
+  x = jnp.zeros((200_000,))
+  noise = layers.GaussianNoise(0.5)
+  np.testing.assert_array_equal(noise.apply({}, x, train=False), x)
+  y = noise.apply({}, x, train=True, rngs={"dropout": jax.random.PRNGKey(3)})
+  # the sample std of 200,000 draws: within 4 of its standard errors (0.5 / sqrt(2 n))
+  assert abs(float(jnp.std(y)) - 0.5) < 4 * 0.5 / np.sqrt(2 * x.size)
+  again = noise.apply({}, x, train=True, rngs={"dropout": jax.random.PRNGKey(3)})
+  np.testing.assert_array_equal(again, y)
+
+
+def test_improved_gan_generator_layers_and_range():
+  """Hidden dense layers without bias, BatchNorm with a shift but no scale,
+  a weight-normalised output; samples in [-1, 1] (2 sigmoid - 1), and the
+  latent enters as Phi(z), uniform in [0, 1)."""
+  g = mlp.FeatureMatchingGenerator(output_shape=(4, 4, 1), width=6, depth=2)
+  z = jax.random.normal(jax.random.PRNGKey(0), (8, 5))
+  variables = _init(g, z, train=False)
+  params = variables["params"]
+  assert set(params["Dense_0"]) == {"kernel"} and set(params["BatchNorm_0"]) == {"bias"}
+  assert set(params["output"]) == {"kernel", "scale", "bias"}
+  x, _ = g.apply(variables, z, train=True, mutable=["batch_stats"])
+  assert x.shape == (8, 4, 4, 1) and jnp.all(jnp.abs(x) <= 1)
+  # The first layer sees Phi(z): a kernel row for a coordinate that Phi maps
+  # to ~0 (z = -10) contributes nothing.
+  first = jax.scipy.special.ndtr(z.at[:, 0].set(-10.0))
+  np.testing.assert_allclose(first[:, 0], 0, atol=1e-20)
+  bumped = jax.tree.map(jnp.copy, params)
+  bumped["Dense_0"]["kernel"] = bumped["Dense_0"]["kernel"].at[0].add(5.0)
+  low = z.at[:, 0].set(-10.0)
+  a = g.apply({**variables, "params": params}, low, train=False)
+  b = g.apply({**variables, "params": bumped}, low, train=False)
+  np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_polyak_average_is_the_bias_corrected_official_average():
+  """a <- a + (1 - decay) (p - a) from a = 0 after each update (improved-gan),
+  read as a / (1 - decay^t); the updates pass through unchanged."""
+  decay = 0.9
+  tx = optax.chain(optax.sgd(0.1), polyak.polyak_averaging(decay))
+  params = {"w": jnp.array([1.0, -2.0])}
+  state = tx.init(params)
+  assert polyak.averaged_params(state) is None  # no update yet
+  a = np.zeros(2)
+  rng = np.random.default_rng(0)
+  for t in range(1, 6):
+    grads = {"w": jnp.asarray(rng.normal(size=2), jnp.float32)}
+    updates, state = tx.update(grads, state, params)
+    np.testing.assert_allclose(updates["w"], -0.1 * grads["w"], rtol=1e-6)
+    params = optax.apply_updates(params, updates)
+    a = a + (1 - decay) * (np.asarray(params["w"]) - a)
+    np.testing.assert_allclose(polyak.averaged_params(state)["w"], a / (1 - decay ** t),
+                               rtol=1e-5)
+  assert polyak.averaged_params(optax.adam(1e-3).init(params)) is None
+
+
+def _tiny_ssgan():
+  config = ssgan.get_config()
+  config.model.update(g_width=8, d_widths=(16, 12), latent_dim=4, data_init_examples=40)
+  return config
+
+
+def test_init_from_data_standardises_every_layer_of_d():
+  """After `setup.init_from_data` (noise off to see it), each of D's hidden
+  layers' pre-activations on the init images have mean 0 and std 1, layer
+  after layer (the init pass normalises each before the next sees it)."""
+  config = _tiny_ssgan()
+  config.model.update(d_input_noise=0.0, d_hidden_noise=0.0)
+  images = np.random.default_rng(0).integers(0, 256, (40, 28, 28, 1), np.uint8)
+  dataset = data_lib.ImageDataset(images, np.arange(40) % 10, 10, "random")
+  g, d = models.create(config.model)
+  state = state_lib.create(jax.random.PRNGKey(0), g, d, optax.sgd(0.1), optax.sgd(0.1),
+                           latent_dim=4, image_shape=(28, 28, 1), ema_decay=0.0)
+  state = setup.init_from_data(config, state, dataset)
+  params = state.discriminator.params
+  x = (data_lib.to_float(images).reshape(40, -1) + 1) / 2  # d_unit_input
+  for i in range(2):
+    body = conditional.NoisyMLP(widths=(16, 12)[:i + 1], input_noise=0.0, hidden_noise=0.0,
+                                weight_norm=True, unit_input=True)
+    sub = {f"Dense_{j}": params["discriminator"][f"Dense_{j}"] for j in range(i + 1)}
+    h = body.apply({"params": sub}, data_lib.to_float(images), train=False)
+    # ReLU of a standardised pre-activation: recover it where positive; the
+    # pre-activation itself from the layer's formula.
+    w = sub[f"Dense_{i}"]
+    prev = x if i == 0 else np.asarray(conditional.NoisyMLP(
+        widths=(16,), input_noise=0.0, hidden_noise=0.0, weight_norm=True,
+        unit_input=True).apply({"params": {"Dense_0": sub["Dense_0"]}},
+                               data_lib.to_float(images), train=False))
+    v = np.asarray(w["kernel"], np.float64)
+    pre = (prev @ (v / np.linalg.norm(v, axis=0))) * np.asarray(w["scale"]) + np.asarray(
+        w["bias"])
+    np.testing.assert_allclose(pre.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(pre.std(0), 1, rtol=1e-3)
+    np.testing.assert_allclose(np.maximum(pre, 0), h, atol=1e-4)
+
+
+def test_a_model_without_data_init_is_left_as_it_is():
+  config = ml_collections.ConfigDict(ssgan.get_config().to_dict())
+  config.model.weight_norm = False
+  assert models.data_init_examples(config.model) == 0
+  state = object()
+  assert setup.init_from_data(config, state, None) is state
+
+
+def test_weight_norm_needs_init_examples():
+  config = _tiny_ssgan()
+  config.model.data_init_examples = 1
+  with pytest.raises(ValueError, match="data_init_examples"):
+    models.check(config.model)
