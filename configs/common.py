@@ -25,6 +25,7 @@ def optimizer(name: str = "adam", learning_rate: float = 2e-4, **overrides
       name=name,  # adam | rmsprop | sgd
       learning_rate=learning_rate,
       b1=0.5, b2=0.999,  # adam
+      eps=1e-8, eps_root=0.0,  # adam: outside / inside the square root (optax's meaning)
       decay=0.9,  # rmsprop
       historical_averaging=0.0,  # weight of ||theta - mean(past thetas)||^2; 0: off
       clip=0.0,  # WGAN weight clipping bound c after each update; 0: off

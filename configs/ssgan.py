@@ -19,7 +19,8 @@ Networks and training as the official code:
   10 weight-normalised logits; hidden layers' scales fixed at their
   data-dependent initialisation on 500 training images, the output's trained
   (`layers.WeightNormDense`, `conditional.NoisyMLP`).
-- Adam(0.003, b1=0.5) for both players, batch 100 unlabelled + 100 labelled,
+- Adam(0.003, b1=0.5, eps 1e-8 inside the square root, as its Theano Adam)
+  for both players, batch 100 unlabelled + 100 labelled,
   one G update per D update; D's test error with its Polyak-averaged weights
   (decay 0.9999, `optimizer.d.polyak`). The official trains 300 epochs of
   600 steps (180,000 steps, the default here).
@@ -59,9 +60,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.num_labeled = 100  # labelled training examples, the same number per class
   config.loss = common.loss("minimax", adv_weight=0.0, feature_matching_weight=1 / 250,
                             semi_supervised_weight=2.0)
+  # nn.adam_updates: g / sqrt(v_hat + 1e-8), i.e. eps inside the square root.
+  adam = dict(b1=0.5, eps=0.0, eps_root=1e-8)
   config.optimizer = ml_collections.ConfigDict(dict(
-      g=common.optimizer("adam", 3e-3, b1=0.5),
-      d=common.optimizer("adam", 3e-3, b1=0.5, polyak=0.9999)))
+      g=common.optimizer("adam", 3e-3, **adam),
+      d=common.optimizer("adam", 3e-3, polyak=0.9999, **adam)))
   config.train = cgan.train(300 * STEPS_PER_EPOCH)
   config.train.update(batch_size=100, labeled_batch_size=100, ema_decay=0.0,
                       sample_every=10 * STEPS_PER_EPOCH, num_samples=100,

@@ -27,7 +27,12 @@ OPTIMIZERS = {
     "rmsprop": (optax.rmsprop, ("learning_rate", "decay")),
     "sgd": (optax.sgd, ("learning_rate",)),
 }
-_DEFAULTS = {"decay": 0.9}
+_DEFAULTS = {"decay": 0.9, "eps": 1e-8, "eps_root": 0.0}
+# Constants of an optimizer, fixed for the run (not in its injected
+# hyperparameters, so a config that leaves them at their defaults has the
+# state it had before they existed): Adam's eps (outside the square root) and
+# eps_root (inside; improved-gan's Theano Adam: eps 0, eps_root 1e-8).
+_CONSTANTS = {"adam": ("eps", "eps_root")}
 
 
 def optimizer_schedules(config: ml_collections.ConfigDict, player: str) -> dict:
@@ -63,7 +68,8 @@ def make_optimizer(config: ml_collections.ConfigDict, num_steps: int = 0,
   scheduled = schedules_lib.parse(config.get("schedules", ""), keys, "optimizer")
   hyperparams = {k: schedules_lib.fn(scheduled.get(k), config[k] if k in config else _DEFAULTS[k],
                                      num_steps, updates_per_step) for k in keys}
-  chain = [optax.inject_hyperparams(make)(**hyperparams)]
+  constants = {k: config.get(k, _DEFAULTS[k]) for k in _CONSTANTS.get(config.name, ())}
+  chain = [optax.inject_hyperparams(functools.partial(make, **constants))(**hyperparams)]
   if config.get("historical_averaging", 0.0) > 0:
     chain.insert(0, losses.historical_averaging(config.historical_averaging))
   if config.get("clip", 0.0) > 0:
