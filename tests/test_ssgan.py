@@ -172,3 +172,27 @@ def test_weight_norm_needs_init_examples():
   config.model.data_init_examples = 1
   with pytest.raises(ValueError, match="data_init_examples"):
     models.check(config.model)
+
+
+def test_adam_eps_root_is_a_constant_of_the_optimizer():
+  """optimizer.eps_root (improved-gan's Theano Adam: g / sqrt(v + 1e-8)) gives
+  optax.adam(eps=0, eps_root=1e-8)'s steps; the injected hyperparameters (the
+  checkpointed state) stay learning_rate, b1, b2 whatever the constants."""
+  from configs import common
+  params = {"w": jnp.array([1.0, -2.0, 3.0])}
+  grads = {"w": jnp.array([1e-6, -0.5, 2e-5])}
+  theano = common.optimizer("adam", 1e-3, eps=0.0, eps_root=1e-8)
+  want = optax.adam(1e-3, b1=0.5, eps=0.0, eps_root=1e-8)
+  for config, reference in ((theano, want), (common.optimizer("adam", 1e-3),
+                                             optax.adam(1e-3, b1=0.5))):
+    tx = setup.make_optimizer(config)
+    state = tx.init(params)
+    assert set(state.hyperparams) == {"learning_rate", "b1", "b2"}
+    updates, _ = tx.update(grads, state, params)
+    expected, _ = reference.update(grads, reference.init(params), params)
+    # the same formula, its hyperparameters as float32 arrays: a few ulps apart
+    np.testing.assert_allclose(updates["w"], expected["w"], rtol=2e-5)
+  # the constants matter for small gradients: eps inside the root damps them
+  a, _ = setup.make_optimizer(theano).update(grads, setup.make_optimizer(theano).init(params))
+  b, _ = optax.adam(1e-3, b1=0.5).update(grads, optax.adam(1e-3, b1=0.5).init(params))
+  assert abs(float(a["w"][0])) < 0.1 * abs(float(b["w"][0]))

@@ -69,7 +69,8 @@ def make_optimizer(config: ml_collections.ConfigDict, num_steps: int = 0,
   hyperparams = {k: schedules_lib.fn(scheduled.get(k), config[k] if k in config else _DEFAULTS[k],
                                      num_steps, updates_per_step) for k in keys}
   constants = {k: config.get(k, _DEFAULTS[k]) for k in _CONSTANTS.get(config.name, ())}
-  chain = [optax.inject_hyperparams(functools.partial(make, **constants))(**hyperparams)]
+  chain = [optax.inject_hyperparams(make, static_args=tuple(constants))(**hyperparams,
+                                                                      **constants)]
   if config.get("historical_averaging", 0.0) > 0:
     chain.insert(0, losses.historical_averaging(config.historical_averaging))
   if config.get("clip", 0.0) > 0:
