@@ -176,8 +176,9 @@ def test_weight_norm_needs_init_examples():
 
 def test_adam_eps_root_is_a_constant_of_the_optimizer():
   """optimizer.eps_root (improved-gan's Theano Adam: g / sqrt(v + 1e-8)) gives
-  optax.adam(eps=0, eps_root=1e-8)'s steps; the injected hyperparameters (the
-  checkpointed state) stay learning_rate, b1, b2 whatever the constants."""
+  optax.adam(eps=0, eps_root=1e-8)'s steps; the optimizer state (what a
+  checkpoint holds) has the layout it had before eps and eps_root were
+  options, with their values."""
   from configs import common
   params = {"w": jnp.array([1.0, -2.0, 3.0])}
   grads = {"w": jnp.array([1e-6, -0.5, 2e-5])}
@@ -187,7 +188,9 @@ def test_adam_eps_root_is_a_constant_of_the_optimizer():
                                              optax.adam(1e-3, b1=0.5))):
     tx = setup.make_optimizer(config)
     state = tx.init(params)
-    assert set(state.hyperparams) == {"learning_rate", "b1", "b2"}
+    before = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3, b1=0.5, b2=0.999)
+    assert jax.tree.structure(state) == jax.tree.structure(before.init(params))
+    assert float(state.hyperparams["eps_root"]) == pytest.approx(config.eps_root)
     updates, _ = tx.update(grads, state, params)
     expected, _ = reference.update(grads, reference.init(params), params)
     # the same formula, its hyperparameters as float32 arrays: a few ulps apart

@@ -28,10 +28,11 @@ OPTIMIZERS = {
     "sgd": (optax.sgd, ("learning_rate",)),
 }
 _DEFAULTS = {"decay": 0.9, "eps": 1e-8, "eps_root": 0.0}
-# Constants of an optimizer, fixed for the run (not in its injected
-# hyperparameters, so a config that leaves them at their defaults has the
-# state it had before they existed): Adam's eps (outside the square root) and
-# eps_root (inside; improved-gan's Theano Adam: eps 0, eps_root 1e-8).
+# Constants of an optimizer, fixed for the run (never scheduled or swept):
+# Adam's eps (outside the square root) and eps_root (inside; improved-gan's
+# Theano Adam: eps 0, eps_root 1e-8). inject_hyperparams keeps every numeric
+# argument in the state, these too (as it did with optax's defaults before
+# they were options): the state, and a checkpoint's layout, are unchanged.
 _CONSTANTS = {"adam": ("eps", "eps_root")}
 
 
@@ -69,8 +70,7 @@ def make_optimizer(config: ml_collections.ConfigDict, num_steps: int = 0,
   hyperparams = {k: schedules_lib.fn(scheduled.get(k), config[k] if k in config else _DEFAULTS[k],
                                      num_steps, updates_per_step) for k in keys}
   constants = {k: config.get(k, _DEFAULTS[k]) for k in _CONSTANTS.get(config.name, ())}
-  chain = [optax.inject_hyperparams(make, static_args=tuple(constants))(**hyperparams,
-                                                                      **constants)]
+  chain = [optax.inject_hyperparams(functools.partial(make, **constants))(**hyperparams)]
   if config.get("historical_averaging", 0.0) > 0:
     chain.insert(0, losses.historical_averaging(config.historical_averaging))
   if config.get("clip", 0.0) > 0:
