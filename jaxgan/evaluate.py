@@ -158,12 +158,14 @@ def discriminator_test_error(workdir: str, *, split: str = 'test',
   restored_step, state = restore_state(config, workdir, step, dataset.images.shape[1:])
   discriminator = models.create(config.model, dataset.images.shape[1:])[1]
 
-  def errors(params):
-    variables = {'params': params, 'batch_stats': state.discriminator.batch_stats}
-    predict = jax.jit(lambda x: jax.numpy.argmax(discriminator.apply(
-        variables, data_lib.to_float(x), train=False)['class_logits'], -1))
-    predictions = np.concatenate([np.asarray(predict(dataset.images[i:i + batch_size]))
-                                  for i in range(0, len(dataset), batch_size)])
+  predict = jax.jit(lambda params, x: jax.numpy.argmax(discriminator.apply(
+      {'params': params, 'batch_stats': state.discriminator.batch_stats},
+      data_lib.to_float(x), train=False)['class_logits'], -1))
+
+  def errors(params):  # the same compiled predict for both sets of weights
+    predictions = np.concatenate([
+        np.asarray(predict(params, dataset.images[i:i + batch_size]))
+        for i in range(0, len(dataset), batch_size)])
     return int((predictions != dataset.labels).sum())
 
   last = errors(state.discriminator.params)

@@ -394,6 +394,14 @@ class WeightNormDense(nn.Module):
     return t * g.astype(self.dtype) + b.astype(self.dtype)
 
 
+def check_pack(batch: int, pack: int) -> None:
+  """Raises a ValueError when a batch cannot be split into PacGAN packs."""
+  if batch % pack:
+    raise ValueError(f"The discriminator packs {pack} samples per input "
+                     f"(config.model.pack) but got a batch of {batch}; use a "
+                     f"per-device batch size divisible by {pack}.")
+
+
 def pack_channels(x: jax.Array, pack: int) -> jax.Array:
   """PacGAN's packing for a convolutional discriminator (Lin et al. 2018):
   images (B, H, W, C) -> (B / pack, H, W, pack * C), each pack the
@@ -403,11 +411,8 @@ def pack_channels(x: jax.Array, pack: int) -> jax.Array:
   and `X_stacked[..., j * 3 + k]`)."""
   if pack == 1:
     return x
+  check_pack(x.shape[0], pack)
   b, h, w, c = x.shape
-  if b % pack:
-    raise ValueError(f"The discriminator packs {pack} samples per input "
-                     f"(config.model.pack) but got a batch of {b}; use a "
-                     f"per-device batch size divisible by {pack}.")
   x = x.reshape(b // pack, pack, h, w, c).transpose(0, 2, 3, 1, 4)
   return x.reshape(b // pack, h, w, pack * c)
 

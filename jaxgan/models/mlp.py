@@ -133,10 +133,7 @@ class Discriminator(nn.Module):
   def __call__(self, x, train: bool = True, features_only: bool = False):
     """features_only: return the last hidden features (B / pack, width)
     instead of logits, for discriminators that put their own heads on them."""
-    if x.shape[0] % self.pack:
-      raise ValueError(f"The discriminator packs {self.pack} samples per input "
-                       f"(config.model.pack) but got a batch of {x.shape[0]}; use a "
-                       f"per-device batch size divisible by {self.pack}.")
+    layers.check_pack(x.shape[0], self.pack)
     x = x.reshape(x.shape[0] // self.pack, -1).astype(self.dtype)
     for _ in range(self.depth):
       x = nn.leaky_relu(nn.Dense(self.width, dtype=self.dtype)(x), 0.2)
