@@ -25,13 +25,13 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import torch
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(__file__))
 import pytorch_dcgan  # noqa: E402
+from peak import matmul_gflops  # noqa: E402
 from step_throughput import JaxStep  # noqa: E402
 
 from jaxgan.models import layers  # noqa: E402
@@ -43,32 +43,6 @@ flags.DEFINE_integer("matmul_size", 2048, "n of the n x n x n matmul that measur
 
 def _sig(x: float) -> float:
   return float(f"{x:.3g}")
-
-
-def _median_time(fn, repeats=10):
-  fn()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
-
-
-def matmul_gflops(n: int, device: str) -> dict:
-  """float32 n x n x n matmul throughput of XLA and of PyTorch, in GFLOP/s."""
-  flops = 2 * n ** 3
-  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-  dot = jax.jit(jnp.dot)
-  jax_s = _median_time(lambda: dot(a, a).block_until_ready())
-  t = torch.randn(n, n, device=device)
-  sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-
-  def torch_mm():
-    torch.mm(t, t)
-    sync()
-  torch_s = _median_time(torch_mm)
-  return {"xla": flops / jax_s / 1e9, "torch": flops / torch_s / 1e9}
 
 
 def _model_flops(f) -> float:

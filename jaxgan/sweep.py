@@ -51,8 +51,8 @@ from absl import logging
 from PIL import Image, ImageDraw
 
 from jaxgan import checkpoint as checkpoint_lib
+from jaxgan import compilation, distributed, evaluation, models
 from jaxgan import data as data_lib
-from jaxgan import distributed, evaluation, models
 from jaxgan.train import actions as actions_lib
 from jaxgan.train import lock as lock_lib
 from jaxgan.train import (
@@ -349,10 +349,10 @@ def make_sweep_step(generator, discriminator, config: ml_collections.ConfigDict,
 
   local = ({} if jax.process_count() == 1 else
            dict(devices=jax.local_devices()[:num_devices], axis_size=num_devices))
-  return step_lib.CompiledStep(
+  return compilation.CompiledStep(
       jax.pmap(jax.vmap(member_steps, in_axes=(0, 0, 0, None, 0)),
                axis_name=MEMBER_AXIS, donate_argnums=(0,), **local),
-      step_lib.compiler_options())
+      compilation.compiler_options())
 
 
 class _Layout:

@@ -11,7 +11,7 @@ differs is how XLA computes them, set by `impl`:
   by hand (`strided_conv`, `transposed_conv`, `conv_kernel_grad`, each the
   derivative of the others), every one in the NHWC/HWIO layout that XLA:CPU
   runs on its fast libraries (Eigen, as the training step is compiled with
-  `jaxgan.train.step.compiler_options()`; else YNNPACK). XLA's own
+  `jaxgan.compilation.compiler_options()`; else YNNPACK). XLA's own
   derivatives of a strided convolution are convolutions in other layouts,
   which XLA:CPU rewrites into that layout outside loops only: inside a loop
   (`lax.fori_loop`, as every training call is) it runs them in a generic

@@ -16,11 +16,10 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-from absl import logging
 from jax import lax
 
+from jaxgan.compilation import CompiledStep, compiler_options  # noqa: F401 (re-exported)
 from jaxgan.data import to_float
 from jaxgan.train import augmentation
 from jaxgan.train import objective as objective_lib
@@ -405,69 +404,6 @@ def _call_metrics(stats: dict, finite_steps: jax.Array, first_bad: jax.Array,
   return dict(mean, min=jax.tree.map(none, stats["min"]),
               max=jax.tree.map(none, stats["max"]), nonfinite=stats["nonfinite"],
               finite_steps=finite_steps, nonfinite_step=first_bad, nonfinite_count=num_bad)
-
-
-def compiler_options() -> dict[str, str]:
-  """XLA options the training step is compiled with on this backend.
-
-  On CPU, convolutions run on Eigen rather than YNNPACK, whose kernel
-  gradients are slower for these layers; matrix multiplies and reductions
-  (BatchNorm's statistics and their gradients) stay on YNNPACK, whose
-  reductions are faster than XLA's own reduce-windows. The measurements are
-  in benchmarks/NOTES.md.
-  """
-  if jax.default_backend() != "cpu":
-    return {}
-  return {"xla_cpu_experimental_ynn_fusion_type":
-          "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
-
-
-class CompiledStep:
-  """A pmapped function compiled ahead of time with XLA `options`, once for
-  each set of argument shapes (as `jax.pmap` compiles once per shapes).
-
-  Called like the function; `compile(*args)` returns the compiled executable
-  (for its cost analysis or compile time). An XLA that does not know an option
-  compiles without the options, with a warning. With several processes
-  (`jax.distributed`) calls go to the pmapped function, without the options.
-  """
-
-  def __init__(self, pmapped: Callable, options: dict[str, str]):
-    self._pmapped = pmapped
-    self._options = dict(options)
-    self._compiled = {}
-
-  def _key(self, args) -> tuple:
-    leaves, tree = jax.tree.flatten(args)
-    return tree, tuple((np.shape(x), x.dtype if hasattr(x, "dtype") else np.result_type(x))
-                       for x in leaves)
-
-  def compile(self, *args):
-    """The executable for arguments like `args`, compiled on first use."""
-    key = self._key(args)
-    if key not in self._compiled:
-      self._compiled[key] = self._compile(self._pmapped.lower(*args))
-    return self._compiled[key]
-
-  def _compile(self, lowered):
-    if not self._options:
-      return lowered.compile()
-    try:
-      return lowered.compile(self._options)
-    except Exception as e:  # noqa: BLE001 - XLA's error type differs between versions
-      if not any(name in str(e) for name in self._options):
-        raise
-      logging.warning("Compiling the step without the XLA options %s, which this "
-                      "jaxlib does not take (%s).", self._options, e)
-      self._options = {}
-      return lowered.compile()
-
-  def __call__(self, *args):
-    if jax.process_count() > 1:
-      # A compiled pmap takes global arrays; the trainer passes each
-      # process's shards, which only the pmapped function assembles.
-      return self._pmapped(*args)
-    return self.compile(*args)(*args)
 
 
 def condition(config: Any) -> str | None:

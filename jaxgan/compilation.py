@@ -1,0 +1,105 @@
+"""How jaxgan compiles its programs: XLA options per backend, ahead-of-time
+compiled pmapped functions, and the persistent compilation cache.
+
+Used by the training step (`jaxgan.train.step`), vectorised sweeps and feature
+extraction for FID (`jaxgan.evaluation`): whatever runs convolutions in bulk.
+"""
+
+import os
+from collections.abc import Callable
+
+import jax
+import numpy as np
+from absl import logging
+
+# JAX's own thresholds, kept: programs that compile in under a second are not
+# written (the training step, the state's initialisation and the FID
+# networks are).
+_CACHE_MIN_COMPILE_S = 1.0
+
+
+def compiler_options() -> dict[str, str]:
+  """XLA options for the programs that run convolutions in bulk on this
+  backend: training steps and feature extraction.
+
+  On CPU, convolutions run on Eigen rather than YNNPACK, whose kernel
+  gradients are slower for these layers, and whose forward convolutions ran
+  the FID Inception at 0.3x the speed; matrix multiplies and reductions
+  (BatchNorm's statistics and their gradients) stay on YNNPACK, whose
+  reductions are faster than XLA's own reduce-windows. The measurements are
+  in benchmarks/NOTES.md.
+  """
+  if jax.default_backend() != "cpu":
+    return {}
+  return {"xla_cpu_experimental_ynn_fusion_type":
+          "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
+
+
+class CompiledStep:
+  """A pmapped function compiled ahead of time with XLA `options`, once for
+  each set of argument shapes (as `jax.pmap` compiles once per shapes).
+
+  Called like the function; `compile(*args)` returns the compiled executable
+  (for its cost analysis or compile time). An XLA that does not know an option
+  compiles without the options, with a warning. With several processes
+  (`jax.distributed`) calls go to the pmapped function, without the options.
+  """
+
+  def __init__(self, pmapped: Callable, options: dict[str, str]):
+    self._pmapped = pmapped
+    self._options = dict(options)
+    self._compiled = {}
+
+  def _key(self, args) -> tuple:
+    leaves, tree = jax.tree.flatten(args)
+    return tree, tuple((np.shape(x), x.dtype if hasattr(x, "dtype") else np.result_type(x))
+                       for x in leaves)
+
+  def compile(self, *args):
+    """The executable for arguments like `args`, compiled on first use."""
+    key = self._key(args)
+    if key not in self._compiled:
+      self._compiled[key] = self._compile(self._pmapped.lower(*args))
+    return self._compiled[key]
+
+  def _compile(self, lowered):
+    if not self._options:
+      return lowered.compile()
+    try:
+      return lowered.compile(self._options)
+    except Exception as e:  # noqa: BLE001 - XLA's error type differs between versions
+      if not any(name in str(e) for name in self._options):
+        raise
+      logging.warning("Compiling the step without the XLA options %s, which this "
+                      "jaxlib does not take (%s).", self._options, e)
+      self._options = {}
+      return lowered.compile()
+
+  def __call__(self, *args):
+    if jax.process_count() > 1:
+      # A compiled pmap takes global arrays; the trainer passes each
+      # process's shards, which only the pmapped function assembles.
+      return self._pmapped(*args)
+    return self.compile(*args)(*args)
+
+
+def enable_persistent_cache(directory: str | None) -> str | None:
+  """Keeps compiled programs in `directory` across processes (JAX's persistent
+  compilation cache), so a second run of the same config skips its compiles.
+
+  Entries are keyed by the program, the compile options, the jaxlib version
+  and the device, so a changed model or a new jaxlib compiles afresh. Only
+  programs that took at least a second to compile are written. `directory`
+  None or '' leaves the cache off. Returns the directory in use (None: off).
+  Call before the first compile; a directory already set (by
+  `JAX_COMPILATION_CACHE_DIR` or an earlier call) is kept.
+  """
+  current = jax.config.jax_compilation_cache_dir
+  if current:
+    return current
+  if not directory:
+    return None
+  os.makedirs(directory, exist_ok=True)
+  jax.config.update("jax_compilation_cache_dir", directory)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", _CACHE_MIN_COMPILE_S)
+  return directory
