@@ -5,17 +5,14 @@ Used by the training step (`jaxgan.train.step`), vectorised sweeps and feature
 extraction for FID (`jaxgan.evaluation`): whatever runs convolutions in bulk.
 """
 
+import hashlib
 import os
+import platform
 from collections.abc import Callable
 
 import jax
 import numpy as np
 from absl import logging
-
-# JAX's own thresholds, kept: programs that compile in under a second are not
-# written (the training step, the state's initialisation and the FID
-# networks are).
-_CACHE_MIN_COMPILE_S = 1.0
 
 
 def compiler_options() -> dict[str, str]:
@@ -83,23 +80,44 @@ class CompiledStep:
     return self.compile(*args)(*args)
 
 
-def enable_persistent_cache(directory: str | None) -> str | None:
-  """Keeps compiled programs in `directory` across processes (JAX's persistent
-  compilation cache), so a second run of the same config skips its compiles.
+def host_fingerprint() -> str:
+  """16 hex digits naming what compiled code depends on besides the program:
+  the jaxlib version and this CPU's model and feature flags."""
+  import jaxlib  # pylint: disable=g-import-not-at-top
+  cpu = platform.processor()
+  try:
+    with open("/proc/cpuinfo") as f:
+      first = f.read().split("\n\n")[0]
+    cpu = "\n".join(line for line in first.splitlines()
+                    if line.startswith(("model name", "flags")))
+  except OSError:
+    pass
+  text = f"{jaxlib.__version__}\n{platform.machine()}\n{cpu}"
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-  Entries are keyed by the program, the compile options, the jaxlib version
-  and the device, so a changed model or a new jaxlib compiles afresh. Only
-  programs that took at least a second to compile are written. `directory`
-  None or '' leaves the cache off. Returns the directory in use (None: off).
-  Call before the first compile; a directory already set (by
-  `JAX_COMPILATION_CACHE_DIR` or an earlier call) is kept.
+
+def enable_persistent_cache(directory: str | None, *,
+                            min_compile_time_s: float = 1.0) -> str | None:
+  """Keeps compiled programs across processes (JAX's persistent compilation
+  cache), so a second run of the same config skips its compiles.
+
+  Entries go to `directory`/`host_fingerprint()`: JAX keys them by the
+  program, the compile options, the jaxlib version and the device kind, but
+  not by the CPU's features, and XLA:CPU compiles for the CPU it runs on, so
+  a directory shared by different machines (a network home) keeps one
+  subdirectory per kind of machine. Only programs that took at least
+  `min_compile_time_s` to compile are written (JAX's default: the training
+  step and the state's initialisation are, small programs are not). `directory` None or '' leaves the cache off.
+  Returns the directory in use (None: off). Call before the first compile; a
+  cache already set (`JAX_COMPILATION_CACHE_DIR`, or an earlier call) is kept.
   """
   current = jax.config.jax_compilation_cache_dir
   if current:
     return current
   if not directory:
     return None
+  directory = os.path.join(directory, host_fingerprint())
   os.makedirs(directory, exist_ok=True)
   jax.config.update("jax_compilation_cache_dir", directory)
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", _CACHE_MIN_COMPILE_S)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_time_s)
   return directory

@@ -1,14 +1,17 @@
 """Test setup: 8 CPU devices for pmap, XLA optimised for compile time.
 
 The environment is set before JAX is imported anywhere, so every test (and
-every subprocess a test starts) sees 8 host devices. (JAX's persistent
-compilation cache is deliberately not used: on XLA:CPU its entries are rejected
-on reload (jax-ml/jax#38445), and a suite run once aborted while using it.)
+every subprocess a test starts) sees 8 host devices. JAX's persistent
+compilation cache, which `jaxgan train` turns on by default, is off for the
+tests and their subprocesses ($JAXGAN_COMPILATION_CACHE=''): a suite run once
+aborted while using it, and on some CPUs XLA:CPU rejects its entries on reload
+(jax-ml/jax#38445). tests/test_compilation.py tests the cache on its own.
 """
 
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ["JAXGAN_COMPILATION_CACHE"] = ""
 # The test models are tiny, so compiling dominates: XLA:CPU's backend
 # optimisations (LLVM -O0 here) cost more than they save (test_zoo and
 # test_step: 196 s -> 111 s). Subprocesses inherit the flags.

@@ -37,7 +37,16 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from jaxgan import checkpoint, cli, config_files, distributed, sweep, train
+from jaxgan import (
+    checkpoint,
+    cli,
+    compilation,
+    config_files,
+    distributed,
+    evaluation,
+    sweep,
+    train,
+)
 from jaxgan import data as data_lib
 from jaxgan.train import lock, trainer
 
@@ -71,7 +80,25 @@ def define_flags() -> None:
                       "host:port of process 0, the same on every process.")
   flags.DEFINE_integer("num_processes", None, "How many processes the run has.")
   flags.DEFINE_integer("process_id", None, "This process's index, 0 .. num_processes-1.")
+  flags.DEFINE_string("compilation_cache", None,
+                      "Directory of JAX's persistent compilation cache: a second run "
+                      "of the same config loads its compiled step instead of "
+                      "compiling it. Default: $JAXGAN_COMPILATION_CACHE when set, else "
+                      "the xla/ directory of jaxgan's cache ($JAXGAN_CACHE_DIR, else "
+                      "~/.cache/jaxgan); '' turns it off.")
   flags.mark_flags_as_required(["config"])
+
+
+# Set to a directory, or to '' for none, it replaces the default directory of
+# the persistent compilation cache (the tests set it to '').
+COMPILATION_CACHE_ENV = "JAXGAN_COMPILATION_CACHE"
+
+
+def _default_compilation_cache() -> str:
+  """$JAXGAN_COMPILATION_CACHE when set, else xla/ in jaxgan's cache."""
+  if COMPILATION_CACHE_ENV in os.environ:
+    return os.environ[COMPILATION_CACHE_ENV]
+  return os.path.join(evaluation.cache_dir(), "xla")
 
 
 def _sweep_spec(text: str, config_file: str):
@@ -95,12 +122,15 @@ def main(argv):
                            FLAGS.num_processes, FLAGS.process_id)
   except ValueError as e:
     sys.exit(f"Bad multi-process flags: {e}")
+  cache = FLAGS.compilation_cache
+  cache = compilation.enable_persistent_cache(
+      _default_compilation_cache() if cache is None else cache)
   workdir = FLAGS.workdir or os.path.join(
       "runs", os.path.splitext(os.path.basename(config_file))[0])
   logging.info("JAX %s: process %d of %d, %d local devices of %d: %s",
                jax.__version__, jax.process_index(), jax.process_count(),
                jax.local_device_count(), jax.device_count(), jax.devices()[0].platform)
-  logging.info("Workdir: %s", workdir)
+  logging.info("Workdir: %s; compilation cache: %s", workdir, cache or "off")
   try:
     if FLAGS.sweep:
       try:  # a misspelled key or value fails in one line, before anything runs
