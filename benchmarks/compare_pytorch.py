@@ -1,11 +1,14 @@
-r"""jaxgan's DCGAN step against PyTorch's canonical DCGAN, timed in one run.
+r"""jaxgan's training step against a PyTorch reference of the same GAN, timed in one run.
 
   pip install -e '.[bench]'   # adds torch
   python benchmarks/compare_pytorch.py [--image_size=32 --batch_size=64]
   python benchmarks/compare_pytorch.py --image_size=64 --batch_size=128  # on a GPU
+  python benchmarks/compare_pytorch.py --model=sngan   # SNGAN's ResNet, n_critic 5
 
-Both steps (one D and one G update, same architecture, batch, optimizer and
-loss) are timed alternately, so both see the same machine load: one jaxgan call
+--model=dcgan: PyTorch's canonical DCGAN (pytorch_dcgan.py; one D and one G
+update). --model=sngan: SNGAN's CIFAR-10 ResNet with spectral normalisation
+and the hinge loss (pytorch_sngan.py; five D updates and one G update). Both
+steps (same architecture, batch, optimizer and loss) are timed alternately, so both see the same machine load: one jaxgan call
 of --steps_per_call steps (as `launch.py` trains: the config's
 train.steps_per_call, 10), then as many PyTorch steps, each a Python call.
 Prints JSON: median ms/step and images/s of each, the median of the per-pair
@@ -31,6 +34,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(__file__))
 import pytorch_dcgan  # noqa: E402
+import pytorch_sngan  # noqa: E402
 from peak import matmul_gflops  # noqa: E402
 from step_throughput import JaxStep  # noqa: E402
 
@@ -50,8 +54,8 @@ def _model_flops(f) -> float:
   sub-pixel form computes a few more multiply-adds on the border). Counted on
   the CPU in a subprocess: XLA:GPU's cost analysis leaves out cuDNN's
   convolutions."""
-  args = [f"--{k}={getattr(f, k)}" for k in ("image_size", "channels", "batch_size",
-                                              "width")]
+  args = [f"--{k}={getattr(f, k)}" for k in ("model", "image_size", "channels",
+                                              "batch_size", "width")]
   out = subprocess.run(
       [sys.executable, os.path.join(os.path.dirname(__file__), "step_throughput.py"),
        *args, "--conv_impl=xla", "--steps_per_call=1", "--flops_only"],
@@ -66,15 +70,23 @@ def main(_):
   kwargs = dict(image_size=f.image_size, channels=f.channels, batch_size=f.batch_size,
                 width=f.width)
   jax_step = JaxStep(**kwargs, dtype=f.dtype, conv_impl=f.conv_impl,
-                     steps_per_call=f.steps_per_call)
+                     steps_per_call=f.steps_per_call, model=f.model)
+  config = jax_step.config
   steps_per_call = jax_step.steps_per_call
   compile_s, jax_flops = jax_step.compile()
   model_flops = _model_flops(f)
 
   torch.manual_seed(0)
-  ref = pytorch_dcgan.Trainer(f.image_size, f.channels, f.width, device=device)
-  real = torch.rand(f.batch_size, f.channels, f.image_size, f.image_size,
-                    device=device) * 2 - 1
+  size, channels = config.model.image_size, config.model.channels
+  if f.model == "sngan":
+    ref = pytorch_sngan.Trainer(config.model.g_width, config.model.d_width,
+                                config.model.latent_dim, channels,
+                                config.train.n_critic, config.train.ema_decay, device)
+    real = torch.rand(config.train.n_critic, f.batch_size, channels, size, size,
+                      device=device) * 2 - 1
+  else:
+    ref = pytorch_dcgan.Trainer(size, channels, f.width, device=device)
+    real = torch.rand(f.batch_size, channels, size, size, device=device) * 2 - 1
 
   def torch_step():
     """As many steps as one jaxgan call runs; seconds per step."""
@@ -97,8 +109,7 @@ def main(_):
   report = {
       "device": jax.devices()[0].device_kind,
       "threads": {"torch": torch.get_num_threads(), "cpu_count": os.cpu_count()},
-      "model": f"dcgan{f.image_size}", "batch_size": f.batch_size, "width": f.width,
-      "channels": f.channels, "jaxgan_dtype": f.dtype,
+      **jax_step.describe(), "jaxgan_dtype": f.dtype,
       "jaxgan_conv_impl": f.conv_impl if f.conv_impl == "xla" else layers.resolve_impl(f.conv_impl),
       "versions": {"jax": jax.__version__, "torch": torch.__version__},
       "steps_per_call": steps_per_call,
@@ -113,8 +124,9 @@ def main(_):
       "jaxgan_ms": round(1e3 * jax_s, 1), "pytorch_ms": round(1e3 * torch_s, 1),
       "speedup_pytorch_over_jaxgan_time": round(
           float(np.median(np.array(torch_times) / np.array(jax_times))), 3),
-      "jaxgan_images_per_s": round(f.batch_size / jax_s, 1),
-      "pytorch_images_per_s": round(f.batch_size / torch_s, 1),
+      # Real images D sees per second (n_critic batches per step).
+      "jaxgan_images_per_s": round(config.train.n_critic * f.batch_size / jax_s, 1),
+      "pytorch_images_per_s": round(config.train.n_critic * f.batch_size / torch_s, 1),
       "step_gflop": round(model_flops / 1e9, 2),
       "jaxgan_step_gflop_as_computed": round(jax_flops / 1e9, 2),
       "matmul_gflop_per_s": {k: round(v, 1) for k, v in peak.items()},

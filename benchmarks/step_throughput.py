@@ -1,13 +1,16 @@
-r"""Times the compiled DCGAN training step and prints JSON.
+r"""Times the compiled training step and prints JSON.
 
-  python benchmarks/step_throughput.py [--image_size=32] [--batch_size=64]
+  python benchmarks/step_throughput.py [--model=dcgan --image_size=32 --batch_size=64]
+  python benchmarks/step_throughput.py --model=sngan   # SNGAN's CIFAR-10 ResNet
 
 Reports the compile time, the median milliseconds per step over --steps timed
 calls (after --warmup) of --steps_per_call steps each (as `launch.py` trains:
 the config's train.steps_per_call, 10), images per second, the FLOPs XLA
 counts in one step, XLA's memory plan for the step and the process's peak
-resident memory. One step = one discriminator and one generator update
-(n_critic=1).
+resident memory. One step = the config's n_critic discriminator updates and
+one generator update: DCGAN (configs/dcgan.py) n_critic=1; SNGAN
+(configs/sngan.py, G width 256, D width 128, 32x32x3, hinge, spectral norm)
+n_critic=5.
 """
 
 import json
@@ -27,12 +30,16 @@ from jaxgan.train import state as state_lib  # noqa: E402
 from jaxgan.train import step as step_lib  # noqa: E402
 from jaxgan.train import trainer  # noqa: E402
 
-from configs import dcgan  # noqa: E402
+from configs import dcgan, sngan  # noqa: E402
 
+MODELS = ("dcgan", "sngan")
+
+flags.DEFINE_enum("model", "dcgan", MODELS, "dcgan (configs/dcgan.py) or sngan "
+                  "(configs/sngan.py's CIFAR-10 ResNet: 32x32x3, its own widths).")
 flags.DEFINE_integer("image_size", 32, "DCGAN resolution: 28, 32 or 64.")
 flags.DEFINE_integer("channels", 3, "Image channels.")
 flags.DEFINE_integer("batch_size", 64, "Global batch size.")
-flags.DEFINE_integer("width", 64, "g_width and d_width.")
+flags.DEFINE_integer("width", 64, "DCGAN's g_width and d_width.")
 flags.DEFINE_string("dtype", "float32", "Compute dtype: float32 or bfloat16.")
 flags.DEFINE_string("conv_impl", "auto", "config.model.conv_impl: auto, conv, matmul or xla.")
 flags.DEFINE_integer("steps_per_call", None,
@@ -57,16 +64,32 @@ def step_memory_mb(compiled) -> dict:
           "peak": round(peak / 1e6, 1)}
 
 
+def bench_config(model, *, image_size, channels, batch_size, width, dtype, conv_impl):
+  """The config whose step is timed: DCGAN at `image_size` and `width`, or
+  SNGAN's CIFAR-10 ResNet as configs/sngan.py has it (32x32x3, G width 256,
+  D width 128; image_size, channels and width are then not used)."""
+  if model == "sngan":
+    config = sngan.get_config("cifar10")
+    config.model.update(dtype=dtype, conv_impl=conv_impl)
+  else:
+    config = dcgan.get_config()
+    config.model.update(image_size=image_size, channels=channels, g_width=width,
+                        d_width=width, dtype=dtype, conv_impl=conv_impl)
+  config.train.batch_size = batch_size
+  return config
+
+
 class JaxStep:
   """The jaxgan DCGAN step on all local devices, with a fixed random batch."""
 
   def __init__(self, *, image_size, channels, batch_size, width, dtype="float32",
-               conv_impl="auto", steps_per_call=None):
-    config = dcgan.get_config()
+               conv_impl="auto", steps_per_call=None, model="dcgan"):
+    config = bench_config(model, image_size=image_size, channels=channels,
+                          batch_size=batch_size, width=width, dtype=dtype,
+                          conv_impl=conv_impl)
+    self.config = config
     self.steps_per_call = steps_per_call or config.train.steps_per_call
-    config.model.update(image_size=image_size, channels=channels, g_width=width,
-                        d_width=width, dtype=dtype, conv_impl=conv_impl)
-    config.train.batch_size = batch_size
+    image_size, channels = config.model.image_size, config.model.channels
     trainer.check_config(config)
     num_devices = jax.local_device_count()
     g, d = models.create(config.model, axis_name=step_lib.AXIS)
@@ -78,12 +101,20 @@ class JaxStep:
     self.rng = jax_utils.replicate(jax.random.PRNGKey(1))
     # (devices, steps per call, n_critic, per-device batch, H, W, C)
     images = np.random.default_rng(0).integers(
-        0, 256, (num_devices, self.steps_per_call, 1, batch_size // num_devices,
+        0, 256, (num_devices, self.steps_per_call, config.train.n_critic,
+                 batch_size // num_devices,
                  image_size, image_size, channels), np.uint8)
     mesh = jax.sharding.Mesh(jax.local_devices(), ("devices",))
     self.batch = {"image": jax.device_put(
         images, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices")))}
     self.p_step = step_lib.make_train_step(g, d, config, num_devices)
+
+  def describe(self) -> dict:
+    model = self.config.model
+    name = "sngan32" if model.name == "resnet" else f"dcgan{model.image_size}"
+    return {"model": name, "batch_size": self.config.train.batch_size,
+            "n_critic": self.config.train.n_critic, "g_width": model.g_width,
+            "d_width": model.d_width, "channels": model.channels}
 
   def compile(self) -> tuple[float, float]:
     """Compiles the step; returns (seconds, FLOPs counted by XLA) and keeps
@@ -109,7 +140,7 @@ def main(_):
   f = flags.FLAGS
   step = JaxStep(image_size=f.image_size, channels=f.channels, batch_size=f.batch_size,
                  width=f.width, dtype=f.dtype, conv_impl=f.conv_impl,
-                 steps_per_call=f.steps_per_call)
+                 steps_per_call=f.steps_per_call, model=f.model)
   compile_s, flops = step.compile()
   if f.flops_only:
     print(json.dumps({"step_flops": flops}))
@@ -119,8 +150,7 @@ def main(_):
   times = [step() for _ in range(f.steps)]
   median = float(np.median(times))
   print(json.dumps({
-      "model": f"dcgan{f.image_size}", "batch_size": f.batch_size, "width": f.width,
-      "channels": f.channels, "dtype": f.dtype, "conv_impl": f.conv_impl,
+      **step.describe(), "dtype": f.dtype, "conv_impl": f.conv_impl,
       "steps_per_call": step.steps_per_call,
       "devices": f"{jax.local_device_count()} x {jax.devices()[0].device_kind}",
       "compile_s": round(compile_s, 2), "median_ms_per_step": round(1e3 * median, 1),

@@ -244,11 +244,12 @@ def test_conv2d_is_the_same_convolution_to_second_order(groups, kernel_size):
                              rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's im2col path")
-def test_resnet_discriminator_gradient_runs_no_convolution_inside_loops():
-  """The SNGAN ResNet's convolutions are im2col matmuls on CPU: its
-  gradient-penalty derivative inside a loop compiles no convolution (XLA:CPU
-  ran those in its generic emitter, a 30-step run took more than 12 minutes)."""
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's layouts")
+def test_resnet_discriminator_gradient_runs_only_fast_layout_convolutions_in_loops():
+  """The SNGAN ResNet's 3x3 convolutions are `padded_conv` on CPU: its
+  gradient-penalty derivative inside a loop compiles only NHWC/HWIO
+  convolutions (XLA:CPU ran its own derivatives' layouts in its generic
+  emitter: a 30-step run took more than 12 minutes)."""
   d = models.resnet.SNGANDiscriminator(width=8)
   x = jnp.zeros((2, 32, 32, 1))
   variables = d.init(jax.random.PRNGKey(0), x, train=False)
@@ -262,7 +263,9 @@ def test_resnet_discriminator_gradient_runs_no_convolution_inside_loops():
         jnp.subtract, p, jax.grad(penalty)(p)), params)
 
   hlo = jax.jit(loop).lower(variables["params"], x).compile().as_text()
-  assert "dot(" in hlo and not re.findall(r"convolution\(", hlo)
+  layouts = re.findall(r"convolution\(.*?dim_labels=([\w>-]+)", hlo)
+  # Forward, input and kernel gradients, and their derivatives, of 8 convs.
+  assert len(layouts) >= 24 and set(layouts) == {"b01f_01io->b01f"}, layouts
 
 
 def test_denseconv_is_the_valid_convolution_covering_its_input():
