@@ -4,7 +4,7 @@ Same architecture and training step as jaxgan's DCGAN: transposed convolutions
 with BatchNorm and ReLU in G, strided convolutions with LeakyReLU(0.2) (and
 BatchNorm after the first) in D, Adam(2e-4, b1=0.5) for both, one D update then
 one G update that reuses the D update's fake batch, non-saturating loss.
-`num_up` upsamplings from 4x4: 3 for 32x32 images, 4 for 64x64.
+`num_up` upsamplings from 4x4: 3 for 32x32 images, 4 for 64x64, 5 for 128x128.
 """
 
 import torch
@@ -23,7 +23,7 @@ def _init(module):
 class Generator(nn.Sequential):
 
   def __init__(self, image_size=32, channels=3, width=64, latent_dim=100):
-    num_up = {32: 3, 64: 4}[image_size]
+    num_up = {32: 3, 64: 4, 128: 5}[image_size]
     features = width * 2 ** (num_up - 1)
     layers = [nn.ConvTranspose2d(latent_dim, features, 4, 1, 0, bias=False),
               nn.BatchNorm2d(features), nn.ReLU(True)]
@@ -39,7 +39,7 @@ class Generator(nn.Sequential):
 class Discriminator(nn.Sequential):
 
   def __init__(self, image_size=32, channels=3, width=64):
-    num_down = {32: 3, 64: 4}[image_size]
+    num_down = {32: 3, 64: 4, 128: 5}[image_size]
     layers = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
     features = width
     for _ in range(num_down - 1):

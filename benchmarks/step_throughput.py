@@ -36,7 +36,7 @@ MODELS = ("dcgan", "sngan")
 
 flags.DEFINE_enum("model", "dcgan", MODELS, "dcgan (configs/dcgan.py) or sngan "
                   "(configs/sngan.py's CIFAR-10 ResNet: 32x32x3, its own widths).")
-flags.DEFINE_integer("image_size", 32, "DCGAN resolution: 28, 32 or 64.")
+flags.DEFINE_integer("image_size", 32, "DCGAN resolution: 28, 32, 64 or 128.")
 flags.DEFINE_integer("channels", 3, "Image channels.")
 flags.DEFINE_integer("batch_size", 64, "Global batch size.")
 flags.DEFINE_integer("width", 64, "DCGAN's g_width and d_width.")

@@ -20,7 +20,7 @@ def _num_params(variables):
   return sum(x.size for x in jax.tree.leaves(variables["params"]))
 
 
-@pytest.mark.parametrize("image_size", [28, 32, 64])
+@pytest.mark.parametrize("image_size", [28, 32, 64, 128])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes(image_size, channels):
   g = dcgan.Generator(image_size=image_size, channels=channels, width=4)

@@ -5,6 +5,7 @@ import csv
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
@@ -214,3 +215,20 @@ def test_tiny_dcgan_member_equals_its_single_run(tmp_path):
   assert_states_close(states[names[1]], single, 1e-4, adam_flips=1e-3)
   assert not np.allclose(jax.tree.leaves(states[names[0]].generator.params)[0],
                          jax.tree.leaves(single.generator.params)[0])
+
+
+def test_convolves_finds_convolutions_inside_calls_and_custom_derivatives():
+  """Whether a member step convolves decides how a CPU sweep runs its members
+  (vmapped, or one after another): the detector must see through jit, scan
+  and custom_vjp (the 'conv' layers), and not mistake a matmul."""
+  from jaxgan.models import layers
+  x = jax.ShapeDtypeStruct((2, 8, 8, 3), jnp.float32)
+  k = jax.ShapeDtypeStruct((4, 4, 3, 5), jnp.float32)
+  conv = lambda x, k: jax.lax.conv_general_dilated(
+      x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  assert sweep._convolves(conv, x, k)
+  assert sweep._convolves(jax.jit(conv), x, k)
+  assert sweep._convolves(layers.strided_conv, x, k)
+  assert sweep._convolves(lambda x, k: jax.lax.scan(
+      lambda c, _: (layers.strided_conv(c, k).sum() + c, None), x, None, length=2)[0], x, k)
+  assert not sweep._convolves(lambda x, k: x.reshape(2, -1)[:, :48] @ k.reshape(-1, 5), x, k)

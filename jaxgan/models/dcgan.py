@@ -21,7 +21,7 @@ from jax import lax
 
 from jaxgan.models import layers
 
-SUPPORTED_IMAGE_SIZES = (28, 32, 64)
+SUPPORTED_IMAGE_SIZES = (28, 32, 64, 128)
 CONV_IMPLS = (*layers.IMPLS, "xla")
 
 # Radford et al.: all weights from N(0, 0.02); BatchNorm scales from N(1, 0.02).
@@ -81,7 +81,7 @@ def layout(image_size: int) -> tuple[int, int]:
         "Set config.model.image_size (and data resizing follows it).")
   if image_size == 28:
     return 7, 2
-  return 4, {32: 3, 64: 4}[image_size]
+  return 4, {32: 3, 64: 4, 128: 5}[image_size]
 
 
 def _up_conv(impl: str, features: int, **kwargs) -> nn.Module:
