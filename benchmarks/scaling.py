@@ -4,7 +4,8 @@ and with the members of a vectorised sweep. Prints JSON.
   python benchmarks/scaling.py [--batches=16,32,64,128,256,512]
       [--sizes=32,64,128] [--members=1,2,4,8,16]
 
-- batch: DCGAN-32 (3 channels, width 64) at each batch size.
+- batch: DCGAN-32 (3 channels, width 64: step_throughput's --width) at each
+  batch size.
 - resolution: DCGAN at 32, 64 and 128 px (3 channels, width 64, batch 64).
 - sweep: the default run's program (configs/dcgan.py: the 8x8 digits at
   32x32x1, width 32, batch 64) as a vectorised sweep of n members (seeds
@@ -65,7 +66,7 @@ def _flops(compiled) -> float:
 
 
 def step_row(f, **kwargs) -> dict:
-  step = JaxStep(channels=3, width=64, steps_per_call=f.steps_per_call, **kwargs)
+  step = JaxStep(channels=3, width=f.width, steps_per_call=f.steps_per_call, **kwargs)
   compile_s, flops = step.compile()
   seconds = _time_calls(step, f.calls)  # JaxStep returns seconds per step
   return {**step.describe(), "compile_s": round(compile_s, 2),

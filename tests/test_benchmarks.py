@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -48,3 +49,49 @@ def test_compare_pytorch_times_both_frameworks():
   assert 0 < report["pytorch_fraction_of_matmul_peak"]
   assert 0 < report["jaxgan_compile_s"]
   assert 0 < report["jaxgan_step_memory_mb"]["peak"] < report["process_peak_rss_mb"]
+
+
+def test_scaling_prints_the_three_tables():
+  report = _run("scaling.py", "--batches=8,16", "--sizes=28", "--members=1,2", "--width=8",
+                "--calls=1", "--steps_per_call=1", "--matmul_size=128")
+  assert [row["batch_size"] for row in report["batch"]] == [8, 16]
+  assert [row["model"] for row in report["resolution"]] == ["dcgan28"]
+  for row in report["batch"] + report["resolution"]:
+    assert row["ms_per_step"] > 0 and row["step_gflop"] > 0
+    assert 0 < row["fraction_of_matmul_peak"]
+  # Twice the batch, about twice the arithmetic (the same network).
+  assert report["batch"][1]["step_gflop"] == pytest.approx(
+      2 * report["batch"][0]["step_gflop"], rel=0.1)
+  single, rows = report["sweep"]["single_run"], report["sweep"]["vectorised"]
+  assert [row["members"] for row in rows] == [1, 2] and single["member_steps_per_s"] > 0
+  for row in rows:
+    assert row["speedup_over_one_after_another"] == pytest.approx(
+        row["member_steps_per_s"] / single["member_steps_per_s"], rel=0.02)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                    reason="PyTorch is a benchmark-only extra: pip install -e '.[bench]'")
+def test_pytorch_sngan_has_the_parameters_of_jaxgans():
+  """The reference times the same network: G and D parameter counts of
+  benchmarks/pytorch_sngan.py equal those of configs/sngan.py's ResNet."""
+  import jax
+  import jax.numpy as jnp
+
+  from jaxgan import models
+
+  from configs import sngan
+  sys.path.insert(0, str(REPO / "benchmarks"))
+  import pytorch_sngan
+  config = sngan.get_config("cifar10")
+  g, d = models.create(config.model)
+  count = lambda v: sum(x.size for x in jax.tree.leaves(v["params"]))
+  g_vars = jax.eval_shape(lambda: g.init(jax.random.PRNGKey(0), jnp.zeros((2, 128)),
+                                         train=False))
+  d_vars = jax.eval_shape(lambda: d.init(jax.random.PRNGKey(0), jnp.zeros((2, 32, 32, 3)),
+                                         train=False))
+  ref = pytorch_sngan.Trainer()
+  torch_count = lambda m: sum(p.numel() for p in m.parameters())
+  assert (count(g_vars), count(d_vars)) == (torch_count(ref.g), torch_count(ref.d))
+  import torch
+  d_loss, g_loss = ref.step(torch.rand(config.train.n_critic, 4, 3, 32, 32) * 2 - 1)
+  assert np.isfinite(d_loss) and np.isfinite(g_loss)

@@ -58,6 +58,18 @@ def test_loop_ends_each_call_at_the_next_due_action_and_calls_the_actions():
   assert every_3.started == 1 and every_3.closed and every_5.closed
 
 
+def test_loop_logs_when_its_first_call_is_done(caplog):
+  """benchmarks/startup.py reads this line: the steps of the first call and
+  the seconds since the process started (positive, at most its CPU age)."""
+  caplog.set_level("INFO")
+  loop.train(0, lambda state, batches: (state + batches, {}), lambda step, k: k, [],
+             start_step=3, num_steps=12, steps_per_call=4, per_member=lambda t: [t])
+  lines = [r.getMessage() for r in caplog.records if "First call done" in r.getMessage()]
+  assert len(lines) == 1 and lines[0].startswith("First call done: steps 4-7, ")
+  seconds = float(lines[0].split(", ")[1].split(" s ")[0])
+  assert 0 < seconds < 24 * 3600
+
+
 def test_loop_closes_the_actions_when_an_action_raises():
   class Fail(_Record):
     def apply(self, call):

@@ -4,10 +4,13 @@ sweep: calls of the compiled step, each followed by the periodic actions
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import jax
 import ml_collections
+from absl import logging
 
 from jaxgan import checkpoint as checkpoint_lib
 from jaxgan.train import writers
@@ -41,6 +44,18 @@ class Member:
     """Where its data stream is after `step` steps, saved with a checkpoint."""
     return {"seed": self.config.seed, "batches_seen": step,
             "global_batch": self.global_batch}
+
+
+def _process_age() -> float:
+  """Seconds since this process started (Linux's /proc), else NaN."""
+  try:
+    with open("/proc/self/stat") as f:
+      ticks = float(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+      uptime = float(f.read().split()[0])
+    return uptime - ticks / os.sysconf("SC_CLK_TCK")
+  except (OSError, ValueError, IndexError):
+    return float("nan")
 
 
 class Call:
@@ -103,6 +118,10 @@ def train(state: Any, train_fn: Callable, batches: Callable[[int, int], Any],
     while step < num_steps:
       k = min([steps_per_call] + [action.steps_to_next(step) for action in actions])
       state, metrics = train_fn(state, batches(step, k))
+      if step == start_step:  # how long the start took (benchmarks/startup.py reads it)
+        jax.block_until_ready(metrics)
+        logging.info("First call done: steps %d-%d, %.1f s after the process started.",
+                     step + 1, step + k, _process_age())
       step += k
       if progress is not None:
         progress.update(k)
