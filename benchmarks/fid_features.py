@@ -87,13 +87,15 @@ def main(_):
   reference = pfi.InceptionV3([pfi.InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).eval()
   net = _features.inception(path)
 
+  device = "cuda" if jax.default_backend() == "gpu" else "cpu"
+  reference = reference.to(device)
   images = np.random.default_rng(0).integers(
       0, 256, (f.batch_size, f.image_size, f.image_size, 3), np.uint8)
-  torch_images = torch.from_numpy(images.transpose(0, 3, 1, 2) / 255.0).float()
 
-  def run_torch():
+  def run_torch():  # as fid_score.get_activations: batch to the device, features back
     with torch.no_grad():
-      reference(torch_images)[0].numpy()
+      batch = torch.from_numpy(images.transpose(0, 3, 1, 2) / 255.0).float().to(device)
+      reference(batch)[0].cpu().numpy()
 
   # The same pmapped network compiled with XLA's default options.
   plain = compilation.CompiledStep(jax.pmap(net.apply), {})
@@ -116,7 +118,7 @@ def main(_):
   for _ in range(f.calls):
     for name, run in runs.items():
       times[name].append(run())
-  peak = matmul_gflops(f.matmul_size, "cpu")
+  peak = matmul_gflops(f.matmul_size, device)
   peak_gflops = max(peak.values())
   rate = {name: f.batch_size / float(np.median(t)) for name, t in times.items()}
   report = {

@@ -68,7 +68,7 @@ def _flops(compiled) -> float:
 def step_row(f, **kwargs) -> dict:
   step = JaxStep(channels=3, width=f.width, steps_per_call=f.steps_per_call, **kwargs)
   compile_s, flops = step.compile()
-  seconds = _time_calls(step, f.calls)  # JaxStep returns seconds per step
+  seconds = _time_calls(step, f.calls) / f.steps_per_call
   return {**step.describe(), "compile_s": round(compile_s, 2),
           "ms_per_step": round(1e3 * seconds, 1),
           "images_per_s": round(kwargs["batch_size"] / seconds, 1),
