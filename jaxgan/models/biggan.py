@@ -159,7 +159,7 @@ class SNConv(nn.Module):
                         (k, k, c, self.features))
     sigma = spectral_sigma(self, kernel.reshape(-1, self.features).T, self.eps, train)
     y = layers.conv2d(x.astype(self.dtype), (kernel / sigma).astype(self.dtype),
-                      padding=k // 2)  # 'same' (odd k); im2col on CPU
+                      padding=k // 2)  # 'same' (odd k); padded_conv on CPU
     if self.use_bias:
       y = y + self.param("bias", _torch_bias_init(k * k * c), (self.features,)
                          ).astype(self.dtype)

@@ -239,9 +239,9 @@ def conv2d(x: jax.Array, w: jax.Array, stride: int = 1,
 class Conv(nn.Module):
   """`nn.Conv(features, kernel_size, padding='SAME')` (stride 1, odd square
   kernel) with its parameters ('kernel' (k, k, in, features), 'bias'), so
-  checkpoints are interchangeable, computed by `conv2d`: im2col matmuls on
-  CPU, whose derivatives of every order stay fast inside the training loop
-  (gradient penalties, spectral norm's wrapped layers)."""
+  checkpoints are interchangeable, computed by `conv2d`: on CPU
+  `padded_conv`, whose derivatives of every order stay fast inside the
+  training loop (gradient penalties, spectral norm's wrapped layers)."""
   features: int
   kernel_size: tuple[int, int] = (3, 3)
   use_bias: bool = True
