@@ -83,7 +83,6 @@ class CompiledStep:
 def host_fingerprint() -> str:
   """16 hex digits naming what compiled code depends on besides the program:
   the jaxlib version and this CPU's model and feature flags."""
-  import jaxlib  # pylint: disable=g-import-not-at-top
   cpu = platform.processor()
   try:
     with open("/proc/cpuinfo") as f:
@@ -92,7 +91,7 @@ def host_fingerprint() -> str:
                     if line.startswith(("model name", "flags")))
   except OSError:
     pass
-  text = f"{jaxlib.__version__}\n{platform.machine()}\n{cpu}"
+  text = f"{jax.lib.__version__}\n{platform.machine()}\n{cpu}"  # jaxlib's version
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -75,3 +75,39 @@ def steps_on_one_device(config, dataset, state, start: int, k: int):
   one, _ = p_step(jax_utils.replicate(state, device), batch,
                   jax_utils.replicate(key, device), None)
   return jax.device_get(jax.tree.map(lambda x: x[0], one))
+
+
+def adam_step_bound(learning_rate: float, b1: float, b2: float, steps: int) -> float:
+  """The most two runs of Adam from the same parameters can move an element
+  apart in `steps` updates, whatever its gradients: Adam's bias-corrected
+  step is lr m/sqrt(v), m = sum a_s g_s, v = sum c_s g_s^2, so by Cauchy-Schwarz
+  |step t| <= lr sqrt(sum_s a_s^2 / c_s) (1 at t = 1, 1.05 at t = 2 for b1 =
+  0.5, b2 = 0.999), and the runs' steps may have opposite signs. Rounding
+  reaches this where a gradient element lies within its float32 error of 0
+  (Adam's "sign flips")."""
+  total = 0.0
+  for t in range(1, steps + 1):
+    s = range(1, t + 1)
+    a = [(1 - b1) * b1 ** (t - i) / (1 - b1 ** t) for i in s]
+    c = [(1 - b2) * b2 ** (t - i) / (1 - b2 ** t) for i in s]
+    total += sum(x * x / y for x, y in zip(a, c)) ** 0.5
+  return 2 * learning_rate * total
+
+
+def assert_close_but_adam_flips(got, want, tol: float, flips: float = 0.0,
+                                flip_bound: float = 0.0, what: str = ""):
+  """The leaves of `got` and `want` (pytrees of arrays, or lists of them) equal
+  to `tol`, but for at most a fraction `flips` of their elements, each within
+  `flip_bound` (adam_step_bound): Adam moves an element by about the learning
+  rate whatever its gradient's size, so an element whose gradient is within
+  float32 error of 0 (or known only to a few %) may move by up to that in one
+  run and not in the other; `tol` bounds the others (see each use)."""
+  import jax
+  import numpy as np
+  pairs = list(zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True))
+  diffs = np.concatenate([np.zeros(0)] + [
+      np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)).ravel() for x, y in pairs])
+  if diffs.size:
+    top = np.sort(diffs)[-5:]
+    assert np.mean(diffs > tol) <= flips, (what, top)
+    assert diffs.max() <= max(tol, flip_bound if flips else 0.0), (what, top)

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+import float32
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -101,7 +102,14 @@ def test_attention_is_the_reference_formula():
   beta /= beta.sum(-1, keepdims=True)
   o = conv("o", (beta @ g).reshape(2, 4, 6, 8))
   want = 0.7 * o + x64
-  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  # Ours in float32, the reference in float64: 10 layers deep (each SN
+  # sigma's power iteration: 5 products and norms; theta / phi / g, the
+  # logits, the softmax's sum, beta g, o) of fan-in <= 16, magnitudes (sums of
+  # |w| |x|, computed once: the data are fixed) <= 7.3, the logits'. exp turns
+  # the logits' absolute error into beta's relative error, plus its own few
+  # ulps: network_bound's factor 2 (two float32 evaluations) covers those. 1.5e-4
+  # (5e-7 here); without the attention (gamma = 0) o is up to 2.
+  np.testing.assert_allclose(got, want, rtol=0, atol=float32.network_bound(10, 16, 7.3))
   assert module.init(KEY, x, train=False)["params"]["gamma"] == 0  # SAGAN: starts as x
 
 
@@ -125,7 +133,18 @@ def test_conditional_batch_norm_is_the_reference_formula(shared):
     gain = variables["params"]["gain"]["embedding"][c]
     bias = variables["params"]["bias"]["embedding"][c]
   want = x_hat * (1 + gain[:, None, None]) + bias[:, None, None]
-  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+  # Statistics over 4 x 3 x 3 = 36 values per channel: the mean is off by <=
+  # gamma(36) max |x|, which x_hat carries over std; the variance (perhaps
+  # mean(x^2) - mean^2) by <= 3 gamma(36) mean(x^2), which x_hat carries
+  # relative, halved by the square root. Then times 1 + gain, plus bias (the
+  # SN linear maps' 6 terms and sigma: 4 more roundings, with the add and
+  # product).
+  std = np.sqrt(var + 1e-5)
+  x_hat_error = ((np.abs(x64).max() + np.abs(mean)) / std
+                 + 1.5 * np.abs(x_hat).max((0, 1, 2)) * (var + mean ** 2) / std ** 2)
+  magnitude = x_hat_error.max() * np.abs(1 + gain).max() + np.abs(bias).max()
+  np.testing.assert_allclose(got, want, rtol=0,
+                             atol=float32.sum_bound(36 + 4, magnitude))
 
 
 def test_spectral_norm_updates_u_in_training_only():
@@ -138,8 +157,13 @@ def test_spectral_norm_updates_u_in_training_only():
   np.testing.assert_array_equal(eval_updates["batch_stats"]["u"], u0)
   w = np.asarray(variables["params"]["kernel"], np.float64).T
   v = u0 @ w / np.linalg.norm(u0 @ w)
+  # Two layers of fan-in <= 7 (v = u W / |u W|, u = v W^T / |v W^T|), 2 more
+  # roundings each for the norm's square root and the division; magnitude:
+  # |v| |W^T| over the norm the result is divided by (u's components are <= 1).
+  magnitude = (np.abs(v) @ np.abs(w.T)).max() / np.linalg.norm(v @ w.T)
   np.testing.assert_allclose(train_updates["batch_stats"]["u"],
-                             v @ w.T / np.linalg.norm(v @ w.T), rtol=1e-5)
+                             v @ w.T / np.linalg.norm(v @ w.T), rtol=0,
+                             atol=float32.network_bound(2, 7 + 2, magnitude))
 
 
 # -- Orthogonal regularization ---------------------------------------------------
@@ -166,6 +190,22 @@ def _small_params():
           "shared": {"embedding": jnp.ones((4, 6))}}
 
 
+def _ortho_magnitudes(params):
+  """Per weight that the penalty covers, 2 |W| |W|^T |W| in its own layout
+  (zero elsewhere): it bounds the sums of absolute terms of the gradient
+  2 ((W W^T) (1 - I)) W, and of the Gram matrix's errors that it carries."""
+  out = {}
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    names = tuple(k.key for k in path)
+    leaf = np.asarray(leaf, np.float64)
+    if leaf.ndim < 2 or "shared" in names:
+      out[names] = np.zeros_like(leaf)
+      continue
+    w, back = _torch_rows(names, leaf)
+    out[names] = back(2 * np.abs(w) @ np.abs(w).T @ np.abs(w))
+  return out
+
+
 def test_ortho_penalty_by_hand():
   # W = [[1, 1], [1, 0]] (a Dense kernel is W^T): W W^T = [[2, 1], [1, 1]],
   # off the diagonal 1 and 1: 1/2 (1 + 1) = 1; gradient 2 [[0, 1], [1, 0]] W.
@@ -182,7 +222,7 @@ def test_ortho_penalty_and_gradient_are_the_reference_s():
   `ortho`'s 2 ((W W^T) (1 - I)) W, in each weight's own layout."""
   params = _small_params()
   value, grads = jax.value_and_grad(objective.ortho_penalty)(params, ("shared",))
-  want_value, flat = 0.0, {}
+  want_value, value_magnitude, flat = 0.0, 0.0, {}
   for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
     names = tuple(k.key for k in path)
     leaf = np.asarray(leaf, np.float64)
@@ -192,11 +232,20 @@ def test_ortho_penalty_and_gradient_are_the_reference_s():
     w, back = _torch_rows(names, leaf)
     off = (w @ w.T) * (1 - np.eye(w.shape[0]))
     want_value += 0.5 * np.sum(off ** 2)
+    # An entry of W W^T (<= 18 products) is off by <= gamma(19) (|W| |W|^T)_ij,
+    # which its square carries times |off_ij|.
+    value_magnitude += np.sum(np.abs(off) * (np.abs(w) @ np.abs(w).T))
     flat[names] = back(2 * off @ w)
-  np.testing.assert_allclose(value, want_value, rtol=1e-5)
+  # Ours in float32, the reference in float64: the Gram entries' errors, and
+  # the sum of 34 squares (positive: relative).
+  np.testing.assert_allclose(value, want_value, rtol=float32.sum_bound(34),
+                             atol=float32.sum_bound(18, value_magnitude))
+  magnitudes = _ortho_magnitudes(params)
   for path, grad in jax.tree_util.tree_flatten_with_path(grads)[0]:
-    want = flat[tuple(k.key for k in path)]
-    np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    names = tuple(k.key for k in path)
+    # Two layers: W W^T (<= 18 products), then (.) W (<= 4).
+    atol = float32.network_bound(2, 18, magnitudes[names].max())
+    np.testing.assert_allclose(grad, flat[names], rtol=0, atol=atol)
 
 
 def test_ortho_term_adds_beta_times_the_reference_gradient_to_g():
@@ -214,10 +263,19 @@ def test_ortho_term_adds_beta_times_the_reference_gradient_to_g():
     return loss, metrics
 
   (loss, metrics), grads = jax.value_and_grad(g_loss, has_aux=True)(params)
+  # 0 + beta p against beta p: one float32 product each, at most U apart;
+  # 1e-6 (17 U) is far below a missing or doubled weight.
   np.testing.assert_allclose(loss, beta * metrics["g_ortho_penalty"], rtol=1e-6)
   ref = jax.grad(objective.ortho_penalty)(params, ("shared",))
-  for got, want in zip(jax.tree.leaves(grads), jax.tree.leaves(ref)):
-    np.testing.assert_allclose(got, beta * want, rtol=1e-5, atol=1e-12)
+  # Two float32 evaluations of beta 2 ((W W^T) (1 - I)) W, beta applied at the
+  # start (the cotangent) or the end: 2 layers of <= 18 products and the scaling.
+  magnitudes = _ortho_magnitudes(params)
+  magnitudes = [magnitudes[tuple(k.key for k in path)]
+                for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+  for got, want, magnitude in zip(jax.tree.leaves(grads), jax.tree.leaves(ref),
+                                  magnitudes, strict=True):
+    atol = beta * float32.network_bound(2, 18 + 1, magnitude.max())
+    np.testing.assert_allclose(got, beta * want, rtol=0, atol=atol)
   assert not np.any(grads["shared"]["embedding"])  # utils.ortho's blacklist
 
 
@@ -252,6 +310,9 @@ def test_each_z_chunk_reaches_only_its_block():
     return [np.asarray(inter[f"block{i}"]["bn1"]["gain"]["__call__"][0]) for i in range(3)]
 
   before, after = gains(z), gains(z.at[:, 8:12].add(1.0))
+  # Unchanged blocks compute the same ops on the same values (equal to the
+  # bit), the changed one moves by O(1): np.allclose's defaults only tell the
+  # two apart.
   assert [not np.allclose(a, b) for a, b in zip(before, after)] == [False, True, False]
   grads = jax.grad(lambda zz: g.apply(variables, zz, y, train=False).sum())(z)
   assert np.all(np.abs(grads).sum(0) > 0)  # every coordinate of z is used
@@ -364,6 +425,17 @@ def test_the_config_trains_and_eight_devices_compute_what_one_device_computes(tm
   for player in ("generator", "discriminator"):
     for tree in ("params", "batch_stats"):
       a, b = getattr(getattr(one, player), tree), getattr(getattr(eight, player), tree)
+      # Not a worst-case bound (suspect; see tests/test_stylegan2.py's twin):
+      # the runs differ in how batch sums are split (8 devices of 2 examples
+      # and a mean over devices, against 16) and in XLA's blocking for each
+      # batch size, so in the rounding of sums over up to 16 x 32 x 32 =
+      # 16,384 positions (BatchNorm statistics, kernel and bias gradients):
+      # gamma(16384) = 1e-3 of their absolute sums each, worst case.
+      # Higham and Mary's probabilistic bound (SIAM J. Sci. Comput. 41,
+      # 2019), lambda sqrt(n) U, is float32.gamma(10 * 128) = 7.6e-5 per sum
+      # at lambda = 10, about the 1e-4 of each leaf's largest value allowed
+      # here (the updates are at most that value); 1e-6 of it here. A
+      # device reduction missing or doubled is O(1).
       for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-4 * (np.abs(x).max() + 1e-12))
 
@@ -466,9 +538,22 @@ def test_reference_modules_compute_the_same_functions():
   images, _ = g.apply(g_vars, z, y, train=True, mutable=["batch_stats"])
   zt, yt = torch.from_numpy(z.copy()), torch.from_numpy(y).long()
   want = g_ref(zt, g_ref.shared(yt)).detach().numpy().transpose(0, 2, 3, 1)
+  # Not from a worst-case bound (suspect): G's 7 BatchNorms take statistics
+  # over 4 x 32 x 32 = 4096 positions, and the variance (E[x^2] - mean^2, up
+  # to 6.1 times the variance here) carries gamma(4096) x 6.1 = 1.5e-3
+  # relative error at worst; over G's 25 layers float32.network_bound is
+  # ~0.1, useless for images in [-1, 1]. The probabilistic bound (lambda
+  # sqrt(n) U per sum, Higham and Mary 2019) is ~1e-2. XLA's and PyTorch's
+  # blocked sums do far better: 1.1e-6 here, 1/17 of this tolerance.
   np.testing.assert_allclose(images, want, rtol=1e-4, atol=1e-5)
   d_vars = _load(d.init(KEY, images, y, train=False), d_ref.state_dict())
   logits, _ = d.apply(d_vars, images, y, train=True, mutable=["batch_stats"])
   nchw = torch.from_numpy(np.asarray(images).transpose(0, 3, 1, 2).copy())
   want = d_ref(nchw, yt).detach().numpy()[:, 0]
-  np.testing.assert_allclose(logits, want, rtol=1e-4, atol=1e-4)
+  # Two float32 evaluations of D (no BatchNorm): 35 layers (4 blocks of 2-3
+  # convs, 4 attention layers of 6, SN's power iterations, the sum over
+  # pixels, the linear layer and the projection) of fan-in <= 144 (3 x 3 x 16),
+  # magnitudes (sums of |w| |x|, computed once for these fixed weights and
+  # inputs) <= 83: 5e-2 (logits from 5 to 132; 2.3e-5 here).
+  np.testing.assert_allclose(logits, want, rtol=0,
+                             atol=float32.network_bound(35, 144, 83.0))

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import float32
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -188,6 +189,9 @@ def test_generate_truncation_keeps_latents_within_psi(dcgan_run, tmp_path):
                             output=str(tmp_path / "t.npz"))
   with np.load(tmp_path / "t.npz") as saved:
     z = saved["latents"]
+  # Not rounding: 800 draws of N(0, 1) on [-0.5, 0.5] (std 0.284); all 800
+  # below 0.4 has probability 0.81^800; the sample std's standard error is
+  # 0.004, so 0.2 and 0.3 are 4 or more of them away.
   assert np.abs(z).max() <= 0.5 and np.abs(z).max() > 0.4
   assert 0.2 < z.std() < 0.3  # N(0, 1) on [-0.5, 0.5]: std 0.28
 
@@ -213,10 +217,28 @@ def test_nearest_neighbours_of_training_copies_are_themselves():
   indices, distances = generation.nearest_neighbours(
       generation.pixels(queries), generation.pixels(reference), 3)
   assert indices[:, 0].tolist() == [4321, 7, 4999]
-  np.testing.assert_allclose(distances[:, 0], [1 / 127.5, 0, 0], atol=1e-6)
+  # float64 |q|^2 - 2 q.b + |b|^2 over D = 64 values in [-1, 1]: the squared
+  # distance is off by <= gamma_66 (|q|^2 + 2 |q.b| + |b|^2) <= 66 u 4 * 64
+  # = 1.9e-12 (u = 2**-53), so a distance by <= its square root, 1.4e-6 (at
+  # 0; 1.2e-10 at 1 / 127.5). The brute force differences are exact to 1e-15.
+  # Rows one pixel level apart are 1 / 127.5 = 7.8e-3 apart.
+  atol = np.sqrt(66 * 2.0**-53 * 4 * 64)
+  np.testing.assert_allclose(distances[:, 0], [1 / 127.5, 0, 0], rtol=0, atol=atol)
   brute = np.sqrt(((generation.pixels(queries)[:, None].astype(np.float64)
                     - generation.pixels(reference)[None]) ** 2).sum(-1))
-  np.testing.assert_allclose(distances, np.sort(brute, 1)[:, :3], rtol=1e-9)
+  np.testing.assert_allclose(distances, np.sort(brute, 1)[:, :3], rtol=0, atol=atol)
+
+
+# Slerp from a = (3, 0) to b = (0, 3) in float32: normalising a and b and their
+# dot product are exact; omega = arccos(0) is within 2 ulp (4U) of pi / 2; each
+# coefficient sin(s omega) / sin(omega) is within 11U of the exact one (that
+# 4U, its derivative in omega being <= 1 here; s omega 1.6U; two sines of <= 2
+# ulp, 2U each; the division U); times 3 and rounded, each coordinate is
+# within 36U = 2.1e-6 of the exact point (3.4U seen on one machine), and its
+# norm within sqrt(2) 36U + 7.5U (to compute the norm) < 60U of 3. Lerp's
+# (1 - t) a + t b is exact for these t. Lerp for slerp moves a norm by 0.88.
+_SLERP = 36 * float32.U
+_SLERP_NORM = 60 * float32.U
 
 
 def test_lerp_and_slerp_end_at_their_endpoints_and_slerp_keeps_the_norm():
@@ -225,15 +247,20 @@ def test_lerp_and_slerp_end_at_their_endpoints_and_slerp_keeps_the_norm():
   for fn in (generation.lerp, generation.slerp):
     path = fn(a, b, t)
     assert path.shape == (1, 5, 2)
-    np.testing.assert_allclose(path[0, 0], a[0], atol=1e-6)
-    np.testing.assert_allclose(path[0, -1], b[0], atol=1e-6)
+    np.testing.assert_allclose(path[0, 0], a[0], rtol=0, atol=_SLERP)
+    np.testing.assert_allclose(path[0, -1], b[0], rtol=0, atol=_SLERP)
   np.testing.assert_allclose(jnp.linalg.norm(generation.slerp(a, b, t), axis=-1), 3.0,
-                             rtol=1e-6)
+                             rtol=0, atol=_SLERP_NORM)
+  # The chord's middle (1.5, 1.5) is exact, its norm one rounded sqrt (<= 2U
+  # of 3 / sqrt(2) = 2.12); rtol=1e-6 (17U) is slack, far below the arc's 3.
   np.testing.assert_allclose(jnp.linalg.norm(generation.lerp(a, b, t)[0, 2]),
                              3 / np.sqrt(2), rtol=1e-6)  # the chord's middle
   same = generation.slerp(a, a, t)  # parallel: falls back to the line, no NaN
+  # (1 - t) a + t a for t in multiples of 1/4: exact (1e-6 is slack).
   np.testing.assert_allclose(same[0], np.repeat(a, 5, 0), atol=1e-6)
   strips = generation.interpolation_strips(jnp.zeros((2, 3)), jnp.ones((2, 3)), 4)
+  # t = linspace(0, 1, 4) itself: 1/3 and 2/3 rounded once or twice (<= 2U
+  # relative); rtol=1e-6 (17U) is slack, far below a wrong step (1/12).
   np.testing.assert_allclose(strips[:4, 0], [0, 1 / 3, 2 / 3, 1], rtol=1e-6)
 
 
@@ -243,6 +270,7 @@ def test_latent_arithmetic_is_the_signed_sum_of_mean_latents():
   assert generation.parse_arithmetic("-2") == [(-1, [2])]
   z = jnp.arange(12.0).reshape(6, 2)
   means, result = generation.arithmetic(z, terms)
+  # Means and signed sums of small integers: exact in float32 (default rtol).
   np.testing.assert_allclose(means, [[1, 2], [4, 5], [8, 9]])
   np.testing.assert_allclose(result, [1 - 4 + 8, 2 - 5 + 9])
   for bad in ("1,2 -", "a,b", ""):
@@ -273,11 +301,19 @@ def test_load_generator_samples_and_applies_purely(dcgan_run):
   images = G.sample(jax.random.PRNGKey(0), 6)
   assert images.shape == (6, 28, 28, 1) and np.abs(images).max() <= 1
   z = G.latents(jax.random.PRNGKey(0), 6)
+  # G.sample is G.apply of these latents: jit(G.apply) compiles the same jitted
+  # sampler (the same fusions, convolutions and reductions; the weights become
+  # constants), the same float32 operations in the same order, so equal on any
+  # CPU (bitwise on one); 1e-5 is slack. A worst-case bound for differently
+  # ordered sums (~1e-4: BatchNorm means of 1,176 terms) would not separate
+  # the likeliest bug, the raw weights for the EMA ones: 3.5e-3 apart.
   np.testing.assert_allclose(jax.jit(G.apply)(z), images, atol=1e-5)
   # Differentiable: a gradient with respect to the latents exists and is finite.
   grad = jax.grad(lambda z: G.apply(z).mean())(z)
   assert grad.shape == z.shape and np.all(np.isfinite(grad)) and np.abs(grad).max() > 0
   raw = jaxgan.load_generator(dcgan_run, ema=False)
+  # Must differ: raw and EMA weights give samples 3.5e-3 apart (one machine),
+  # 350 times np.allclose's 1e-5 + 1e-8; the same weights would give equal ones.
   assert not raw.ema and not np.allclose(raw.sample(jax.random.PRNGKey(0), 6), images)
   with pytest.raises(ValueError, match="not class-conditional"):
     G.sample(jax.random.PRNGKey(0), 2, labels=1)
@@ -316,7 +352,9 @@ def test_class_conditional_generate_by_label_and_one_row_per_class(tmp_path):
     assert image.size == (2 * 30 + 2, 10 * 30 + 2)
   z = G.latents(jax.random.PRNGKey(0), 8)
   as_3 = G.apply(z, np.full(8, 3))
-  assert not np.allclose(as_3, G.apply(z, np.full(8, 5)))  # the label matters
+  # The label matters: labels 3 and 5 give images 0.15 apart (one machine),
+  # 15,000 times np.allclose's 1e-5; the same program twice gives equal ones.
+  assert not np.allclose(as_3, G.apply(z, np.full(8, 5)))
   with pytest.raises(ValueError, match=r"Labels must be classes in \[0, 10\)"):
     G.sample(jax.random.PRNGKey(0), 2, labels=10)
 

@@ -4,6 +4,7 @@ K+1 GAN: configs run end to end on the labelled scikit-learn digits."""
 import functools
 import json
 
+import float32
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -102,7 +103,8 @@ def test_conditional_metrics_in_training(runs):
 def test_acgan_class_loss_is_wired(runs):
   record = next(r for r in runs["acgan"][2] if "d_loss" in r)
   # Cross-entropy of 10 classes near chance after 2 steps: about 2 log 10 for D
-  # (real + fake), log 10 for G.
+  # (real + fake), log 10 for G. Not rounding: +-30% bounds how far from chance
+  # 2 steps move an untrained classifier.
   assert 2 * np.log(10) * 0.7 < record["d_class_loss"] < 2 * np.log(10) * 1.3
   assert np.log(10) * 0.7 < record["g_class_loss"] < np.log(10) * 1.3
   assert 0 <= record["d_real_class_accuracy"] <= 1
@@ -110,10 +112,13 @@ def test_acgan_class_loss_is_wired(runs):
 
 def test_ssgan_supervised_loss_is_wired(runs):
   record = next(r for r in runs["ssgan"][2] if "d_loss" in r)
-  assert np.log(10) * 0.7 < record["d_supervised_loss"] < np.log(10) * 1.3
+  assert np.log(10) * 0.7 < record["d_supervised_loss"] < np.log(10) * 1.3  # near chance
   weight = runs["ssgan"][0].loss.feature_matching_weight  # 1/250: improved-gan's mean
+  # adv_weight=0: feature matching alone. float32's 1/250 (U / 2), the product
+  # (U), and each record's mean over the logged steps (U each side): < 4 U,
+  # within approx's rel=1e-6 (16.8 U).
   assert "g_feature_matching_loss" in record and record["g_loss"] == pytest.approx(
-      weight * record["g_feature_matching_loss"])  # adv_weight=0: feature matching alone
+      weight * record["g_feature_matching_loss"])
 
 
 @pytest.mark.parametrize("name", ["cgan_mlp", "cgan_dcgan", "acgan"])
@@ -126,6 +131,8 @@ def test_label_conditions_the_generator(name):
   apply = jax.jit(functools.partial(generator.apply, train=False))
   out = {c: apply(variables, z, jnp.full(4, c, jnp.int32)) for c in (0, 1)}
   assert out[0].shape == (4, 28, 28, 1)
+  # Not rounding: ignoring the label, the same program on the same inputs
+  # would give the same floats; the label's embedding moves pixels by O(0.01+).
   assert np.abs(out[0] - out[1]).max() > 1e-4
 
 
@@ -137,6 +144,7 @@ def test_label_conditions_the_discriminator():
       jax.random.PRNGKey(1), x, jnp.zeros(4, jnp.int32))
   apply = jax.jit(functools.partial(discriminator.apply, train=False))
   logits = [apply(variables, x, jnp.full(4, c, jnp.int32)) for c in (0, 1)]
+  # Not rounding: ignoring the label, the logits would be the same floats.
   assert logits[0].shape == (4,) and np.abs(logits[0] - logits[1]).max() > 1e-6
 
 
@@ -151,8 +159,13 @@ def test_k_plus_one_logit_is_logsumexp():
   class_logits = np.asarray(out["class_logits"], np.float64)
   z = np.exp(class_logits - class_logits.max(-1, keepdims=True))
   expected = class_logits.max(-1) + np.log(z.sum(-1))
-  np.testing.assert_allclose(out["logits"], expected, rtol=1e-5)
-  # p(real) = Z / (Z + 1): the fake class's logit is 0.
+  # float32's max + log(sum exp(x - max)) against float64 on the same class
+  # logits: the sum in [1, 3] to 3 U, its log to 5 U absolute, the addition
+  # to U of the result: within gamma(2) of it where |logit| >= 5 (the logits
+  # are ~1e4 here; rtol=1e-5 before: looser than needed).
+  np.testing.assert_allclose(out["logits"], expected, rtol=float32.gamma(2))
+  # p(real) = Z / (Z + 1): the fake class's logit is 0. Both sides are 1 to
+  # float32 for logits ~1e4 (exp(-1e4) underflows); in general ~20 U apart.
   np.testing.assert_allclose(jax.nn.sigmoid(out["logits"]),
                              1 - jax.nn.softmax(np.concatenate(
                                  [class_logits, np.zeros((5, 1))], -1))[:, -1],
@@ -167,7 +180,7 @@ def test_noise_only_while_training():
   clean = [body.apply(variables, x, train=False) for _ in range(2)]
   noisy = body.apply(variables, x, train=True, rngs=rngs)
   np.testing.assert_array_equal(clean[0], clean[1])
-  assert np.abs(noisy - clean[0]).max() > 0.1
+  assert np.abs(noisy - clean[0]).max() > 0.1  # not rounding: noise of std 0.3 / 0.5
 
 
 def test_labeled_subset_is_balanced_and_deterministic():
@@ -186,6 +199,8 @@ def test_intra_fid_hand_computed():
   real = np.concatenate([square, square + [3.0, 0.0]])
   real_labels = np.array([0] * 4 + [1] * 4)
   same = evaluation.intra_fid(real, real_labels, real, real_labels)
+  # float64 on features ~1: the trace of C + C - 2 sqrtm(C C) cancels to a few
+  # U64 = 1.1e-16 (sqrtm's error), far below abs=1e-9.
   assert same["intra_fid"] == pytest.approx(0.0, abs=1e-9)
   # The classes swapped: unconditional FID 0, but each class is 3 away: 9.
   swapped = evaluation.intra_fid(real, real_labels, real, 1 - real_labels)
@@ -229,8 +244,15 @@ def test_evaluator_conditional_metrics(tmp_path):
   good = evaluator(sample_fn, step=1)
   np.testing.assert_array_equal(np.bincount(np.concatenate(asked)), [30] * 10)
   assert good["classifier_accuracy"] == 1.0
-  assert good["intra_fid"] == pytest.approx(0.0, abs=1e-6)
-  # Images of the next class: each class's FID is the squared mean shift, 20^2.
+  # The same images through the same float32 program and batch shape (300), in
+  # another order: features a sum of 16 pixels <= 184 apart at most
+  # (sum_bound(16, 184) = 3.7e-4), which moves a class's FID by ||d mu||^2 +
+  # ||dC||^2 / (4 lambda_min) (second order: the first cancels), with dC <=
+  # 2 sqrt(lambda_max) d mu and the classes' lambda in [0.0126, 0.166]: < 2e-6
+  # (abs=1e-6 before: too tight); the wrong class's images give 400.
+  assert good["intra_fid"] == pytest.approx(0.0, abs=1e-5)
+  # Images of the next class: each class's FID is the squared mean shift, 20^2
+  # (not rounding: 300 leaves 100 for the classes' spread, which is equal).
   wrong = evaluator(lambda rng, n, labels: sample_fn(rng, n, (labels + 1) % 10), 2)
   assert wrong["classifier_accuracy"] == 0.0
   assert wrong["intra_fid"] > 300

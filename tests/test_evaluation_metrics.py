@@ -7,6 +7,13 @@ import scipy.linalg
 from jaxgan import evaluation
 from jaxgan.evaluation import toy
 
+# These metrics run in float64 NumPy/SciPy (unit roundoff u = 2**-53 = 1.1e-16).
+# Closed forms of a few dozen float64 operations on values of size <= 100 are
+# off by at most ~100 u relative (1e-14), so pytest.approx's default rel=1e-6
+# and assert_allclose's default rtol=1e-7 are used for them: far above that,
+# and far below a real bug (a missing term or wrong constant moves them > 1%).
+_U64 = 2.0 ** -53
+
 # ------------------------------------------------------------------------ FID
 
 
@@ -16,12 +23,21 @@ def _random_spd(rng, d, scale=1.0):
 
 
 def test_fid_of_a_set_with_itself_is_zero():
+  # float64 eigh/eigvalsh are backward stable: each eigenvalue of
+  # S^1/2 S S^1/2 = S^2 comes out within d u ||S||^2 (d = 64), so each of the d
+  # square roots within d u ||S||^2 / (2 lambda_min(S)); FID subtracts 2 x
+  # their sum (the traces and ||mu1 - mu2|| = 0 add ~1e-13): 3e-11 here.
   x = np.random.default_rng(0).normal(size=(500, 64)) * 3 + 1
-  assert abs(evaluation.fid_from_features(x, x)) < 1e-8
-  # ...also when N < D and the covariance is singular (the square roots of
-  # rounding-level eigenvalues leave ~1e-8 of the trace).
+  eig = np.linalg.eigvalsh(np.cov(x.T))
+  bound = 64 * 64 * _U64 * eig[-1] ** 2 / eig[0]
+  assert abs(evaluation.fid_from_features(x, x)) < bound
+  # ...also when N < D and the covariance (rank 19) is singular: its 64 - 19
+  # zero eigenvalues come out as +-d u ||S||^2 in S^1/2 S S^1/2, and their
+  # square roots, sqrt(d u) ||S|| each, add up in the trace of the square
+  # root: 5e-5 here, 8e-7 of the trace of S (one machine showed 2.5e-6).
   y = np.random.default_rng(1).normal(size=(20, 64))
-  assert abs(evaluation.fid_from_features(y, y)) < 1e-6 * np.trace(np.cov(y.T))
+  bound = 2 * (64 - 19) * np.sqrt(64 * _U64) * np.linalg.norm(np.cov(y.T), 2)
+  assert abs(evaluation.fid_from_features(y, y)) < bound
 
 
 def test_frechet_distance_hand_checked_diagonal_case():
@@ -29,6 +45,9 @@ def test_frechet_distance_hand_checked_diagonal_case():
   mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
   s1, s2 = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 1.0])
   expected = (1 + 0 + 4) + (1 + 4 + 9) + (4 + 1 + 1) - 2 * (2 + 2 + 3)
+  # float64 eigendecompositions of 3 x 3 matrices with entries <= 81: their
+  # eigenvalues within d u 81 = 2.7e-14, the roots (>= 2) within 7e-15 each;
+  # with the sums of terms <= 14, ~5e-14 in all. abs=1e-12 is 20 times that.
   assert evaluation.frechet_distance(mu1, np.diag(s1), mu2, np.diag(s2)) == (
       pytest.approx(expected, abs=1e-12))
 
@@ -40,6 +59,12 @@ def test_frechet_distance_matches_closed_form_with_scipy_sqrtm():
   s1, s2 = _random_spd(rng, d), _random_spd(rng, d, 3.0)
   covmean = scipy.linalg.sqrtm(s1 @ s2).real
   closed = (mu1 - mu2) @ (mu1 - mu2) + np.trace(s1 + s2 - 2 * covmean)
+  # A different algorithm (Schur sqrtm of S1 S2) against ours (eigh): in
+  # float64 each root is off by <= d u ||S1|| ||S2|| / (2 sqrt(lambda_min)),
+  # with d = 16, ||S1|| ||S2|| <= 44, lambda_min(S1 S2) >= 0.033: 2e-13 each,
+  # 7e-12 for 2 x 16 of them, 2e-13 of the FID (36; one machine: 2e-15).
+  # rel=1e-10 leaves room for sqrtm's own error (same order); a wrong term
+  # (no factor 2, a mean term dropped) moves the FID by > 10%.
   assert evaluation.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(
       closed, rel=1e-10)
 
@@ -53,12 +78,18 @@ def test_fid_of_gaussian_samples_converges_to_the_closed_form():
   y = rng.multivariate_normal(mu2, s2, n)
   closed = (mu1 - mu2) @ (mu1 - mu2) + np.trace(
       s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+  # Sampling error, not rounding: 40 redraws of the 2 x 200,000 samples give a
+  # relative standard deviation of 0.25% (the bias is O(d / n), smaller), so
+  # rel=0.02 is 8 standard deviations.
   assert evaluation.fid_from_features(x, y) == pytest.approx(closed, rel=0.02)
 
 
 def test_gaussian_stats_are_unbiased_like_np_cov():
   x = np.random.default_rng(0).normal(size=(10, 3))
   mu, sigma = evaluation.gaussian_stats(x)
+  # float64 10-term sums: float32.sum_bound(12) * 2**-29 = 2.9e-15 of the sum
+  # of |terms|, which is at most 3.3 x each entry here; the default rtol=1e-7
+  # is 1e7 times that (and the first comparison is np.cov itself).
   np.testing.assert_allclose(sigma, np.cov(x, rowvar=False))
   np.testing.assert_allclose(sigma, (x - mu).T @ (x - mu) / 9)
 
@@ -73,6 +104,7 @@ def test_kid_hand_checked_two_points():
   expected = (2 * k(1, 0) / 2 + 2 * k(2, 0) / 2
               - 2 * (k(1, 2) + k(1, 0) + k(0, 2) + k(0, 0)) / 4)
   kid = evaluation.kernel_inception_distance(x, y, num_subsets=3, subset_size=2)
+  # Small integers, halved and quartered: exact in float64 (default approx).
   assert kid['kid'] == pytest.approx(expected)
   assert kid['kid_std'] == pytest.approx(0.0)
 
@@ -86,9 +118,11 @@ def test_kid_is_unbiased_on_equal_distributions():
         x, y, num_subsets=1, subset_size=50, seed=int(rng.integers(1 << 30)))['kid'])
   estimates = np.array(estimates)
   stderr = estimates.std() / np.sqrt(len(estimates))
-  assert abs(estimates.mean()) < 3 * stderr
+  assert abs(estimates.mean()) < 3 * stderr  # 3 standard errors of the mean
   # The unbiased estimate is negative about half the time; one that kept the
   # k(x_i, x_i) terms (a V-statistic) would always be positive.
+  # (54% here; a binomial fraction of 200 has standard error 0.035, so the
+  # bounds are 7 standard errors from 1/2.)
   assert 0.25 < (estimates < 0).mean() < 0.75
 
 
@@ -97,7 +131,7 @@ def test_kid_separates_different_distributions():
   x = rng.normal(size=(300, 8))
   y = rng.normal(size=(300, 8)) + 0.5
   kid = evaluation.kernel_inception_distance(x, y, num_subsets=10, subset_size=100)
-  assert kid['kid'] > 10 * kid['kid_std'] / np.sqrt(10)
+  assert kid['kid'] > 10 * kid['kid_std'] / np.sqrt(10)  # 10 standard errors
 
 
 # ------------------------------------------------------------------------- IS
@@ -151,6 +185,9 @@ def test_precision_recall_detect_mode_dropping_and_outliers():
   real = np.concatenate([rng.normal(size=(200, 2)), rng.normal(size=(200, 2)) + 20])
   half = rng.normal(size=(400, 2))  # only the first mode
   out = evaluation.precision_recall(real, half, k=3)
+  # Not rounding: recall is about the kept mode's share of the real points
+  # (1/2; 0.485 here), precision 1 less the fake points outside the real balls
+  # (0.99 here); a metric that missed the dropped mode would give recall ~1.
   assert out['precision'] > 0.9 and 0.4 < out['recall'] < 0.6
   far = rng.normal(size=(400, 2)) + 100
   out = evaluation.precision_recall(real, far, k=3)
@@ -201,6 +238,7 @@ def test_stacked_mnist_modes():
   every = np.stack(np.unravel_index(np.arange(1000), (10, 10, 10)), 1)
   out = evaluation.stacked_mnist_modes(every)
   assert out == {'stacked_mnist_modes': 1000.0,
+                 # each p log(1000 p) is log(1 +- 2u) / 1000: |sum| <= 2u
                  'stacked_mnist_kl': pytest.approx(0.0, abs=1e-12)}
 
 
@@ -223,8 +261,11 @@ def test_toy_real_samples_score_perfectly(name):
   assert samples.shape == (2500, 2) and samples.dtype == np.float32
   out = toy.evaluate(samples, mixture)
   assert out['modes'] == mixture.num_modes
-  # A sample lies within 3 std with probability 1 - exp(-9 / 2) = 98.89%.
+  # A sample lies within 3 std with probability 1 - exp(-9 / 2) = 98.89%; the
+  # percentage of 2,500 samples has standard error 0.21, so 1.0 is 4.7 of them.
   assert abs(out['high_quality'] - 98.89) < 1.0
+  # Sampling: 2 N KL ~ chi^2 with K - 1 degrees of freedom (mean 24, std 7 for
+  # the 25-mode grid), so KL < 0.02 (chi^2 < 100) is 11 std above the mean.
   assert out['reverse_kl'] < 0.02
 
 

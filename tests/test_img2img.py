@@ -4,6 +4,7 @@ VGG content loss, and both configs end to end (tiny, offline on the digits)."""
 import json
 import pathlib
 
+import float32
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -38,7 +39,9 @@ def test_pair_folder_a_b_layout_matches_names_and_direction(tmp_path):
                                   source_channels=3)
   assert pairs.images.shape == (2, 4, 4, 1) and pairs.sources.shape == (2, 4, 4, 3)
   np.testing.assert_array_equal(pairs.sources[:, 0, 0, 0], [10, 11])
-  np.testing.assert_allclose(pairs.images[:, 0, 0, 0], [200, 201], atol=2)  # jpeg
+  # Not rounding: lossy JPEG (libjpeg's integer DCT); a flat 200 decodes to 200
+  # exactly here, 2 levels allow a neighbour, and the other image is 1 away.
+  np.testing.assert_allclose(pairs.images[:, 0, 0, 0], [200, 201], atol=2)
   swapped = _pairs.load_pair_folder(str(tmp_path), image_size=4, channels=3,
                                     source_channels=1, direction="BtoA")
   np.testing.assert_array_equal(swapped.images[:, 0, 0, 0], [10, 11])
@@ -104,6 +107,8 @@ def test_downsample_is_antialiased_bicubic():
   stripes[:, :, ::2] = 255  # aliasing would keep only one phase
   small = _pairs.downsample(stripes)
   assert small.shape == (1, 4, 4, 1)
+  # Not rounding: Pillow's antialiased bicubic (fixed-point) averages the
+  # stripes to 118..137 here (its lobes, the edges); aliasing gives 0 or 255.
   np.testing.assert_allclose(small, 127.5, atol=15)  # not 0 or 255
   with pytest.raises(ValueError, match="divisible by 4"):
     _pairs.downsample(np.zeros((1, 10, 10, 1), np.uint8))
@@ -144,6 +149,7 @@ def test_unet_and_patchgan_shapes_and_receptive_field():
   # The input pixels one logit depends on span the receptive field.
   grad = jax.jit(jax.grad(
       lambda x: d.apply(d_vars, x, cond[:1], train=False)[0, 7, 7]))(x)
+  # Exactly 0 outside the receptive field (no term reaches those pixels).
   rows, cols = np.nonzero(np.abs(np.asarray(grad[0, ..., 0])) > 0)
   assert rows.max() - rows.min() + 1 == pix2pix.receptive_field(1) == 16
   assert cols.max() - cols.min() + 1 == 16
@@ -198,12 +204,22 @@ def test_psnr_and_ssim_match_their_definitions():
   x = rng.integers(0, 256, (3, 20, 17, 2)).astype(np.float64)
   y = np.clip(x + rng.normal(0, [[[[5.0]]], [[[20.0]]], [[[60.0]]]], x.shape), 0, 255)
   mse = np.mean((x - y) ** 2, axis=(1, 2, 3))
+  # float64, the same formula: equal to a few ulps (default rtol=1e-7); 255^2 /
+  # 255^2 is exactly 1, its log exactly 0, so [0.0] holds with atol 0.
   np.testing.assert_allclose(evaluation.psnr(x, y), 10 * np.log10(255 ** 2 / mse))
   np.testing.assert_allclose(evaluation.psnr(x[:1], x[:1] + 255.0), [0.0])
   assert evaluation.psnr(x, x)[0] == np.inf
   s = evaluation.ssim(x, y)
+  # float64 (u = 1.1e-16), two algorithms: local sums of 2 x 11 (ours) or 121
+  # terms of pixels^2 <= 65025 with weights summing to 1 are off by <= 121 u
+  # 65025 = 9e-10 (the squared means likewise); SSIM divides them by
+  # mu_x^2 + mu_y^2 + c1 >= 16,500 and var_x + var_y + c2 >= 7,100 here: 1.3e-13
+  # relative per factor. rtol=1e-10 is 700 times that (3e-16 seen), and far
+  # below another window (sigma 1.6: 2e-3), c2 (3% off: 1e-4) or data range
+  # (256: 1.5e-5).
   np.testing.assert_allclose(s, _ssim_reference(x, y, 255.0), rtol=1e-10)
   assert s[0] > s[1] > s[2] and s[0] < 1
+  # Identical factors above and below: 1 to a few ulps (default rtol=1e-7).
   np.testing.assert_allclose(evaluation.ssim(x, x), 1.0)
   with pytest.raises(ValueError, match="at least 11x11"):
     evaluation.ssim(x[:, :10], y[:, :10])
@@ -232,12 +248,25 @@ def test_vgg_features_match_torch_with_test_made_weights(tmp_path):
   images = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 1)).astype(np.float32)
   x = torch.from_numpy((images + 1) / 2).permute(0, 3, 1, 2).repeat(1, 3, 1, 1)
   x = (x - torch.tensor(vgg._MEAN)[:, None, None]) / torch.tensor(vgg._STD)[:, None, None]
-  conv = lambda x, i: torch.relu(torch.nn.functional.conv2d(
-      x, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1))
+  # Each 3x3 conv adds float32.sum_bound of its 9 C_in terms and bias, with
+  # magnitude the largest sum |w| |x| + |b| of its actual inputs; the errors
+  # are carried forward with gain <= 1, as float32.network_bound (and the
+  # input normalisation's 2 roundings are within the first layer's bound).
+  bounds = []
+
+  def conv(x, i):
+    w, b = state[f"features.{i}.weight"], state[f"features.{i}.bias"]
+    magnitude = torch.nn.functional.conv2d(x.abs(), w.abs(), b.abs(), padding=1)
+    bounds.append(float32.sum_bound(w[0].numel() + 1, float(magnitude.max())))
+    return torch.relu(torch.nn.functional.conv2d(x, w, b, padding=1))
+
   y = conv(conv(x, 0), 2)
   y = conv(conv(torch.nn.functional.max_pool2d(y, 2), 5), 7)
+  # 0.023 here, of features up to 24 (1.9e-5 seen on one machine; the old
+  # atol=1e-5, rtol=1e-4 was 61% used); a wrong layer, padding, pooling or
+  # normalisation moves the large features by O(1).
   np.testing.assert_allclose(np.asarray(features(jnp.asarray(images))),
-                             y.permute(0, 2, 3, 1).numpy(), rtol=1e-4, atol=1e-5)
+                             y.permute(0, 2, 3, 1).numpy(), rtol=0, atol=sum(bounds))
   with pytest.raises(ValueError, match="no 'features.10.weight'"):
     vgg.load_params(str(tmp_path / "vgg19.pth"), "relu3_1")
   with pytest.raises(ValueError, match="vgg_weights"):
@@ -274,6 +303,9 @@ def test_config_trains_two_steps_offline_and_scores_held_out_pairs(name, tmp_pat
   records = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
   scores = {k: v for r in records for k, v in r.items()}
   assert scores["step"] == 2 and np.isfinite(scores["g_loss"])
+  # Ranges, not rounding bounds: L1 of images in [-1, 1] is below 2 and SSIM
+  # in [-1, 1]; a bicubic enlargement's PSNR is tens of dB (5 to 40 allows
+  # any plausible one, and catches a wrong data range or unit).
   assert 0 < scores["eval/l1"] < 2 and -1 <= scores["eval/ssim"] <= 1
   if name == "srgan":
     assert np.isfinite(scores["g_perceptual_loss"]) and scores["g_perceptual_loss"] > 0

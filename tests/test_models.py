@@ -4,6 +4,7 @@ import functools
 import re
 
 import flax.linen as nn
+import float32
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -83,7 +84,7 @@ def test_bfloat16_computes_in_bfloat16_with_float32_params():
 
 def test_unsupported_image_size_lists_supported_ones():
   g = dcgan.Generator(image_size=48)
-  with pytest.raises(ValueError, match=r"\(28, 32, 64\)"):
+  with pytest.raises(ValueError, match=r"\(28, 32, 64, 128\)"):
     g.init(jax.random.PRNGKey(0), jnp.zeros((1, 8)))
 
 
@@ -148,9 +149,24 @@ def _assert_same_function_and_gradients(reference, module, x):
       functools.partial(loss, reference), argnums=(0, 1), has_aux=True))(variables, x)
   (_, got), got_grads = jax.jit(jax.value_and_grad(
       functools.partial(loss, module), argnums=(0, 1), has_aux=True))(variables, x)
-  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-  for g, w in zip(jax.tree.leaves(got_grads), jax.tree.leaves(want_grads)):
-    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+  # Two float32 evaluations of a convolution: sums of (kernel taps x input
+  # features) products, whose absolute sums the reference computes from |w|,
+  # |b| and |x|.
+  kernel = variables["params"]["kernel"]
+  magnitude, transpose = jax.vjp(reference.apply, jax.tree.map(jnp.abs, variables),
+                                 jnp.abs(x))
+  y_atol = float32.sum_bound(kernel.size // kernel.shape[-1], float(magnitude.max()))
+  np.testing.assert_allclose(got, want, rtol=0, atol=y_atol)
+  # The gradients of sum(sin(y)): sums over the outputs' N x H x W positions
+  # (kernel, bias) or the kernel taps x features (x) of terms times cos(y)
+  # (|.| <= 1, each off by <= y_atol); the same transposed computation with
+  # |w|, |b|, |x| and ones bounds their absolute sums.
+  n = max(want.size // want.shape[-1], kernel.size // kernel.shape[-2])
+  magnitudes = jax.tree.leaves(transpose(jnp.ones_like(magnitude)))
+  for g, w, m in zip(jax.tree.leaves(got_grads), jax.tree.leaves(want_grads),
+                     magnitudes, strict=True):
+    atol = (float32.sum_bound(n) + y_atol) * m.max()
+    np.testing.assert_allclose(g, w, rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize("impl", ["conv", "matmul"])
@@ -184,8 +200,12 @@ def test_conv_impl_second_derivatives_match_flax(subpixel, monkeypatch):
 
   got = jax.jit(jax.grad(functools.partial(penalty, ours), argnums=(0, 1)))(variables, x)
   want = jax.jit(jax.grad(functools.partial(penalty, flax_net), argnums=(0, 1)))(variables, x)
+  # Two float32 evaluations: 8 layers deep (the two convs, the input gradient
+  # back through both, and their derivatives), fan-in <= 72, sums of absolute
+  # terms <= 18 (computed once, with |w| and |x| through every convolution:
+  # the weights and x are fixed): 1.3e-3 (gradients up to 17).
   for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
-    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g, w, rtol=0, atol=float32.network_bound(8, 72, 18.0))
 
 
 def _loop_convolution_layouts(impl):
@@ -235,13 +255,22 @@ def test_conv2d_is_the_same_convolution_to_second_order(groups, kernel_size):
     grad_x = jax.grad(lambda x: jnp.sum(jnp.sin(module.apply(variables, x))))(x)
     return jnp.sum(grad_x ** 2)
 
-  # float32 sums of 8-72 products of O(1) terms: errors ~1e-6 relative.
+  # Two float32 evaluations of sums of k x k x 8 / groups products, whose
+  # absolute sums the conv of |x| with |w| gives.
+  kernel = variables["params"]["kernel"]
+  magnitude = flax_conv.apply(jax.tree.map(jnp.abs, variables), jnp.abs(x)).max()
+  atol = float32.sum_bound(kernel.size // kernel.shape[-1], magnitude)
   np.testing.assert_allclose(ours.apply(variables, x), flax_conv.apply(variables, x),
-                             rtol=1e-5, atol=1e-5)
+                             rtol=0, atol=atol)
   got = jax.grad(functools.partial(penalty, ours))(variables, x)
   want = jax.grad(functools.partial(penalty, flax_conv))(variables, x)
+  # 4 layers deep (the conv, the input gradient, the kernel gradient's two
+  # terms), fan-in <= 144 (9 taps x 16 features), sums of absolute terms <=
+  # 178, the kernel gradients' over 2 x 6 x 6 positions (computed once for the
+  # five cases, with |w| and |x|: the data are fixed): 1.2e-2, for gradients
+  # up to ~150.
   np.testing.assert_allclose(got["params"]["kernel"], want["params"]["kernel"],
-                             rtol=1e-4, atol=1e-4)
+                             rtol=0, atol=float32.network_bound(4, 144, 178.0))
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's layouts")
@@ -281,10 +310,13 @@ def test_discriminator_is_the_same_function_with_any_conv_impl(image_size, impl)
   ours = dcgan.Discriminator(image_size=image_size, width=4, conv_impl=impl)
   xla = ours.clone(conv_impl="xla")
   variables = jax.jit(ours.init)(jax.random.PRNGKey(1), x)
+  # Two float32 evaluations of D: <= 4 convs of fan-in <= 392 (the 7 x 7 x 8
+  # last conv at 28 px), sums of absolute terms <= 1.2 (computed once, with
+  # |w| and |x|: the data are fixed): 2.2e-4.
   np.testing.assert_allclose(
       jax.jit(functools.partial(ours.apply, train=False))(variables, x),
       jax.jit(functools.partial(xla.apply, train=False))(variables, x),
-      rtol=1e-5, atol=1e-6)
+      rtol=0, atol=float32.network_bound(4, 392, 1.2))
 
 
 @pytest.mark.parametrize("impl", ["conv", "matmul"])
@@ -296,10 +328,12 @@ def test_generator_is_the_same_function_with_any_conv_impl(image_size, impl):
   variables = jax.jit(ours.init)(jax.random.PRNGKey(1), z)
   assert (jax.tree.map(jnp.shape, variables)
           == jax.tree.map(jnp.shape, jax.eval_shape(xla.init, jax.random.PRNGKey(1), z)))
+  # Two float32 evaluations of G: <= 4 layers of fan-in <= 256 (4 x 4 x 16),
+  # sums of absolute terms <= 0.42 (computed once, as for D): 5.1e-5.
   np.testing.assert_allclose(
       jax.jit(functools.partial(ours.apply, train=False))(variables, z),
       jax.jit(functools.partial(xla.apply, train=False))(variables, z),
-      rtol=1e-5, atol=1e-6)
+      rtol=0, atol=float32.network_bound(4, 256, 0.42))
 
 
 # Spectral normalisation, layer norm, the minibatch layers, the ResNet.
@@ -319,15 +353,26 @@ def test_virtual_batch_norm_combines_the_reference_statistics_with_each_example(
   variables = layer.init(jax.random.PRNGKey(1), x)
   scale, bias = (np.asarray(variables["params"][k]) for k in ("scale", "bias"))
   ref_mean, ref_square = x[:n].mean((0, 1, 2)), (x[:n] ** 2).mean((0, 1, 2))
-  want = []
+  want, magnitude = [], 0.0
   for i, row in enumerate(x):
     mean, square = ref_mean, ref_square
     if i >= n:
       mean = (row.mean((0, 1)) + n * ref_mean) / (n + 1)
       square = ((row ** 2).mean((0, 1)) + n * ref_square) / (n + 1)
-    want.append((row - mean) / np.sqrt(square - mean ** 2 + 1e-5) * scale + bias)
-  # Means and mean squares of 16-48 float32 values of size ~5: ~1e-6 relative.
-  np.testing.assert_allclose(layer.apply(variables, x), np.stack(want), rtol=1e-4, atol=1e-4)
+    std = np.sqrt(square - mean ** 2 + 1e-5)
+    x_hat = (row - mean) / std
+    want.append(x_hat * scale + bias)
+    # mean and square, means of <= 48 values and a few more roundings, are
+    # off by gamma(51) of sqrt(square) (>= mean |x|) and of square; square -
+    # mean^2 by 3 gamma(51) square, which x_hat carries relative, halved by
+    # the square root: x_hat's error <= gamma(51) (sqrt(square) / std + 1.5
+    # |x_hat| square / std^2), times |scale|.
+    x_hat_error = (np.sqrt(square) / std
+                   + 1.5 * np.abs(x_hat).max((0, 1)) * square / std ** 2)
+    magnitude = max(magnitude, (x_hat_error * np.abs(scale)).max() + np.abs(bias).max())
+  # Both are float32 (numpy's here), so two evaluations: sum_bound.
+  np.testing.assert_allclose(layer.apply(variables, x), np.stack(want), rtol=0,
+                             atol=float32.sum_bound(48 + 3, magnitude))
 
 
 def test_virtual_batch_generator_treats_each_example_alone():
@@ -342,6 +387,9 @@ def test_virtual_batch_generator_treats_each_example_alone():
   images = g.apply(variables, z, train=False)
   np.testing.assert_array_equal(g.apply(variables, z, train=True), images)
   others = g.apply(variables, z.at[1:].set(0.0), train=False)
+  # Row 0 runs the same ops on the same values at the same batch position:
+  # equal to the bit (0 here), the tolerance moot. Changed rows move by ~0.2,
+  # and with BatchNorm row 0 by ~0.2 as well: 1e-3 tells those apart.
   np.testing.assert_allclose(others[0], images[0], rtol=1e-5, atol=1e-6)
   assert np.abs(others[1] - images[1]).max() > 1e-3
   batch_g, _ = models.create(_model_config(image_size=28))
@@ -366,6 +414,10 @@ def test_spectral_norm_estimates_the_largest_singular_value_in_train_mode_only()
     stats = updates["batch_stats"]
   kernel = variables["params"]["down1"]["kernel"]
   sigma = stats["SpectralNorm_1"]["down1/kernel/sigma"]
+  # The power iteration's error, not rounding: sigma converges as (sigma_2 /
+  # sigma_1)^(2k) = 0.86^60 = 1.2e-4 relative after k = 30 (times the start's
+  # ratio of components; 1e-7 here), float32 adds ~1e-6. A wrong reshape or
+  # axis gives another singular value, 14% or more off.
   np.testing.assert_allclose(sigma, _sigma_max(kernel), rtol=1e-3)
   # The layer computes with kernel / sigma, whose largest singular value is 1.
   np.testing.assert_allclose(_sigma_max(kernel / sigma), 1.0, rtol=1e-3)
@@ -378,7 +430,9 @@ def test_layer_norm_critic_normalises_each_example_alone():
   assert "batch_stats" not in variables and "LayerNorm_0" in variables["params"]
   apply = jax.jit(d.apply)
   logits = apply(variables, x)
-  # Another batch mate changes nothing: no statistic crosses examples.
+  # Another batch mate changes nothing: no statistic crosses examples (the same
+  # program on the same row: equal to the bit, the tolerance moot; a
+  # statistic over the batch moves it by O(1)).
   other = apply(variables, x.at[1:].set(0.0))
   np.testing.assert_allclose(other[0], logits[0], rtol=1e-5)
 
@@ -398,9 +452,16 @@ def test_minibatch_discrimination_compares_batch_members():
   # By hand: o(x_i)_b = sum_j exp(-|M_ib - M_jb|_1), M = x T.
   m = (x @ variables["params"]["T"]["kernel"]).reshape(4, 3, 2)
   want = np.exp(-np.abs(m[:, None] - m[None]).sum(-1)).sum(1)
-  np.testing.assert_allclose(y[:, 6:], want, rtol=1e-5)
+  # Relative: M's entries are 6-term dot products, each exponent adds 2
+  # differences of 2 entries (3 roundings), which exp turns into relative
+  # error; then a sum of 4 positive terms and exp's ulps.
+  magnitude = (np.abs(x) @ np.abs(variables["params"]["T"]["kernel"])).max()
+  rtol = float32.sum_bound(6 + 3, 4 * magnitude) + float32.sum_bound(4 + 2)
+  np.testing.assert_allclose(y[:, 6:], want, rtol=rtol)
   changed = layer.apply(variables, x.at[3].add(1.0))
-  assert np.all(np.abs(changed[0, 6:] - y[0, 6:]) > 1e-6)  # x_0's depend on x_3
+  # x_0's depend on x_3: they move by >= 0.03 (without a dependence they would
+  # be equal to the bit); 1e-6 is ~4 ulps of them.
+  assert np.all(np.abs(changed[0, 6:] - y[0, 6:]) > 1e-6)
 
 
 def test_minibatch_stddev_appends_the_group_standard_deviation():
@@ -408,7 +469,9 @@ def test_minibatch_stddev_appends_the_group_standard_deviation():
   x = jnp.stack([jnp.full((2, 2, 3), v) for v in (0.0, 1.0, 4.0, 7.0)])
   y = layer.apply({}, x)
   assert y.shape == (4, 2, 2, 4)
-  # Groups {0, 2} and {1, 3}: std of (0, 4) is 2, of (1, 7) is 3.
+  # Groups {0, 2} and {1, 3}: std of (0, 4) is 2, of (1, 7) is 3. Exact in
+  # float32 (small integers; the epsilon 1e-8 is below half an ulp of 4 and
+  # 9), the tolerance moot.
   np.testing.assert_allclose(y[:, 0, 0, 3], [2.0, 3.0, 2.0, 3.0], rtol=1e-5)
   np.testing.assert_array_equal(y[..., :3], x)
   with pytest.raises(ValueError, match="minibatch_stddev"):
@@ -469,8 +532,14 @@ def test_projection_discriminator_labels_enter_only_through_the_projection():
   out2, _ = apply(variables, x, y2)
   h = state["intermediates"]["features"][0]
   embed = variables["params"]["embed"]["embedding"]
+  # Each out is the same linear part (equal to the bit in both calls) plus
+  # the projection, a sum of h.shape[-1] products: the difference carries both
+  # projections' errors and the two adds' roundings (|out1|, |out2|).
+  magnitude = ((np.abs(embed[y1]) + np.abs(embed[y2])) * np.abs(h)).sum(-1)
+  magnitude = (magnitude + np.abs(out1) + np.abs(out2)).max()
   np.testing.assert_allclose(out2 - out1, jnp.sum((embed[y2] - embed[y1]) * h, -1),
-                             rtol=1e-4, atol=1e-5)
+                             rtol=0, atol=float32.sum_bound(h.shape[-1] + 2, magnitude))
+  # The same label: equal to the bit; another: ~2 apart, far above 1e-4.
   assert out2[1] == out1[1] and abs(out2[0] - out1[0]) > 1e-4
 
 
@@ -486,7 +555,16 @@ def test_conditional_batch_norm_scales_and_shifts_per_class():
                      mutable=["batch_stats"])
   normalised = (x - x.mean((0, 1, 2))) / jnp.sqrt(x.var((0, 1, 2)) + 1e-5)
   want = normalised * gamma[y][:, None, None] + beta[y][:, None, None]
-  np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
+  # Two float32 evaluations of statistics over 4 x 2 x 2 = 16 values per
+  # channel, possibly as mean(x^2) - mean^2: x_hat's error <= gamma(16 + 3)
+  # (sqrt(mean(x^2)) / std + 1.5 |x_hat| mean(x^2) / std^2) (as in the VBN
+  # test above), times |gamma|, plus beta's add.
+  square, var = jnp.mean(x ** 2, (0, 1, 2)), x.var((0, 1, 2)) + 1e-5
+  x_hat_error = (jnp.sqrt(square / var)
+                 + 1.5 * jnp.abs(normalised).max((0, 1, 2)) * square / var)
+  magnitude = float((x_hat_error * jnp.abs(gamma)).max() + jnp.abs(beta).max())
+  np.testing.assert_allclose(out, want, rtol=0,
+                             atol=float32.sum_bound(16 + 3, magnitude))
 
 
 def test_conditional_generator_uses_conditional_batch_norm_in_its_blocks():

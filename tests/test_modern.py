@@ -4,6 +4,7 @@ LeCam, bCR, and the augmentation of D's inputs with ADA's adaptive p."""
 import json
 import math
 
+import float32
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,13 +24,17 @@ def test_schedule_values_follow_their_formulas():
   cos = schedules.parse_one("cosine:1@10", "x")
   lin = schedules.parse_one("linear:0", "x")
   warm = schedules.parse_one("constant+4", "x")
+  # float32 against float64, values >= 1: t and pi t round (2 U of an angle
+  # <= pi, carried by |sin|), cos (U), 1 + cos, the final sum: <= 8 U of the
+  # value at the steps below; linear and constant take <= 3 roundings (the
+  # zero at t = 1 is exact): rtol=1e-6 (16.8 U).
   for step in (0, 3, 5, 10, 20):
     t = min(step / 10, 1.0)
     np.testing.assert_allclose(cos.value(5.0, step, 0), 1 + 4 * 0.5 * (1 + math.cos(math.pi * t)),
                                rtol=1e-6)
     np.testing.assert_allclose(lin.value(2.0, step, 10), 2.0 * (1 - t), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(warm.value(3.0, step, 10), 3.0 * min(step / 4, 1.0), rtol=1e-6)
-  # A traced base (a sweep member's value) works.
+  # A traced base (a sweep member's value) works. Exact: 4 (1 - 0.5).
   np.testing.assert_allclose(jax.jit(lambda b: lin.value(b, 5, 10))(4.0), 2.0)
 
 
@@ -52,6 +57,8 @@ def test_optimizer_hyperparameters_follow_their_schedules():
     _, state = d_tx.update({"w": jnp.ones(3)}, state, params)
     step = update // 2  # the values this update used (inject_hyperparams keeps them)
     hyper = state.hyperparams
+    # float32's 2e-4, 0.9 and 0.099 (U / 2 each), t, 1 - t, a product and a
+    # sum: < 4 U of the values; rtol=1e-6 (16.8 U).
     np.testing.assert_allclose(hyper["learning_rate"], 2e-4 * (1 - step / 10), rtol=1e-6)
     np.testing.assert_allclose(hyper["b2"], 0.9 + (0.999 - 0.9) * (1 - step / 10), rtol=1e-6)
   with pytest.raises(ValueError, match="KEY one of learning_rate, b1, b2"):
@@ -90,6 +97,8 @@ def test_lazy_term_is_k_times_on_every_kth_update_and_follows_its_schedule(unit_
   for s, (loss, metric) in enumerate(lazy):
     weight = 2.0 * (1 - s / 12)
     want = 3 * weight if s % 3 == 0 else 0.0
+    # t = s / 12, 1 - t, x 2 (exact), x 3, the sum: < 4 U; rtol=1e-6 (16.8 U),
+    # atol for the exact zeros.
     np.testing.assert_allclose(loss, want, rtol=1e-6, atol=1e-7)
     assert float(metric) == (3.0 if s % 3 == 0 else 0.0)
   # In expectation (here: over each period of 3) the lazy term is the eager one.
@@ -114,6 +123,7 @@ def test_lecam_anchors_and_penalty_follow_the_official_formula():
   state = term.init_state()
   rng = np.random.default_rng(0)
   anchor_r = anchor_f = 0.0
+  magnitude = 0.0  # the largest |anchor| or batch mean of |logits| so far
   def run(r, f, state, step):
     result = term.d(_d_inputs(r, f, state=state, step=step), config)
     return result.value, result.state
@@ -130,9 +140,23 @@ def test_lecam_anchors_and_penalty_follow_the_official_formula():
     anchor_f = decay * anchor_f + (1 - decay) * f.mean()
     want = (np.mean(np.maximum(r - anchor_f, 0) ** 2)
             + np.mean(np.maximum(anchor_r - f, 0) ** 2))
-    np.testing.assert_allclose(result.value, want, rtol=1e-5)
-    np.testing.assert_allclose(result.state["real"], anchor_r, rtol=1e-5)
-    np.testing.assert_allclose(result.state["fake"], anchor_f, rtol=1e-5)
+    # float32 against float64. An anchor takes a batch mean of 8 logits and 4
+    # roundings per step (the EMA) on values <= `magnitude`: after 5 steps it
+    # is within 5 sum_bound(8 + 4, magnitude) (rtol=1e-5 before: too tight
+    # for anchors near 0). The penalty's terms relu(d)^2, d = r - anchor or
+    # anchor - f, move by 2 |d| times d's error (its inputs' U / 2, the
+    # anchor's, a subtraction) and a mean of 8 adds gamma(8): sum_bound(8 +
+    # 20) of mean(d^2 + 2 |d| (|logit| + magnitude)) of both terms.
+    magnitude = max(magnitude, np.mean(np.abs(r)), np.mean(np.abs(f)), abs(anchor_r),
+                    abs(anchor_f))
+    anchor_tol = 5 * float32.sum_bound(8 + 4, magnitude)
+    d_r, d_f = np.maximum(r - anchor_f, 0), np.maximum(anchor_r - f, 0)
+    terms = (np.mean(d_r**2 + 2 * d_r * (np.abs(r) + magnitude))
+             + np.mean(d_f**2 + 2 * d_f * (np.abs(f) + magnitude)))
+    np.testing.assert_allclose(result.value, want, rtol=0,
+                               atol=float32.sum_bound(8 + 20, terms))
+    np.testing.assert_allclose(result.state["real"], anchor_r, rtol=0, atol=anchor_tol)
+    np.testing.assert_allclose(result.state["fake"], anchor_f, rtol=0, atol=anchor_tol)
     state = result.state
   # The anchors carry no gradient: the penalty's gradient is the formula's
   # with the anchors held fixed.
@@ -141,7 +165,13 @@ def test_lecam_anchors_and_penalty_follow_the_official_formula():
       logits, f, state=state, step=jnp.int32(9)), config).value), axis_name=AXIS)(
           jnp.asarray(r, jnp.float32)[None])[0]
   anchor_f = 0.9 * float(state["fake"]) + 0.1 * f.mean()  # updated first, from this batch
-  np.testing.assert_allclose(grad, 2 * np.maximum(r - anchor_f, 0) / 8, rtol=1e-5, atol=1e-7)
+  # 2 (r - anchor) / 8 with the anchor's update from this batch (a mean of 8
+  # and 4 roundings) and the subtraction: sum_bound(8 + 4) of (|r| + |anchor| +
+  # mean |f|) / 4 absolute (rtol=1e-5, atol=1e-7 before: too tight where r is
+  # near the anchor); a kink crossed by rounding moves by no more.
+  magnitude = np.max(np.abs(r)) + abs(anchor_f) + np.mean(np.abs(f))
+  np.testing.assert_allclose(grad, 2 * np.maximum(r - anchor_f, 0) / 8, rtol=0,
+                             atol=float32.sum_bound(8 + 4, magnitude / 4))
 
 
 def test_bcr_is_the_squared_change_of_d_under_its_transform():
@@ -161,9 +191,22 @@ def test_bcr_is_the_squared_change_of_d_under_its_transform():
     return value, transformed
 
   value, (real_t, fake_t) = jax.vmap(bcr, axis_name=AXIS)(real[None], fake[None])
-  want = np.mean((d(real) - d(real_t[0])) ** 2) + np.mean((d(fake) - d(fake_t[0])) ** 2)
+  pairs = ((real, real_t[0]), (fake, fake_t[0]))
+  diffs = [d(x) - d(t) for x, t in pairs]
+  want = sum(np.mean(np.square(diff)) for diff in diffs)
   assert want > 0
-  np.testing.assert_allclose(value[0], want, rtol=1e-5)
+  # The term's D outputs and these are float32 sums of 256 products x w, maybe
+  # in other orders: a difference of two is within e = sum_bound(256, sum |x|
+  # |w|) of each image's sum, which moves a squared difference by 2 |diff| e +
+  # e^2, and the means of 4 add sum_bound(4): 0.1% of the value here (rtol=1e-5
+  # before: too tight for sums of 256 terms). Another transform moves it O(1).
+  def magnitude(x):
+    return np.sum(np.abs(np.asarray(x)) * np.abs(np.asarray(weights)), axis=(1, 2, 3))
+  tol = float32.sum_bound(4, want)
+  for (x, t), diff in zip(pairs, diffs, strict=True):
+    e = float32.sum_bound(256, magnitude(x)) + float32.sum_bound(256, magnitude(t))
+    tol += np.mean(2 * np.abs(diff) * e + e**2)
+  np.testing.assert_allclose(value[0], want, rtol=0, atol=tol)
   # T flips and shifts each example by at most 1/8 of the image (2 pixels).
   for x, t in zip(np.asarray(real), np.asarray(real_t[0])):
     assert any(_is_shift(x[:, ::f], t, 2) for f in (1, -1))
@@ -177,6 +220,8 @@ def _is_shift(x, t, max_shift):
       ys, xs = slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0))
       yd, xd = slice(max(-dy, 0), h + min(-dy, 0)), slice(max(-dx, 0), w + min(-dx, 0))
       shifted[ys, xs] = x[yd, xd]
+      # Whole-pixel shifts and flips copy values (|x| <= 1) without arithmetic:
+      # equal; atol=1e-6 (17 U) only guards. Another shift moves pixels by O(1).
       if np.allclose(shifted, t, atol=1e-6):
         return True
   return False
@@ -201,10 +246,24 @@ def test_augmentation_does_not_depend_on_the_device_count(name):
   many = np.asarray(jax.pmap(apply, axis_name=AXIS)(x.reshape(n, 16 // n, 8, 8, 3)))
   many = many.reshape(x.shape)
   assert not np.allclose(one, x)
-  # The same program but for XLA's fusion order: ADA composes seven 3x3 and
-  # five 4x4 matrices with entries up to ~4 before resampling, so results
-  # may move by ~10 float32 ulps of 4 (4e-6); DiffAugment's by an ulp.
-  np.testing.assert_allclose(many, one, atol=1e-5)
+  # The same per-example arithmetic on other batch shapes: float32 sums may
+  # run in other orders (tests/float32.py). DiffAugment: |x| <= 7.5 after
+  # brightness (+-0.5) and saturation (x <= 2 about the mean of 3 channels),
+  # then the contrast's mean of 8 x 8 x 3 values: sum_bound(192 + 6, 7.5) =
+  # 1.8e-4. ADA: a pixel's source coordinates (<= 100 upsampled pixels: the
+  # grid's 13.5 through up to 12 composed 3x3 matrices of 2 rotations, a
+  # quarter turn, scales up to 2 and translations) are within sum_bound(40,
+  # 100) = 4.9e-4 pixels; bilinear sampling of the sym6-upsampled image (rows'
+  # L1 norm 1.39: |u| <= 1.94, neighbours <= 3.9 apart) turns that into 3.9x,
+  # downsampling (L1 1.38 per axis) into 1.9x more, and the resampling sums
+  # (<= 12 terms, 3 passes) add sum_bound(12, 1.94) each: 3.7e-3. (1e-5 before,
+  # "~10 ulps of 4", was one machine's.) Transforms drawn per device (another
+  # key) move pixels by O(1).
+  if name == "diffaugment":
+    atol = float32.sum_bound(192 + 6, 7.5)
+  else:
+    atol = 1.9 * 3.9 * float32.sum_bound(40, 100) + 3 * float32.sum_bound(12, 1.94)
+  np.testing.assert_allclose(many, one, atol=atol)
   # Each example its own transform: two copies of an image come out different.
   same = jnp.broadcast_to(x[:1], x.shape)
   out = jax.vmap(apply, axis_name=AXIS)(same[None])[0]
@@ -226,6 +285,8 @@ def test_ada_p_moves_by_its_official_rate_toward_the_target():
     ps.append(float(state["p"]))
   # r_t = 1 > 0.6 after steps 1 and (mixed: 0 < 0.6) after 3, -1 after 5, 1 after 7.
   want = [0.25, 0.25 + rate, 0.25 + rate, 0.25, 0.25, 0.25 - rate, 0.25 - rate, 0.25]
+  # float32's rate (0.064: U / 2) and <= 8 additions of it to p (U of <= 0.32
+  # each) against float64: < 12 U of p >= 0.19; rtol=1e-6 (16.8 U).
   np.testing.assert_allclose(ps, want, rtol=1e-6)
   full = aug.adjust({"p": jnp.float32(0.99), "signs": jnp.float32(2.0),
                      "count": jnp.float32(2.0)}, jnp.int32(1), 16)

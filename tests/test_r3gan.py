@@ -13,6 +13,7 @@ import math
 import os
 import sys
 
+import float32
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,6 +34,19 @@ KEY = jax.random.PRNGKey(0)
 # 10, ConditionEmbeddingDimension 64 (G) and 768 (D), train.py lines 185-187.
 OFFICIAL_CIFAR10_COUNTS = {"G": 20_732_160, "D": 20_683_776}
 OFFICIAL_CIFAR10_COND_COUNTS = {"G": 20_781_952, "D": 21_280_512}
+# The official modules' outputs and ours (TINY, every weight N(0, 0.3^2), torch
+# seed 0) are two float32 evaluations of the same networks:
+# float32.network_bound(layers, fan-in, magnitude), the magnitudes (sums of
+# absolute terms |w| |x| of every dot product and convolution, for these fixed
+# weights and inputs) computed once with |w| and |x|. G: 14 layers (the
+# basis, 3 residual blocks of 3 convs, a transition, 2 upsampling filters, the
+# aggregation) of fan-in <= 288 (the grouped 3x3 conv: 9 x 32) and magnitude
+# <= 22: 1.1e-2 (images up to ~5, O(1) off for a wrong layer; 5e-6 here).
+OFFICIAL_G_ATOL = float32.network_bound(14, 288, 22.0)
+# D: 16 layers (the extraction, 3 blocks, a transition, 2 downsampling
+# filters, the 4x4 basis, the linear layer and the projection) of fan-in <=
+# 288 and magnitude <= 60: 3.3e-2 (logits up to ~6; 2.5e-6 here).
+OFFICIAL_D_ATOL = float32.network_bound(16, 288, 60.0)
 
 
 def _num_params(variables):
@@ -98,16 +112,21 @@ def test_residual_blocks_are_the_identity_at_init():
   assert not np.any(params["linear3"]["kernel"])  # the last conv is zero
   assert np.all(np.std(params["linear1"]["kernel"]) > 0)
   perturbed = jax.tree.map(lambda v: v + 0.1, params)
+  # Every weight + 0.1 moves the output by ~10: a threshold, not a rounding bound.
   assert np.max(np.abs(block.apply({"params": perturbed}, x) - x)) > 1e-2
 
 
 def test_block_init_is_scaled_by_the_number_of_blocks():
   # Networks.py: gain sqrt(2 / 1.04) * L^(-1/4), weights N(0, gain^2 / fan_in).
   gain = math.sqrt(2 / 1.04) * 8 ** -0.25
-  assert r3gan.block_gain(8) == pytest.approx(gain)
+  assert r3gan.block_gain(8) == pytest.approx(gain)  # float64: 2^-53 per operation
   block = r3gan.ResidualBlock(cardinality=8, expansion=2, num_blocks=8)
   params = block.init(KEY, jnp.zeros((1, 3, 3, 128)))["params"]
   fan_ins = {"linear1": 128, "linear2": 9 * 256 // 8}
+  # Sampling error: N = 128 x 256 and 288 x 256 >= 32,768 draws, so the sample
+  # std is within 1 / sqrt(2 N) <= 0.4% (one standard error) of sigma, the mean
+  # within sigma / sqrt(N) <= 0.0055 sigma: 3% and 0.05 sigma are 7.5 and 9 of
+  # them. A wrong fan-in or gain is off by 30% or more.
   for name, fan_in in fan_ins.items():
     kernel = np.asarray(params[name]["kernel"])
     assert np.std(kernel) == pytest.approx(gain / math.sqrt(fan_in), rel=0.03), name
@@ -126,10 +145,17 @@ def test_generator_at_init_is_linear_in_z():
     out = apply(variables, jnp.concatenate([z1 + 2 * z2, z1, z2]))
     return np.max(np.abs(out[:3] - out[3:6] - 2 * out[6:])), np.max(np.abs(out))
 
+  # At init the blocks add exactly 0 (a zero kernel), leaving 6 linear layers
+  # (the basis's dense layer and product, a 1x1 transition, 2 upsampling
+  # filters, the aggregation) of fan-in <= 16 and magnitude <= 11 (sums of
+  # absolute terms, computed once: the weights and z are fixed). Each of the
+  # 3 evaluations is within half of float32.network_bound(6, 16, 11) of the
+  # exact linear map, so the gap (one + one + twice one) is within twice it:
+  # 2.7e-4, 1e-4 of the scale, 2.6 (7e-7 here).
   gap, scale = nonlinearity(variables)
-  assert gap < 1e-5 * scale
+  assert gap < 2 * float32.network_bound(6, 16, 11.0)
   gap, scale = nonlinearity(jax.tree.map(lambda v: v + 0.2, variables))
-  assert gap > 1e-2 * scale
+  assert gap > 1e-2 * scale  # perturbed: 0.4 of the scale, O(1), not rounding
 
 
 def _upfirdn2d(x, f, up, down, pad):
@@ -153,6 +179,8 @@ KERNEL = np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0
 
 
 def test_lowpass_kernel_is_the_official_one():
+  # Exact: k / 64 (k = 1, 3, 9) and their partial sums are float32 numbers,
+  # so the default rtol is moot.
   np.testing.assert_allclose(r3gan.lowpass_kernel((1, 2, 1)), KERNEL)
   np.testing.assert_allclose(r3gan.lowpass_kernel((1, 2, 1)).sum(), 1.0)
 
@@ -168,8 +196,11 @@ def test_resampling_is_upfirdn2d(shape):
                              for c in range(shape[3])], -1) for b in range(shape[0])])
   assert up.shape == (shape[0], 2 * shape[1], 2 * shape[2], shape[3])
   assert down.shape == (shape[0], shape[1] // 2, shape[2] // 2, shape[3])
-  np.testing.assert_allclose(r3gan.upsample(jnp.asarray(x)), up, rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(r3gan.downsample(jnp.asarray(x)), down, rtol=1e-5, atol=1e-6)
+  # 16 taps >= 0 (two 1-D passes of 4 here) whose weights on each output sum
+  # to at most 1: absolute sums <= max |x|.
+  atol = float32.sum_bound(16, np.abs(x).max())
+  np.testing.assert_allclose(r3gan.upsample(jnp.asarray(x)), up, rtol=0, atol=atol)
+  np.testing.assert_allclose(r3gan.downsample(jnp.asarray(x)), down, rtol=0, atol=atol)
 
 
 def test_grouped_conv_has_the_official_group_count():
@@ -207,7 +238,9 @@ def test_generator_starts_from_a_learned_4x4_basis():
   assert params["basis"]["basis"].shape == (4, 4, 16)
   assert params["basis"]["linear"]["kernel"].shape == (8, 16)
   assert "bias" not in params["basis"]["linear"]
-  assert np.std(params["basis"]["basis"]) == pytest.approx(1.0, rel=0.3)  # N(0, 1)
+  # N(0, 1): the std of 256 draws is 1 within 1 / sqrt(512) = 4.4% (one
+  # standard error); 30% is 6.8 of them.
+  assert np.std(params["basis"]["basis"]) == pytest.approx(1.0, rel=0.3)
 
 
 def test_bfloat16_computes_in_bfloat16_with_float32_params():
@@ -269,7 +302,7 @@ def test_cifar10_preset_hyperparameters():
     opt = config.optimizer[player]
     assert (opt.name, opt.learning_rate, opt.b1, opt.b2) == ("adam", 2e-4, 0.0, 0.9)
   assert config.train.batch_size == 512
-  assert config.train.ema_decay == pytest.approx(0.5 ** (512 / 5e6))
+  assert config.train.ema_decay == pytest.approx(0.5 ** (512 / 5e6))  # float64 both
   # The official schedules over 2e7 images (train.py lines 189-196), as jaxgan's.
   steps = 39063  # ceil(2e7 / 512)
   assert config.train.num_steps == steps
@@ -402,7 +435,9 @@ def test_official_parameter_counts_and_resamplers():
   for ours, theirs in ((r3gan.upsample, resamplers.InterpolativeUpsampler),
                        (r3gan.downsample, resamplers.InterpolativeDownsampler)):
     want = theirs([1, 2, 1])(nchw).numpy().transpose(0, 2, 3, 1)
-    np.testing.assert_allclose(ours(jnp.asarray(x)), want, rtol=1e-5, atol=1e-6)
+    # Two float32 evaluations of 16 taps >= 0 summing to <= 1 per output.
+    np.testing.assert_allclose(ours(jnp.asarray(x)), want, rtol=0,
+                               atol=float32.sum_bound(16, np.abs(x).max()))
 
 
 @pytest.mark.parametrize("num_classes", [0, 3])
@@ -427,7 +462,7 @@ def test_official_modules_compute_the_same_functions(num_classes):
   ours_d = r3gan.Discriminator(num_classes=num_classes, **d_kwargs)
   got = ours_g.apply({"params": _to_flax_generator(g_weights, g_kwargs["blocks"])},
                      jnp.asarray(z), *ours_y)
-  np.testing.assert_allclose(got, images, rtol=1e-4, atol=1e-4 * np.abs(images).max())
+  np.testing.assert_allclose(got, images, rtol=0, atol=OFFICIAL_G_ATOL)
   got = ours_d.apply({"params": _to_flax_discriminator(d_weights, d_kwargs["blocks"])},
                      jnp.asarray(images), *ours_y)
-  np.testing.assert_allclose(got, logits, rtol=1e-4, atol=1e-4 * np.abs(logits).max())
+  np.testing.assert_allclose(got, logits, rtol=0, atol=OFFICIAL_D_ATOL)

@@ -3,6 +3,7 @@ weight normalisation with data-dependent initialisation, the Gaussian noise
 layer, its generator, and Polyak averaging of D's weights, each against its
 formula. (The config itself trains, end to end, in test_conditional.py.)"""
 
+import float32
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -23,6 +24,22 @@ def _init(module, x, **kwargs):
   return module.init(jax.random.PRNGKey(0), x, **kwargs)
 
 
+def _standardised_error(x, kernel, batch):
+  """How far a weight-normalised layer's float32 pre-activations, standardised
+  with float32 batch statistics over `batch` examples (data-dependent init),
+  can be from standardised (mean 0, std 1), in units of their std: the
+  float32 dot products x V / ||V|| (fan-in n and V's norm: sum_bound(n + 1,
+  |x| |V / ||V|||)) and the batch mean and squared deviations (sum_bound(batch,
+  mean |x V / ||V|||)), divided by the pre-activations' std (as computed in
+  float64 here)."""
+  x, v = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
+  direction = v / np.linalg.norm(v, axis=0)
+  pre = x @ direction
+  dots = float32.sum_bound(x.shape[1] + 1, np.max(np.abs(x) @ np.abs(direction)))
+  means = float32.sum_bound(batch, np.max(np.mean(np.abs(pre), axis=0)))
+  return (dots + means) / np.min(pre.std(axis=0))
+
+
 def test_weight_norm_dense_is_its_formula():
   """y = g * x V / ||V||_col + b, whatever V's scale."""
   x = np.random.default_rng(0).normal(size=(5, 7)).astype(np.float32)
@@ -33,9 +50,15 @@ def test_weight_norm_dense_is_its_formula():
             "scale": jnp.asarray(rng.uniform(0.5, 2, 3), jnp.float32),
             "bias": jnp.asarray(rng.normal(size=3), jnp.float32)}
   v = np.asarray(params["kernel"], np.float64)
-  want = (x @ (v / np.linalg.norm(v, axis=0))) * np.asarray(params["scale"]) + np.asarray(
-      params["bias"])
-  np.testing.assert_allclose(layer.apply({"params": params}, x), want, rtol=1e-5, atol=1e-5)
+  direction = v / np.linalg.norm(v, axis=0)
+  want = (x @ direction) * np.asarray(params["scale"]) + np.asarray(params["bias"])
+  # float32 against float64: a dot product of 7 terms after V's norm (7 more),
+  # the scale and the bias: sum_bound(7 + 4) of g |x| |V / ||V||| + |b| (6.4e-6
+  # here, for |y| >= 0.45; rtol=atol=1e-5 before: looser than needed).
+  magnitude = np.max(np.abs(x) @ np.abs(direction) * np.asarray(params["scale"])
+                     + np.abs(np.asarray(params["bias"])))
+  np.testing.assert_allclose(layer.apply({"params": params}, x), want, rtol=0,
+                             atol=float32.sum_bound(7 + 4, magnitude))
 
 
 def test_weight_norm_data_init_standardises_the_pre_activations():
@@ -47,9 +70,15 @@ def test_weight_norm_data_init_standardises_the_pre_activations():
   variables = _init(layer, x)
   np.testing.assert_array_equal(variables["params"]["scale"], np.ones(4))
   out, updated = layer.apply(variables, x, mutable=["params"])
+  # The init's float32 statistics, the second pass's own dot products and
+  # NumPy's float32 mean and std of y (sum_bound(64) of |y| <= 4): 6.7e-5 here
+  # (atol=1e-5 before: too tight for the dot products of |x| up to 13; rtol
+  # 1e-4: looser than needed).
+  tol = 2 * _standardised_error(x, variables["params"]["kernel"], 64) + float32.sum_bound(
+      64, 4.0)
   for y in (out, layer.apply(updated, x)):
-    np.testing.assert_allclose(np.mean(y, 0), 0, atol=1e-5)
-    np.testing.assert_allclose(np.std(y, 0), 1, rtol=1e-4)
+    np.testing.assert_allclose(np.mean(y, 0), 0, atol=tol)
+    np.testing.assert_allclose(np.std(y, 0), 1, rtol=tol)
   np.testing.assert_array_equal(updated["params"]["kernel"], variables["params"]["kernel"])
 
 
@@ -68,8 +97,11 @@ def test_gaussian_noise_adds_noise_of_its_std_in_training_only():
   noise = layers.GaussianNoise(0.5)
   np.testing.assert_array_equal(noise.apply({}, x, train=False), x)
   y = noise.apply({}, x, train=True, rngs={"dropout": jax.random.PRNGKey(3)})
-  # the sample std of 200,000 draws: within 4 of its standard errors (0.5 / sqrt(2 n))
-  assert abs(float(jnp.std(y)) - 0.5) < 4 * 0.5 / np.sqrt(2 * x.size)
+  # Not rounding: the sample std of 200,000 draws, within 4 of its standard
+  # errors (0.5 / sqrt(2 n) = 7.9e-4). Taken in float64: a float32 std of
+  # 200,000 terms may be gamma(200,000) / 2 = 6e-3 of it off in some summation
+  # order (3.8 standard errors).
+  assert abs(float(np.std(np.asarray(y, np.float64))) - 0.5) < 4 * 0.5 / np.sqrt(2 * x.size)
   again = noise.apply({}, x, train=True, rngs={"dropout": jax.random.PRNGKey(3)})
   np.testing.assert_array_equal(again, y)
 
@@ -89,12 +121,16 @@ def test_improved_gan_generator_layers_and_range():
   # The first layer sees Phi(z): a kernel row for a coordinate that Phi maps
   # to ~0 (z = -10) contributes nothing.
   first = jax.scipy.special.ndtr(z.at[:, 0].set(-10.0))
-  np.testing.assert_allclose(first[:, 0], 0, atol=1e-20)
+  np.testing.assert_allclose(first[:, 0], 0, atol=1e-20)  # Phi(-10) = 7.6e-24
   bumped = jax.tree.map(jnp.copy, params)
   bumped["Dense_0"]["kernel"] = bumped["Dense_0"]["kernel"].at[0].add(5.0)
   low = z.at[:, 0].set(-10.0)
   a = g.apply({**variables, "params": params}, low, train=False)
   b = g.apply({**variables, "params": bumped}, low, train=False)
+  # The bump adds 5 Phi(-10) = 3.8e-23 to pre-activations of size ~0.1, below
+  # their ulp: the same program on the same floats, a and b equal; atol=1e-6
+  # (17 U of outputs in [-1, 1]) only guards. A bump that counted would move
+  # outputs by O(0.1).
   np.testing.assert_allclose(a, b, atol=1e-6)
 
 
@@ -111,11 +147,17 @@ def test_polyak_average_is_the_bias_corrected_official_average():
   for t in range(1, 6):
     grads = {"w": jnp.asarray(rng.normal(size=2), jnp.float32)}
     updates, state = tx.update(grads, state, params)
-    np.testing.assert_allclose(updates["w"], -0.1 * grads["w"], rtol=1e-6)
+    # float32's 0.1 (U / 2) and a product, on both sides (rtol=1e-6 before:
+    # looser than needed).
+    np.testing.assert_allclose(updates["w"], -0.1 * grads["w"], rtol=float32.gamma(3))
     params = optax.apply_updates(params, updates)
     a = a + (1 - decay) * (np.asarray(params["w"]) - a)
+    # float32 against float64: 4 roundings per update (t <= 5) and the bias
+    # correction (4 more) on values within |p| + |a| <= 3 |a / (1 - decay^t)|
+    # (p ~ the average): gamma(3 * 24) = 4.3e-6 (1e-5 before: looser than
+    # needed). An average without bias correction is off by 10% or more.
     np.testing.assert_allclose(polyak.averaged_params(state)["w"], a / (1 - decay ** t),
-                               rtol=1e-5)
+                               rtol=float32.gamma(3 * 24))
   assert polyak.averaged_params(optax.adam(1e-3).init(params)) is None
 
 
@@ -139,6 +181,7 @@ def test_init_from_data_standardises_every_layer_of_d():
   state = setup.init_from_data(config, state, dataset)
   params = state.discriminator.params
   x = (data_lib.to_float(images).reshape(40, -1) + 1) / 2  # d_unit_input
+  tol = 0.0
   for i in range(2):
     body = conditional.NoisyMLP(widths=(16, 12)[:i + 1], input_noise=0.0, hidden_noise=0.0,
                                 weight_norm=True, unit_input=True)
@@ -154,9 +197,18 @@ def test_init_from_data_standardises_every_layer_of_d():
     v = np.asarray(w["kernel"], np.float64)
     pre = (prev @ (v / np.linalg.norm(v, axis=0))) * np.asarray(w["scale"]) + np.asarray(
         w["bias"])
-    np.testing.assert_allclose(pre.mean(0), 0, atol=1e-4)
-    np.testing.assert_allclose(pre.std(0), 1, rtol=1e-3)
-    np.testing.assert_allclose(np.maximum(pre, 0), h, atol=1e-4)
+    # float64 here against the init's float32 statistics and the float32 h:
+    # each layer's dot products (784 and 16 terms of |x| |V / ||V|||) and batch
+    # statistics over 40 images, in units of the pre-activations' std
+    # (_standardised_error), earlier layers' errors carried with gain <= 1 (as
+    # float32.network_bound): 5.2e-3 for both layers (the first's std is 0.22
+    # where its dot products' absolute terms sum to 12; atol=1e-4 and rtol=1e-3
+    # before: too tight).
+    # Without the data-dependent init, means are O(1) and stds 0.3.
+    tol += _standardised_error(prev, w["kernel"], 40)
+    np.testing.assert_allclose(pre.mean(0), 0, atol=tol)
+    np.testing.assert_allclose(pre.std(0), 1, rtol=tol)
+    np.testing.assert_allclose(np.maximum(pre, 0), h, atol=tol)
 
 
 def test_a_model_without_data_init_is_left_as_it_is():
@@ -193,9 +245,14 @@ def test_adam_eps_root_is_a_constant_of_the_optimizer():
     assert float(state.hyperparams["eps_root"]) == pytest.approx(config.eps_root)
     updates, _ = tx.update(grads, state, params)
     expected, _ = reference.update(grads, reference.init(params), params)
-    # the same formula, its hyperparameters as float32 arrays: a few ulps apart
+    # The same formula, its hyperparameters as float32 arrays: float32's 0.999
+    # makes 1 - b2 a relative 1.3e-5 off, so where one side takes 1 - b2 from
+    # it and the other from 0.999 in float64 (v, or its bias correction), v
+    # moves by 1.3e-5 and the step by half that, 6.5e-6, plus < 20 roundings
+    # (1.2e-6): < 2e-5. eps_root = 0 instead of 1e-8 would move w[0] by 100x.
     np.testing.assert_allclose(updates["w"], expected["w"], rtol=2e-5)
   # the constants matter for small gradients: eps inside the root damps them
+  # (not rounding: by 100x here, g / sqrt(g^2 + 1e-8) against g / (|g| + 1e-8))
   a, _ = setup.make_optimizer(theano).update(grads, setup.make_optimizer(theano).init(params))
   b, _ = optax.adam(1e-3, b1=0.5).update(grads, optax.adam(1e-3, b1=0.5).init(params))
   assert abs(float(a["w"][0])) < 0.1 * abs(float(b["w"][0]))

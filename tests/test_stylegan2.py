@@ -12,6 +12,7 @@ import json
 import math
 import os
 
+import float32
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -96,6 +97,7 @@ def _zero_insert(x):
 
 def test_filter_is_the_normalised_outer_product():
   f = sg2.setup_filter()
+  # Exact: the taps k / 64 (k = 1, 3, 9) are float32 numbers, the default rtol moot.
   np.testing.assert_allclose(f, np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64.0)
 
 
@@ -105,10 +107,15 @@ def test_upsample2d_against_a_direct_implementation():
   got = np.asarray(sg2.upsample2d(jnp.asarray(x), sg2.setup_filter()))
   want = _np_fir(_zero_insert(x), sg2.setup_filter(), (2, 1), gain=4.0)
   assert got.shape == (2, 10, 10, 3)
-  np.testing.assert_allclose(got, want, atol=1e-5)
-  # A constant image stays constant away from the border (gain 4 restores the mean).
+  # Sums of the 4x4 filter's 16 taps (as two 1-D passes of 4 here); the filter
+  # is >= 0, so the filtered |x| is each output's sum of absolute terms.
+  magnitude = _np_fir(np.abs(_zero_insert(x)), sg2.setup_filter(), (2, 1),
+                      gain=4.0).max()
+  np.testing.assert_allclose(got, want, rtol=0, atol=float32.sum_bound(16, magnitude))
+  # A constant image stays constant away from the border (gain 4 restores the
+  # mean): 16 taps of absolute sum 1.
   const = np.asarray(sg2.upsample2d(jnp.ones((1, 6, 6, 1)), sg2.setup_filter()))
-  np.testing.assert_allclose(const[0, 2:-2, 2:-2, 0], 1.0, rtol=1e-6)
+  np.testing.assert_allclose(const[0, 2:-2, 2:-2, 0], 1.0, rtol=float32.sum_bound(16))
 
 
 def test_downsample2d_against_a_direct_implementation():
@@ -116,7 +123,8 @@ def test_downsample2d_against_a_direct_implementation():
   got = np.asarray(sg2.downsample2d(jnp.asarray(x), sg2.setup_filter()))
   want = _np_fir(x, sg2.setup_filter(), (1, 1))[:, ::2, ::2]
   assert got.shape == (2, 4, 4, 2)
-  np.testing.assert_allclose(got, want, atol=1e-5)
+  magnitude = _np_fir(np.abs(x), sg2.setup_filter(), (1, 1)).max()  # 16 taps >= 0
+  np.testing.assert_allclose(got, want, rtol=0, atol=float32.sum_bound(16, magnitude))
 
 
 def test_upsampling_conv_is_a_transposed_conv_then_the_filter():
@@ -133,7 +141,16 @@ def test_upsampling_conv_is_a_transposed_conv_then_the_filter():
       full[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3] += np.einsum("c,klco->klo", x[0, i, j], w)
   want = _np_fir(full, sg2.setup_filter(), (1, 1), gain=4.0)
   assert got.shape == (1, 8, 8, 5)
-  np.testing.assert_allclose(got, want, atol=1e-4)
+  # Two layers: the transposed conv (at most 3 x 3 x 3 = 27 products), then the
+  # 16-tap filter; the same computation on |x| and |w| bounds their absolute sums.
+  full_abs = np.zeros((1, 9, 9, 5))
+  for i in range(4):
+    for j in range(4):
+      full_abs[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3] += np.einsum(
+          "c,klco->klo", np.abs(x[0, i, j]), np.abs(w))
+  magnitude = _np_fir(full_abs, sg2.setup_filter(), (1, 1), gain=4.0).max()
+  np.testing.assert_allclose(got, want, rtol=0,
+                             atol=float32.network_bound(2, 27, magnitude))
 
 
 def test_downsampling_convs_filter_then_stride():
@@ -142,11 +159,18 @@ def test_downsampling_convs_filter_then_stride():
   w3 = _rng(5).normal(size=(3, 3, 3, 4)).astype(np.float32)
   got = np.asarray(sg2.conv2d_resample(jnp.asarray(x), jnp.asarray(w3), f, down=2, padding=1))
   want = _np_correlate(_np_fir(x, f, (2, 2)), w3, 0)[:, ::2, ::2]
-  np.testing.assert_allclose(got, want, atol=1e-4)
+  # Two layers: the 16-tap filter, then the 3 x 3 x 3 = 27-term conv (1 x 1: 3
+  # terms); the same computation on |x| and |w| gives their absolute sums.
+  magnitude = _np_correlate(_np_fir(np.abs(x), f, (2, 2)), np.abs(w3), 0).max()
+  np.testing.assert_allclose(got, want, rtol=0,
+                             atol=float32.network_bound(2, 27, magnitude))
   w1 = _rng(6).normal(size=(1, 1, 3, 4)).astype(np.float32)
   got = np.asarray(sg2.conv2d_resample(jnp.asarray(x), jnp.asarray(w1), f, down=2))
   want = _np_correlate(_np_fir(x, f, (1, 1))[:, ::2, ::2], w1, 0)
-  np.testing.assert_allclose(got, want, atol=1e-4)
+  magnitude = _np_correlate(_np_fir(np.abs(x), f, (1, 1))[:, ::2, ::2], np.abs(w1),
+                            0).max()
+  np.testing.assert_allclose(got, want, rtol=0,
+                             atol=float32.network_bound(2, 16, magnitude))
 
 
 # -- Modulation --------------------------------------------------------------------
@@ -163,7 +187,12 @@ def test_modulated_conv_is_a_conv_with_modulated_demodulated_weights():
   for n in range(3):
     wn = w.astype(np.float64) * s[n][None, None, :, None]
     wn = wn / np.sqrt(np.sum(wn**2, axis=(0, 1, 2), keepdims=True) + 1e-8)
-    np.testing.assert_allclose(got[n], _np_correlate(x[n:n + 1], wn, 1)[0], atol=1e-4)
+    # Two layers' worth: the 3 x 3 x 4 = 36-term conv, and the demodulation's
+    # sum of 36 squares and rsqrt (relative error gamma(36) / 2 plus an ulp or
+    # two) on the result; magnitude: the conv of |x| with |w'|.
+    magnitude = _np_correlate(np.abs(x[n:n + 1]), np.abs(wn), 1).max()
+    np.testing.assert_allclose(got[n], _np_correlate(x[n:n + 1], wn, 1)[0], rtol=0,
+                               atol=float32.network_bound(2, 36, magnitude))
 
 
 def test_demodulation_gives_unit_output_variance():
@@ -178,10 +207,16 @@ def test_demodulation_gives_unit_output_variance():
   out = np.asarray(y * d[:, None, None, :])[:, 1:-1, 1:-1]
   var = out.reshape(-1, 16).var(axis=0)
   n = out.size // 16
-  # Neighbouring outputs share inputs, so the effective n is smaller; 5
-  # standard errors of the i.i.d. count leave room for that (it is 9x at most).
+  # Sampling error, not rounding (float32's, ~1e-6, is negligible): the
+  # standard error of a sample variance of n i.i.d. unit-variance normals is
+  # sqrt(2 / n) = 0.033 here. Outputs within 2 pixels share inputs (25
+  # neighbours), which can inflate it up to 5x; 15 i.i.d. standard errors are
+  # 3 of those (the data are fixed, so the check passes or fails on every CPU
+  # alike; it sees 0.08). A demodulation bug moves the variance by orders of
+  # magnitude (below: ~4000 without it).
   assert np.all(np.abs(var - 1) < 5 * 3 * math.sqrt(2 / n)), var
-  # Without demodulation the scale follows the weights (|w| ~ 3, styles ~ e).
+  # Without demodulation the scale follows the weights: 72 terms of variance
+  # 9 s^2 (|w| ~ 3, E[s^2] = e^2), ~4800; 10 separates that from 1.
   assert np.asarray(y).var() > 10
 
 
@@ -194,20 +229,33 @@ def test_equalized_learning_rate_scales_at_run_time():
   x = jax.random.normal(KEY, (4, 16))
   params = layer.init(KEY, x)["params"]
   w, b = np.asarray(params["kernel"]), np.asarray(params["bias"])
-  assert 50 < w.std() < 200  # N(0, 1) / 0.01
-  np.testing.assert_allclose(b, 1.0)
+  # N(0, 1) / 0.01: the std of 48 draws is 100 within ~10 (its standard error,
+  # 100 / sqrt(96)); a missing or doubled 1 / lr gives 1 or 1e4.
+  assert 50 < w.std() < 200
+  np.testing.assert_allclose(b, 1.0)  # exact: the constant initialiser
   y = np.asarray(layer.apply({"params": params}, x))
-  np.testing.assert_allclose(y, np.asarray(x) @ w * (0.01 / 4) + 0.01 * b, rtol=1e-5, atol=1e-6)
+  # 16 products, plus the weight scaling and the bias add (2 more roundings).
+  magnitude = (np.abs(np.asarray(x)) @ np.abs(w) * (0.01 / 4) + 0.01 * np.abs(b)).max()
+  np.testing.assert_allclose(y, np.asarray(x) @ w * (0.01 / 4) + 0.01 * b, rtol=0,
+                             atol=float32.sum_bound(16 + 2, magnitude))
   grad = jax.grad(lambda p: jnp.sum(layer.apply({"params": p}, x)))(params)
+  # A sum over the batch of 4, and the scaling.
+  magnitude = np.abs(np.asarray(x)).sum(0).max() * 0.01 / 4
   np.testing.assert_allclose(grad["kernel"], np.tile(np.asarray(x).sum(0)[:, None] * 0.01 / 4,
-                                                     (1, 3)), rtol=1e-5)
+                                                     (1, 3)),
+                             rtol=0, atol=float32.sum_bound(4 + 1, magnitude))
   conv = sg2.Conv2dLayer(2, 3, activation="lrelu")
   xi = jax.random.normal(KEY, (1, 5, 5, 4))
   cparams = conv.init(KEY, xi)["params"]
   got = np.asarray(conv.apply({"params": cparams}, xi))
   lin = _np_correlate(np.asarray(xi), np.asarray(cparams["kernel"]) / math.sqrt(36), 1)
   want = np.where(lin >= 0, lin, 0.2 * lin) * math.sqrt(2)
-  np.testing.assert_allclose(got, want, atol=1e-5)
+  # 3 x 3 x 4 = 36 products, plus the weight scaling, the slope and the gain
+  # (lrelu is Lipschitz-1: the gain carries the conv's error).
+  abs_kernel = np.abs(np.asarray(cparams["kernel"])) / 6
+  magnitude = math.sqrt(2) * _np_correlate(np.abs(np.asarray(xi)), abs_kernel, 1).max()
+  np.testing.assert_allclose(got, want, rtol=0,
+                             atol=float32.sum_bound(36 + 3, magnitude))
 
 
 # -- Minibatch standard deviation ----------------------------------------------------
@@ -221,7 +269,12 @@ def test_minibatch_stddev_per_group():
     group = x[4 * g:4 * g + 4].astype(np.float64)
     for f in range(2):
       std = np.sqrt(group[..., 3 * f:3 * f + 3].var(axis=0) + 1e-8).mean()
-      np.testing.assert_allclose(got[4 * g:4 * g + 4, :, :, 6 + f], std, rtol=1e-5)
+      # Relative: variances of 4 values (a mean, 4 differences squared, a
+      # mean: gamma(6) of the variance; the error of the mean enters only
+      # squared), their square roots (half that, plus U), and a mean of 3 x 3
+      # x 3 = 27 positive values (gamma(27)): float32.sum_bound(33) = 4e-6.
+      np.testing.assert_allclose(got[4 * g:4 * g + 4, :, :, 6 + f], std,
+                                 rtol=float32.sum_bound(27 + 6))
   with pytest.raises(ValueError, match="divide into groups"):
     sg2.minibatch_stddev(jnp.asarray(x[:6]), group_size=4)
 
@@ -261,6 +314,9 @@ def test_truncation_psi_zero_gives_w_avg_and_one_is_the_identity():
   np.testing.assert_array_equal(g.apply(variables, z, train=False, truncation=1.0), plain)
   zero = g.apply(variables, z, train=False, truncation=0.0)
   w_avg = jnp.broadcast_to(variables["batch_stats"]["w_avg"], (4, sg2.num_ws(8), 4))
+  # w_avg + 0 (w - w_avg) is w_avg to the bit, and both run the same eager ops
+  # on it: equal on any CPU (0 here); 1e-6 is far below the O(1) differences
+  # of a wrong psi (the next check: ~10 between psi 0 and 1).
   np.testing.assert_allclose(zero, g.apply(variables, w_avg, train=False, method="synthesize"),
                              atol=1e-6)
   assert np.abs(np.asarray(zero) - np.asarray(plain)).max() > 1e-3
@@ -273,14 +329,24 @@ def test_training_pass_moves_w_avg_mixes_styles_and_draws_noise():
                         mutable=["batch_stats"])
   w = g.apply(variables, z, train=False, method="styles")[:, 0]
   old = variables["batch_stats"]["w_avg"]
+  # The pass's w is this w to the bit (the same eager mapping ops); then a mean
+  # of 4 and 3 more operations on values of size <= |w| + |old| (the
+  # subtraction may cancel, so absolute).
+  magnitude = 2 * np.abs(w).max() + np.abs(old).max()
   np.testing.assert_allclose(updates["batch_stats"]["w_avg"],
-                             w.mean(0) + 0.995 * (old - w.mean(0)), rtol=1e-5)
+                             w.mean(0) + 0.995 * (old - w.mean(0)),
+                             rtol=0, atol=float32.sum_bound(4 + 3, magnitude))
   # Mixing with probability 1: ws[:, :c] are z's, ws[:, c:] another latent's, 1 <= c < num_ws.
+  # The former are the pass's w to the bit, the latter O(1) away: np.isclose's
+  # default 1e-5 relative only tells the two apart (so does np.allclose's below
+  # for copies of one row).
   same = np.all(np.isclose(ws, w[:, None]), axis=(0, 2))
   cutoff = int(np.argmin(same))
   assert 1 <= cutoff < sg2.num_ws(8) and same[:cutoff].all() and not same[cutoff:].any()
   assert np.allclose(ws[:, cutoff:], ws[:, cutoff:cutoff + 1])
-  # No mixing at probability 0; noise differs between keys, not without one.
+  # No mixing at probability 0 (ws0 is w broadcast, to the bit: 1e-6 is moot);
+  # noise differs between keys (by ~10: strengths 0.3 of N(0, 1) maps), not
+  # without one.
   g0, variables0, _ = _tiny_generator(style_mixing=0.0)
   ws0 = g0.apply(variables0, z, train=True, method="styles", rngs=rngs, mutable=["batch_stats"])[0]
   np.testing.assert_allclose(ws0, jnp.broadcast_to(w[:, None], ws0.shape), rtol=1e-6)
@@ -314,7 +380,13 @@ def test_path_lengths_against_finite_differences():
       e = jnp.zeros(ws.shape[1:], jnp.float64).at[idx].set(eps)
       grads[(slice(None),) + idx] = (f(ws + e) - f(ws - e)) / (2 * eps)
     want = np.sqrt(np.mean(np.sum(grads**2, axis=2), axis=1))
-    np.testing.assert_allclose(lengths, want, rtol=1e-7)
+    # ws is float32 (the mapping computes in float32), so the affine layers ws
+    # -> styles, and their transposes in the VJP, run in float32: 4-term dot
+    # products plus the scaling, the bias and the cast, relative
+    # float32.sum_bound(4 + 3) = 9.5e-7 (7e-8 here). The rest is float64: the
+    # central differences err by eps^2 f''' / 6 ~ 1e-10 and 2^-53 |f| / eps ~
+    # 1e-11, relative; a wrong Jacobian or norm is off by O(1).
+    np.testing.assert_allclose(lengths, want, rtol=float32.sum_bound(4 + 3))
   finally:
     jax.config.update("jax_enable_x64", False)
 
@@ -359,9 +431,17 @@ def test_ema_ramp_is_stylegan2s():
   batch, ema_nimg, ramp = 64, 20_000, 0.05
   decay = 0.5 ** (batch / ema_nimg)
   for step in (0, 1, 10, 100, 1000, 10_000):
-    want = 0.5 ** (batch / max(min(ema_nimg, step * batch * ramp), 1e-8))
+    exponent = batch / max(min(ema_nimg, step * batch * ramp), 1e-8)
+    want = 0.5 ** exponent
     got = float(step_lib.ema_decay_at(jnp.int32(step), decay, ramp))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-30)
+    # float32: the exponent 1 / (step ramp) takes 3 roundings (ramp, the
+    # product, the quotient) and 0.5 ** x = exp(x ln 0.5) 2 more on x ln 0.5,
+    # which the exponential turns into x ln 2 times that relative error, plus
+    # its own few ulps (and the float32 decay's one). atol: at step 0 both
+    # underflow to 0.
+    rtol = float32.gamma(5) * math.log(2) * exponent + float32.gamma(4)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-30)
+  # (1 + 5) / (10 + 5) in float32: one rounding (U), far inside approx's rel=1e-6.
   assert float(step_lib.ema_decay_at(jnp.int32(5), 0.999)) == pytest.approx(6 / 15)
 
 
@@ -371,6 +451,8 @@ def test_config_variants():
     models.check(config.model)
     objective.check_config(config, models.kind(config.model))
   cifar = stylegan2_config.get_config("cifar10")
+  # The config's values are Python floats (float64): approx's default rel=1e-6
+  # only absorbs the order of their operations (2^-53 relative each).
   assert cifar.loss.path_length_weight == 0 and cifar.model.style_mixing == 0
   assert cifar.loss.r1_weight == pytest.approx(0.005) and cifar.loss.r1_every == 16
   assert cifar.optimizer.d.learning_rate == pytest.approx(0.0025 * 16 / 17)
@@ -381,6 +463,26 @@ def test_config_variants():
 
 
 # -- The reference code's outputs ----------------------------------------------------
+
+# PyTorch's outputs (recorded) and ours are two float32 evaluations of the same
+# networks: float32.network_bound(layers, fan-in, magnitude). The weights and
+# inputs are the golden file's, fixed, so the magnitudes (sums of absolute
+# terms |w| |x| of every dot product and convolution) were computed once, with
+# |w| and |x|. Mapping: 4 layers (the normalisations of z and of the label
+# embedding, 2 FC) of fan-in <= 10 (z's 6 and the embedding's 4) and
+# magnitude <= 3.7: 1.9e-5 (3.6e-7 here; ws are ~1).
+WS_ATOL = float32.network_bound(4, 10, 3.7)
+# Images: 13 layers (the mapping's 4, an affine, 5 modulated 3x3 convs, the 2
+# upsampling filters, a ToRGB) of fan-in <= 72 (3 x 3 x 8 maps); the filters
+# of a demodulated conv have unit norm, so its absolute sums are at most
+# sqrt(72) times the largest activation, 4.3: 4.1e-3 (1e-3 of the images'
+# largest value, 4.2; 1.4e-6 here).
+IMAGES_ATOL = float32.network_bound(13, 72, math.sqrt(72) * 4.3)
+# Logits: 14 layers (fromrgb, 2 resnet blocks of 2 convs and a filter, the
+# minibatch stddev, the 3x3 conv, 2 FC, the label projection) of fan-in <= 128
+# (the 4 x 4 x 8 FC) and magnitude <= 6.1: 1.3e-3 (logits ~0.3; 2.4e-7 here).
+LOGITS_ATOL = float32.network_bound(14, 128, 6.1)
+
 
 def _golden():
   if not os.path.exists(GOLDEN):
@@ -401,13 +503,11 @@ def test_generator_and_discriminator_compute_the_reference_functions():
   d_vars = stylegan2_golden.load_discriminator(d, golden)
   z, c = jnp.asarray(golden["z"]), jnp.asarray(golden["c"])
   ws = g.apply(g_vars, z, c, train=False, method="styles")
-  np.testing.assert_allclose(ws, golden["ws"], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(ws, golden["ws"], rtol=0, atol=WS_ATOL)
   images = g.apply(g_vars, z, c, train=False, truncation=0.7)
-  np.testing.assert_allclose(images, golden["images"], rtol=1e-4,
-                             atol=1e-4 * np.abs(golden["images"]).max())
+  np.testing.assert_allclose(images, golden["images"], rtol=0, atol=IMAGES_ATOL)
   logits = d.apply(d_vars, jnp.asarray(golden["d_input"]), c, train=False)
-  np.testing.assert_allclose(logits, golden["logits"], rtol=1e-4,
-                             atol=1e-4 * np.abs(golden["logits"]).max())
+  np.testing.assert_allclose(logits, golden["logits"], rtol=0, atol=LOGITS_ATOL)
 
 
 # -- Training ----------------------------------------------------------------------
@@ -450,6 +550,17 @@ def test_the_config_trains_and_eight_devices_compute_what_one_device_computes(tm
            (one.discriminator.params, eight.discriminator.params),
            (one.generator.batch_stats, eight.generator.batch_stats),
            (one.terms, eight.terms), (one.ema_params, eight.ema_params)]
+  # The runs differ in how the batch sums are split (8 devices of 2 examples
+  # and a mean over devices, against 16) and in XLA's blocking for each batch
+  # size: in the rounding of the updates lr g, sums over up to 16 x 8 x 8 =
+  # 1,024 positions (kernel and bias gradients) of backpropagated terms.
+  # gamma(1024) = 6e-5 per sum, worst case, times ~10 layers would be 1e-3 of
+  # the terms' absolute sums; rounding errors of different orders are
+  # independent, and Higham and Mary's probabilistic bound (SIAM J. Sci.
+  # Comput. 41, 2019), lambda sqrt(n) U, is float32.gamma(10 * 32) = 1.9e-5 per
+  # sum at lambda = 10 (exceeded with probability < 1e-17). The updates here
+  # are at most each leaf's largest value, so 1e-4 of that covers 5 such sums
+  # (4e-6 here, on w_avg); a device reduction missing or doubled is O(1).
   for a, b in pairs:
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
       np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-4 * (np.abs(x).max() + 1e-12))
@@ -461,7 +572,14 @@ def test_the_config_trains_and_eight_devices_compute_what_one_device_computes(tm
   plain = G.sample(KEY, 8)
   np.testing.assert_array_equal(G.sample(KEY, 8, truncation=1.0), plain)
   at_zero = G.sample(KEY, 8, truncation=0.0)
-  np.testing.assert_allclose(at_zero, np.broadcast_to(at_zero[:1], at_zero.shape), atol=1e-6)
+  # Every row is w_avg's image (w_avg + 0 (w - w_avg) is w_avg to the bit) at
+  # another position of one batch, which kernels may round differently (vector
+  # lanes, remainder loops): 6 synthesis layers (an affine, 3 modulated convs,
+  # a filter, a ToRGB) of fan-in <= 144 (3 x 3 x 16), unit-norm filters and
+  # activations <= 6.2 (absolute sums <= 12 x 6.2): 7.4e-3 (0 here). psi = 1's
+  # rows differ by ~3.6.
+  np.testing.assert_allclose(at_zero, np.broadcast_to(at_zero[:1], at_zero.shape),
+                             rtol=0, atol=float32.network_bound(6, 144, 12 * 6.2))
   assert np.abs(plain - plain[:1]).max() > 1e-4
   with pytest.raises(ValueError, match=">= 0"):
     G.truncated(-0.5)

@@ -81,7 +81,7 @@ def test_workdir_holding_another_config_is_refused_and_left_alone(trained):
 @pytest.mark.parametrize("key, value, message", [
     ("loss.name", "wasserstien", "valid names: .*wasserstein"),
     ("model.name", "dcgun", "valid names: .*dcgan"),
-    ("model.image_size", 48, r"image sizes \(28, 32, 64\)"),
+    ("model.image_size", 48, r"image sizes \(28, 32, 64, 128\)"),
     ("optimizer.d.name", "adan", "valid names: adam, rmsprop, sgd"),
     ("optimizer.g.learning_rate", 0.0, "learning_rate must be positive"),
     ("train.n_critic", 0, "n_critic must be positive"),
