@@ -32,7 +32,7 @@ from flax import jax_utils
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
-from peak import matmul_gflops  # noqa: E402
+from peak import matmul_gflops, median_time  # noqa: E402
 from step_throughput import JaxStep  # noqa: E402
 
 from jaxgan import sweep  # noqa: E402
@@ -48,17 +48,6 @@ flags.DEFINE_integer("calls", 3, "Timed calls per row, after one untimed call.")
 flags.DEFINE_integer("matmul_size", 2048, "n of the n x n x n matmul that measures peak.")
 
 
-def _time_calls(call, calls: int) -> float:
-  """Median seconds of `calls` calls of `call` (which blocks), after one."""
-  call()
-  times = []
-  for _ in range(calls):
-    start = time.perf_counter()
-    call()
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
-
-
 def _flops(compiled) -> float:
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
@@ -68,7 +57,7 @@ def _flops(compiled) -> float:
 def step_row(f, **kwargs) -> dict:
   step = JaxStep(channels=3, width=f.width, steps_per_call=f.steps_per_call, **kwargs)
   compile_s, flops = step.compile()
-  seconds = _time_calls(step, f.calls) / f.steps_per_call
+  seconds = median_time(step, f.calls) / f.steps_per_call
   return {**step.describe(), "compile_s": round(compile_s, 2),
           "ms_per_step": round(1e3 * seconds, 1),
           "images_per_s": round(kwargs["batch_size"] / seconds, 1),
@@ -99,7 +88,7 @@ def single_run_row(f) -> dict:
     def call():
       box["state"], metrics = p_step(box["state"], batch, rng, batches.data)
       jax.block_until_ready(metrics)
-    seconds = _time_calls(call, f.calls) / f.steps_per_call
+    seconds = median_time(call, f.calls) / f.steps_per_call
   finally:
     batches.close()
   return {"compile_s": round(compile_s, 2), "ms_per_step": round(1e3 * seconds, 1),
@@ -129,7 +118,7 @@ def sweep_row(f, num_members: int) -> dict:
   def call():
     box["states"], metrics = p_step(box["states"], batch, rngs, batches.data, {})
     jax.block_until_ready(metrics)
-  seconds = _time_calls(call, f.calls) / f.steps_per_call
+  seconds = median_time(call, f.calls) / f.steps_per_call
   del compiled  # (XLA counts a lax.map's body once: no FLOPs from it)
   return {"members": num_members, "compile_s": round(compile_s, 2),
           "ms_per_step": round(1e3 * seconds, 1),
