@@ -594,7 +594,7 @@ def test_check_rejects_bad_zoo_options(overrides, message):
 
 # -- The model registry ----------------------------------------------------------
 
-KINDS = {"dcgan": "unconditional", "mlp": "unconditional", "resnet": "unconditional",
+KINDS = {"dcgan": "unconditional", "infogan": "unconditional", "mlp": "unconditional", "resnet": "unconditional",
          "r3gan": "unconditional", "biggan": "class_conditional",
          "stylegan2": "unconditional",
          "cgan_mlp": "class_conditional", "cgan_dcgan": "class_conditional",
@@ -675,4 +675,5 @@ def test_names_by_kind_and_discriminator_norm_come_from_the_registry():
   for name in models.names():
     config = _minimal(name)
     norm = models.discriminator_norm(config)
-    assert norm == ("batch" if name in ("dcgan", "cgan_dcgan", "acgan") else None)
+    assert norm == ("batch" if name in ("dcgan", "cgan_dcgan", "acgan", "infogan")
+                    else None)

@@ -15,6 +15,8 @@ from jaxgan.models import (
     biggan,
     conditional,
     dcgan,
+    infogan,
+    layers,
     mlp,
     pix2pix,
     r3gan,
@@ -130,6 +132,17 @@ def _dcgan(config: Any, data_shape: tuple, dtype, axis_name):
       norm=discriminator_norm(config), spectral_norm=config.d_spectral_norm,
       dtype=dtype, axis_name=axis_name, conv_impl=config.conv_impl,
       pack=config.get("pack", 1), **_minibatch(config))
+  return generator, discriminator
+
+
+def _infogan(config: Any, data_shape: tuple, dtype, axis_name):
+  generator = infogan.Generator(image_size=config.image_size, channels=config.channels,
+                                width=config.g_width, conv_impl=config.conv_impl,
+                                dtype=dtype, axis_name=axis_name)
+  discriminator = infogan.Discriminator(
+      image_size=config.image_size, width=config.d_width,
+      norm=discriminator_norm(config), conv_impl=config.conv_impl, dtype=dtype,
+      axis_name=axis_name)
   return generator, discriminator
 
 
@@ -272,6 +285,17 @@ def _check_dcgan(config: Any) -> None:
                      f"{config.g_reference_size}.")
 
 
+def _check_infogan(config: Any) -> None:
+  _check_image_size(config, infogan.SUPPORTED_IMAGE_SIZES)
+  if config.conv_impl not in layers.IMPLS:
+    raise ValueError(f"Unknown config.model.conv_impl {config.conv_impl!r}; valid: "
+                     f"{', '.join(layers.IMPLS)}.")
+  norm = discriminator_norm(config)
+  if norm not in infogan.NORMS:
+    raise ValueError(f"config.model.d_norm={norm!r} is not one of the InfoGAN "
+                     f"discriminator's: {', '.join(infogan.NORMS)}.")
+
+
 def _check_resnet(config: Any) -> None:
   _check_image_size(config, resnet.SUPPORTED_IMAGE_SIZES)
   if config.variant not in resnet.VARIANTS:
@@ -311,6 +335,9 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     # pack: PacGAN (unconditional only: a pack's samples would have different
     # labels, so the conditional DCGANs below refuse it).
     ModelSpec("dcgan", _dcgan, check=_check_dcgan, defaults=dict(_DCGAN_DEFAULTS, pack=1)),
+    # Lucic et al. 2018's shared networks ("Are GANs Created Equal?").
+    ModelSpec("infogan", _infogan, check=_check_infogan,
+              defaults=dict(conv_impl="auto", d_norm="batch", d_batch_norm=True)),
     ModelSpec("mlp", _mlp, defaults=dict(depth=3, g_batch_norm=False, d_dropout=0.0,
                                          pack=1, **_MINIBATCH)),
     ModelSpec("resnet", _resnet, check=_check_resnet, optional_labels=True,
