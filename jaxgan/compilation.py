@@ -67,8 +67,8 @@ class CompiledStep:
     except Exception as e:  # noqa: BLE001 - XLA's error type differs between versions
       if not any(name in str(e) for name in self._options):
         raise
-      logging.warning("Compiling the step without the XLA options %s, which this "
-                      "jaxlib does not take (%s).", self._options, e)
+      logging.warning("Compiling without the XLA options %s, which this jaxlib "
+                      "does not take (%s).", self._options, e)
       self._options = {}
       return lowered.compile()
 
@@ -106,8 +106,9 @@ def enable_persistent_cache(directory: str | None, *,
   a directory shared by different machines (a network home) keeps one
   subdirectory per kind of machine. Only programs that took at least
   `min_compile_time_s` to compile are written (JAX's default: the training
-  step and the state's initialisation are, small programs are not). `directory` None or '' leaves the cache off.
-  Returns the directory in use (None: off). Call before the first compile; a
+  step and the state's initialisation are, small programs are not).
+  `directory` None or '' leaves the cache off. Returns the directory in use
+  (None: off). Call before the first compile; a
   cache already set (`JAX_COMPILATION_CACHE_DIR`, or an earlier call) is kept.
   """
   current = jax.config.jax_compilation_cache_dir

@@ -190,20 +190,24 @@ def _small_params():
           "shared": {"embedding": jnp.ones((4, 6))}}
 
 
+def _penalised_weights(params):
+  """(names, leaf in float64, (torch's W, back to the leaf's layout)) of each
+  leaf; None for the rows of those the penalty skips (fewer than 2 axes, the
+  shared embedding)."""
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    names = tuple(k.key for k in path)
+    leaf = np.asarray(leaf, np.float64)
+    skipped = leaf.ndim < 2 or "shared" in names
+    yield names, leaf, None if skipped else _torch_rows(names, leaf)
+
+
 def _ortho_magnitudes(params):
   """Per weight that the penalty covers, 2 |W| |W|^T |W| in its own layout
   (zero elsewhere): it bounds the sums of absolute terms of the gradient
   2 ((W W^T) (1 - I)) W, and of the Gram matrix's errors that it carries."""
-  out = {}
-  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-    names = tuple(k.key for k in path)
-    leaf = np.asarray(leaf, np.float64)
-    if leaf.ndim < 2 or "shared" in names:
-      out[names] = np.zeros_like(leaf)
-      continue
-    w, back = _torch_rows(names, leaf)
-    out[names] = back(2 * np.abs(w) @ np.abs(w).T @ np.abs(w))
-  return out
+  return {names: np.zeros_like(leaf) if rows is None
+          else rows[1](2 * np.abs(rows[0]) @ np.abs(rows[0]).T @ np.abs(rows[0]))
+          for names, leaf, rows in _penalised_weights(params)}
 
 
 def test_ortho_penalty_by_hand():
@@ -223,13 +227,11 @@ def test_ortho_penalty_and_gradient_are_the_reference_s():
   params = _small_params()
   value, grads = jax.value_and_grad(objective.ortho_penalty)(params, ("shared",))
   want_value, value_magnitude, flat = 0.0, 0.0, {}
-  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-    names = tuple(k.key for k in path)
-    leaf = np.asarray(leaf, np.float64)
-    if leaf.ndim < 2 or "shared" in names:
+  for names, leaf, rows in _penalised_weights(params):
+    if rows is None:
       flat[names] = np.zeros_like(leaf)
       continue
-    w, back = _torch_rows(names, leaf)
+    w, back = rows
     off = (w @ w.T) * (1 - np.eye(w.shape[0]))
     want_value += 0.5 * np.sum(off ** 2)
     # An entry of W W^T (<= 18 products) is off by <= gamma(19) (|W| |W|^T)_ij,

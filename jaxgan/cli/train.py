@@ -122,9 +122,9 @@ def main(argv):
                            FLAGS.num_processes, FLAGS.process_id)
   except ValueError as e:
     sys.exit(f"Bad multi-process flags: {e}")
-  cache = FLAGS.compilation_cache
   cache = compilation.enable_persistent_cache(
-      _default_compilation_cache() if cache is None else cache)
+      _default_compilation_cache() if FLAGS.compilation_cache is None
+      else FLAGS.compilation_cache)
   workdir = FLAGS.workdir or os.path.join(
       "runs", os.path.splitext(os.path.basename(config_file))[0])
   logging.info("JAX %s: process %d of %d, %d local devices of %d: %s",

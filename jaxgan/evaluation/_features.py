@@ -94,8 +94,8 @@ def _runner(net: FeatureNet, batch_size: int):
   num_devices = len(devices)
   batch = -(-batch_size // num_devices) * num_devices
   replicated = jax_utils.replicate(net.variables, devices)
-  # Compiled as the training step is: on CPU the forward convolutions of the
-  # FID Inception ran 3.4x as fast on Eigen as on YNNPACK (benchmarks/fid_features.py).
+  # Compiled as the training step is: on CPU the FID Inception ran 2.3x as
+  # fast on Eigen's convolutions as on YNNPACK's (benchmarks/fid_features.py).
   compiled = compilation.CompiledStep(jax.pmap(net.apply, devices=devices),
                                       compilation.compiler_options())
   return functools.partial(compiled, replicated), num_devices, batch

@@ -264,11 +264,15 @@ def _check_image_size(config: Any, supported: tuple[int, ...]) -> None:
                      f"config.model.image_size={config.image_size}.")
 
 
+def _check_conv_impl(config: Any, valid: tuple[str, ...]) -> None:
+  if config.conv_impl not in valid:
+    raise ValueError(f"Unknown config.model.conv_impl {config.conv_impl!r}; valid: "
+                     f"{', '.join(valid)}.")
+
+
 def _check_dcgan(config: Any) -> None:
   _check_image_size(config, dcgan.SUPPORTED_IMAGE_SIZES)
-  if config.conv_impl not in dcgan.CONV_IMPLS:
-    raise ValueError(f"Unknown config.model.conv_impl {config.conv_impl!r}; valid: "
-                     f"{', '.join(dcgan.CONV_IMPLS)}.")
+  _check_conv_impl(config, dcgan.CONV_IMPLS)
   if config.d_norm not in dcgan.NORMS:
     raise ValueError(f"Unknown config.model.d_norm {config.d_norm!r}; valid: "
                      f"{', '.join(dcgan.NORMS)}.")
@@ -287,9 +291,7 @@ def _check_dcgan(config: Any) -> None:
 
 def _check_infogan(config: Any) -> None:
   _check_image_size(config, infogan.SUPPORTED_IMAGE_SIZES)
-  if config.conv_impl not in layers.IMPLS:
-    raise ValueError(f"Unknown config.model.conv_impl {config.conv_impl!r}; valid: "
-                     f"{', '.join(layers.IMPLS)}.")
+  _check_conv_impl(config, layers.IMPLS)
   norm = discriminator_norm(config)
   if norm not in infogan.NORMS:
     raise ValueError(f"config.model.d_norm={norm!r} is not one of the InfoGAN "

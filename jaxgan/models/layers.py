@@ -128,18 +128,14 @@ def padded_conv(x, kernel, padding: int):
                                   dimension_numbers=_NHWC)
 
 
-def _padded_kernel_grad(x, dy, padding):
-  x, dy = lax.optimization_barrier((x, dy))  # as in conv_kernel_grad
-  k = lax.conv_general_dilated(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), (1, 1),
-                               ((padding, padding),) * 2, dimension_numbers=_NHWC)
-  return k.transpose(1, 2, 0, 3)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def padded_conv_kernel_grad(x, dy, padding: int):
   """The gradient of sum(dy * padded_conv(x, k, padding)) with respect to k:
   a convolution of the channels-first input with dy as the kernel."""
-  return _padded_kernel_grad(x, dy, padding)
+  x, dy = lax.optimization_barrier((x, dy))  # as in conv_kernel_grad
+  k = lax.conv_general_dilated(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), (1, 1),
+                               ((padding, padding),) * 2, dimension_numbers=_NHWC)
+  return k.transpose(1, 2, 0, 3)
 
 
 def _adjoint_padding(kernel, padding):
@@ -151,7 +147,7 @@ padded_conv.defvjp(
     lambda p, res, dy: (padded_conv(dy, _flip(res[1]), _adjoint_padding(res[1], p)),
                         padded_conv_kernel_grad(res[0], dy, p)))
 padded_conv_kernel_grad.defvjp(
-    lambda x, dy, p: (_padded_kernel_grad(x, dy, p), (x, dy)),
+    lambda x, dy, p: (padded_conv_kernel_grad(x, dy, p), (x, dy)),
     lambda p, res, dk: (padded_conv(res[1], _flip(dk), _adjoint_padding(dk, p)),
                         padded_conv(res[0], dk, p)))
 
