@@ -238,6 +238,38 @@ def pick_mode(configs: list[ml_collections.ConfigDict], mode: str = "auto") -> s
   return mode
 
 
+def plan(configs: list[ml_collections.ConfigDict], mode: str = "auto"
+         ) -> list[tuple[str, list[int]]]:
+  """How the members train: a list of (mode, member indices), one entry per
+  compiled program in vectorised mode or one for the process-mode members.
+
+  'vectorised' and 'process' are one entry for every member (`pick_mode`
+  checks them). 'auto' groups the members by the values of their
+  program-changing keys (`program_keys`: n_critic, a normalisation, WGAN's
+  clip...) and picks each group's mode (`pick_mode`), so a random search over
+  such keys still trains the members that share a program together; a group
+  of one member, when the sweep has several groups, is a single run
+  (process mode: no member axis, data-parallel over the devices).
+  """
+  if mode != "auto":
+    return [(pick_mode(configs, mode), list(range(len(configs))))]
+  keys = program_keys(configs)
+  groups: dict[str, list[int]] = {}
+  for i, c in enumerate(configs):
+    flat = workdir_lib.flatten(c)
+    groups.setdefault(json.dumps([flat.get(k) for k in keys], default=repr), []).append(i)
+  if len(groups) == 1:
+    return [(pick_mode(configs, mode), list(range(len(configs))))]
+  out: list[tuple[str, list[int]]] = []
+  for members in groups.values():
+    chosen = "process" if len(members) == 1 else pick_mode([configs[i] for i in members])
+    if chosen == "process" and out and out[-1][0] == "process":
+      out[-1][1].extend(members)
+    else:
+      out.append((chosen, members))
+  return out
+
+
 def process_share(num_members: int) -> range:
   """The members this process trains in a vectorised sweep: an equal,
   contiguous share of them (`pick_mode` checks that the count divides)."""
@@ -607,42 +639,51 @@ def train_sweep(config: ml_collections.ConfigDict, spec: Any, workdir: str, *,
       member's workdir (`jaxgan.train.lock`).
   """
   names, overrides, configs = member_configs(config, spec)
-  mode = pick_mode(configs, mode)
+  programs = plan(configs, mode)
   workdirs = [os.path.join(workdir, n) for n in names]
   for c, w in zip(configs, workdirs, strict=True):  # every member fails early
     validation.check_config(c)
     workdir_lib.check_config_file(c, w)
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
+  vectorised = [i for m, members in programs if m == "vectorised" for i in members]
   with contextlib.ExitStack() as locks:
     # One sweep at a time in `workdir` (its sweep.json and summary); members'
     # workdirs are locked by process 0 in vectorised mode, by each member's
     # `train_and_evaluate` in process mode. All before anything compiles.
-    locks.enter_context(lock_lib.hold_all(
-        [workdir, *(workdirs if mode == "vectorised" else [])]))
+    locks.enter_context(lock_lib.hold_all([workdir, *(workdirs[i] for i in vectorised)]))
     if is_main:
       with open(os.path.join(workdir, "sweep.json"), "w") as f:
-        json.dump({"mode": mode, "members": dict(zip(names, overrides, strict=True))}, f,
+        json.dump({"mode": mode, "programs": [[m, [names[i] for i in members]]
+                                              for m, members in programs],
+                   "members": dict(zip(names, overrides, strict=True))}, f,
                   indent=2, default=repr)
-    logging.info("Sweep of %d members in %s mode: %s", len(names), mode, ", ".join(names))
+    logging.info("Sweep of %d members: %s", len(names), "; ".join(
+        f"{m}: {', '.join(names[i] for i in members)}" for m, members in programs))
     if jax.process_count() > 1:
       logging.info(
-          "%d processes: %s.", jax.process_count(),
-          f"each trains {len(names) // jax.process_count()} of the members on its own "
-          "devices" if mode == "vectorised" else "each member is trained data-parallel "
-          "over all processes' devices, one member after another")
-    if mode == "vectorised":
-      states = _train_vectorised(configs, names, workdirs)
-      # Each process read its own members' results; process 0 writes them all.
-      mine = process_share(len(names))
-      rows = [r for rs in distributed.gather_json(
-          summary_rows(workdir, [names[i] for i in mine], [overrides[i] for i in mine]))
-              for r in rs]
-    else:
-      states = [trainer.train_and_evaluate(c, w)
-                for c, w in zip(configs, workdirs, strict=True)]
-      rows = summary_rows(workdir, names, overrides)
+          "%d processes: in vectorised mode each trains a share of the members on "
+          "its own devices, in process mode each member is trained data-parallel "
+          "over all processes' devices, one member after another.",
+          jax.process_count())
+    states, rows = [None] * len(names), {}
+    for m, members in programs:
+      pick = lambda items, members=members: [items[i] for i in members]
+      if m == "vectorised":
+        for i, state in zip(members, _train_vectorised(
+            pick(configs), pick(names), pick(workdirs)), strict=True):
+          states[i] = state
+        # Each process read its own members' results; process 0 writes them all.
+        mine = [members[i] for i in process_share(len(members))]
+        got = distributed.gather_json(summary_rows(
+            workdir, [names[i] for i in mine], [overrides[i] for i in mine]))
+      else:
+        for i in members:
+          states[i] = trainer.train_and_evaluate(configs[i], workdirs[i])
+        got = [summary_rows(workdir, pick(names), pick(overrides))]
+      rows.update((r["member"], r) for rs in got for r in rs)
     if is_main:
+      rows = [rows[n] for n in names]
       write_summary(workdir, rows)
       print(format_table(rows))
   return dict(zip(names, states, strict=True))

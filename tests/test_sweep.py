@@ -116,6 +116,40 @@ def test_shape_changing_keys_force_process_mode():
     sweep.pick_mode(configs, "fast")
 
 
+def test_auto_mode_groups_members_by_program():
+  """A random search over program-changing keys (n_critic, a width) still
+  vectorises the members that share a program; lone members are single runs."""
+  spec = [{"seed": 0, "train.n_critic": 1}, {"seed": 1, "train.n_critic": 2},
+          {"seed": 2, "train.n_critic": 1}, {"seed": 3, "train.n_critic": 3},
+          {"seed": 4, "train.n_critic": 2}, {"seed": 5, "model.g_width": 16}]
+  configs = sweep.member_configs(tiny_config(), spec)[2]
+  assert sweep.plan(configs) == [("vectorised", [0, 2]), ("vectorised", [1, 4]),
+                                 ("process", [3, 5])]
+  assert sweep.plan(configs, "process") == [("process", list(range(6)))]
+  with pytest.raises(ValueError, match="differ in model.g_width, train.n_critic"):
+    sweep.plan(configs, "vectorised")
+  same = sweep.member_configs(tiny_config(), {"seed": [0, 1]})[2]
+  assert sweep.plan(same) == [("vectorised", [0, 1])]
+
+
+def test_grouped_sweep_trains_each_program(toy_runs, tmp_path):
+  """Members of two programs in one sweep: the shared-program pair ends where
+  the toy sweep's vectorised members do (the same compiled program: exactly),
+  the lone member where its single run does, and one summary lists all."""
+  _, vectorised, _ = toy_runs
+  lone = {"seed": 5, "train.n_critic": 2}
+  spec = [TOY_MEMBERS[0], lone, TOY_MEMBERS[1]]
+  states = sweep.train_sweep(tiny_toy_config(), spec, str(tmp_path / "sweep"))
+  for name in vectorised:
+    assert_states_close(states[name], vectorised[name], 0.0)
+  names, _, configs = sweep.member_configs(tiny_toy_config(), spec)
+  single = trainer.train_and_evaluate(configs[1], str(tmp_path / "single"))
+  assert_states_close(states[names[1]], single, 0.0)
+  assert int(single.step) == 4
+  with open(tmp_path / "sweep" / "summary.csv") as f:
+    assert [r["member"] for r in csv.DictReader(f)] == names
+
+
 @pytest.mark.parametrize("members, devices, expected", [
     (4, 8, (4, 1)), (8, 8, (8, 1)), (16, 8, (8, 2)), (7, 4, (4, 2)), (6, 4, (3, 2)),
     (5, 8, (5, 1)), (3, 1, (1, 3))])

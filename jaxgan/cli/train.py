@@ -135,7 +135,7 @@ def main(argv):
     if FLAGS.sweep:
       try:  # a misspelled key or value fails in one line, before anything runs
         spec = _sweep_spec(FLAGS.sweep, config_file)
-        sweep.pick_mode(sweep.member_configs(FLAGS.config, spec)[2], FLAGS.sweep_mode)
+        sweep.plan(sweep.member_configs(FLAGS.config, spec)[2], FLAGS.sweep_mode)
       except ValueError as e:
         sys.exit(f"Bad sweep: {e}")
       sweep.train_sweep(FLAGS.config, spec, workdir, mode=FLAGS.sweep_mode)
