@@ -102,15 +102,17 @@ def _default_compilation_cache() -> str:
 
 
 def _sweep_spec(text: str, config_file: str):
-  """The sweep of --sweep: parsed, or the config file's get_sweep()."""
+  """The sweep of --sweep: parsed, or the config file's get_sweep() (given the
+  config's ':ARG' when there is one, as get_config is)."""
   if text != "config":
     return sweep.parse(text)
-  spec = importlib.util.spec_from_file_location("sweep_config", config_file)
+  path, *arg = config_file.split(":", 1)
+  spec = importlib.util.spec_from_file_location("sweep_config", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   if not hasattr(module, "get_sweep"):
-    raise ValueError(f"--sweep=config: {config_file} has no get_sweep().")
-  return module.get_sweep()
+    raise ValueError(f"--sweep=config: {path} has no get_sweep().")
+  return module.get_sweep(*arg)
 
 
 def main(argv):
