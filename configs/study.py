@@ -66,6 +66,9 @@ class Param:
   kind: str  # uniform | log_uniform (bounds are the value's, not the log's) | integer | choice
   values: tuple
   keys: tuple
+  # Changes the compiled program (`jaxgan.sweep.program_keys`): drawn once per
+  # group of settings by `search(group_size=...)`.
+  program: bool = False
 
   def sample(self, rng: np.random.Generator):
     """A value, real ones to 3 significant digits (short member names)."""
@@ -86,10 +89,10 @@ _BOTH = lambda key: (f"optimizer.g.{key}", f"optimizer.d.{key}")
 SEARCH_SPACE = (
     Param("beta1", "uniform", (0.0, 1.0), _BOTH("b1")),
     Param("learning_rate", "log_uniform", (1e-5, 1e-2), _BOTH("learning_rate")),
-    Param("n_critic", "integer", (1, 5), ("train.n_critic",)),
-    Param("d_norm", "choice", ("batch", "none"), ("model.d_norm",)),
+    Param("n_critic", "integer", (1, 5), ("train.n_critic",), program=True),
+    Param("d_norm", "choice", ("batch", "none"), ("model.d_norm",), program=True),
 )
-_CLIP = Param("clip", "log_uniform", (1e-3, 1.0), ("optimizer.d.clip",))
+_CLIP = Param("clip", "log_uniform", (1e-3, 1.0), ("optimizer.d.clip",), program=True)
 _LAMBDA = lambda key: Param("lambda", "log_uniform", (0.1, 100.0), (f"loss.{key}",))
 
 # params.py's per-loss defaults: GANHyperParams (minimax and non-saturating),
@@ -148,17 +151,29 @@ def get_config(arg: str = "non_saturating,mnist") -> ml_collections.ConfigDict:
   return config
 
 
-def search(name: str, num_settings: int, seed: int = 0) -> list[dict]:
+def search(name: str, num_settings: int, seed: int = 0, group_size: int = 1
+           ) -> list[dict]:
   """`num_settings` settings of loss `name` drawn from the wide space (each a
   dict of config overrides), the same for a given seed whatever the number
-  (the first k of n+1 are the n's first k)."""
+  (the first k of n+1 are the n's first k).
+
+  `group_size` 1 draws every value of every setting independently, as the
+  paper. With g > 1 the settings come in groups of g that share their
+  program-changing values (n_critic, D's norm, WGAN's clip: `Param.program`),
+  drawn once per group, so each group trains as one vectorised program; every
+  value's distribution is the same as with 1, only settings of a group are
+  not independent in those values.
+  """
   params = SEARCH_SPACE + LOSSES[_check(name)].extra
+  if group_size < 1:
+    raise ValueError(f"group_size must be >= 1, got {group_size}.")
   settings = []
   for i in range(num_settings):
     rng = np.random.default_rng((seed, i))
+    group_rng = np.random.default_rng((seed, i // group_size, 1)) if group_size > 1 else rng
     setting = {}
     for param in params:
-      value = param.sample(rng)
+      value = param.sample(group_rng if param.program else rng)
       setting.update(dict.fromkeys(param.keys, value))
     settings.append(setting)
   return settings

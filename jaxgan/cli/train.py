@@ -94,7 +94,7 @@ def define_flags() -> None:
 COMPILATION_CACHE_ENV = "JAXGAN_COMPILATION_CACHE"
 
 
-def _default_compilation_cache() -> str:
+def default_compilation_cache() -> str:
   """$JAXGAN_COMPILATION_CACHE when set, else xla/ in jaxgan's cache."""
   if COMPILATION_CACHE_ENV in os.environ:
     return os.environ[COMPILATION_CACHE_ENV]
@@ -125,7 +125,7 @@ def main(argv):
   except ValueError as e:
     sys.exit(f"Bad multi-process flags: {e}")
   cache = compilation.enable_persistent_cache(
-      _default_compilation_cache() if FLAGS.compilation_cache is None
+      default_compilation_cache() if FLAGS.compilation_cache is None
       else FLAGS.compilation_cache)
   workdir = FLAGS.workdir or os.path.join(
       "runs", os.path.splitext(os.path.basename(config_file))[0])
