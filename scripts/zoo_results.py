@@ -1,15 +1,18 @@
-r"""Trains configs for a fixed budget and tabulates what they reach.
+r"""Trains configs for a fixed budget over seeds and tabulates what they reach.
 
   pip install -e '.[plots]'
-  python scripts/zoo_results.py --out=runs/zoo --num_steps=5000 \
+  python scripts/zoo_results.py --out=runs/zoo --num_steps=5000 --seeds=0,1,2 \
       --runs=dcgan_mnist,dcgan_mnist:fashion_mnist,wgan_gp:mnist,lsgan,sngan:mnist
 
-Each run is `configs/<file>.py[:<arg>]`, trained with `train_and_evaluate` in
-<out>/<run name> (so a rerun resumes, or just re-reads a finished run) with
-`--num_steps`, the data directory under `--data_root`, and the config's evals
-at the end. Writes <out>/results.json and <out>/results.md (a table of the
-final evaluation metrics, steps, wall time and hardware), and per run a loss
-curve plot (losses.png) and the last sample grid (samples.png).
+Each run is `configs/<file>.py[:<arg>]` with `--num_steps`, the data
+directory under `--data_root` and the config's evals at the end, trained for
+every seed of `--seeds` as one sweep (`jaxgan.sweep.train_sweep`: the seeds
+of an unconditional model in one vectorised program, others one after
+another) in <out>/<run name>/seed=<s>, so a rerun resumes, or just re-reads
+finished runs. Writes <out>/results.json (every seed's results) and
+<out>/results.md (each final evaluation metric as mean ± std (ddof 1) over
+the seeds, steps, wall time and hardware), and per run seed 0's loss curve
+plot (losses.png) and last sample grid (samples.png).
 """
 
 import importlib.util
@@ -20,14 +23,16 @@ import sys
 import time
 
 import jax
+import numpy as np
 from absl import app, flags, logging
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from jaxgan.train import trainer  # noqa: E402
+from jaxgan import sweep  # noqa: E402
 
 flags.DEFINE_string("out", "runs/zoo", "Where the runs and the tables go.")
 flags.DEFINE_list("runs", [], "config[:arg] names from configs/, e.g. wgan_gp:mnist.")
 flags.DEFINE_integer("num_steps", 0, "Training steps of every run (0: the config's).")
+flags.DEFINE_list("seeds", ["0"], "Seeds of every run: the table gives mean ± std over them.")
 flags.DEFINE_string("data_root", "../shared/data",
                     "Holds mnist/ and fashion_mnist/ (IDX files).")
 flags.DEFINE_integer("eval_samples", 10000, "Generated samples per evaluation.")
@@ -98,6 +103,50 @@ def plot_losses(records: list[dict], path: str, title: str) -> None:
   plt.close(fig)
 
 
+def summarize_seeds(per_seed: list[dict]) -> dict:
+  """Each metric's seed values, mean and std (ddof 1; 0 for one seed)."""
+  out = {}
+  for key in per_seed[0]:
+    values = [r[key] for r in per_seed]
+    if all(isinstance(v, (int, float)) for v in values):
+      std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+      out[key] = {"mean": float(np.mean(values)), "std": std, "values": values}
+  return out
+
+
+def _cell(value) -> str:
+  if isinstance(value, dict):
+    return f"{value['mean']:.4g} ± {value['std']:.2g}"
+  return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def train_run(spec: str, f, device: str) -> tuple[str, dict]:
+  """Trains one config over the seeds; its results entry."""
+  config, name = prepare(spec, f)
+  seeds = [int(s) for s in f.seeds]
+  workdir = os.path.join(f.out, name)
+  start = time.time()
+  sweep.train_sweep(config, {"seed": seeds}, workdir)
+  seconds = time.time() - start
+  per_seed, losses = [], []
+  for seed in seeds:
+    records = _read_metrics(os.path.join(workdir, sweep.member_name({"seed": seed})))
+    per_seed.append({k[len("eval/"):]: v for r in records for k, v in r.items()
+                     if k.startswith("eval/")})
+    losses.append([r for r in records if "d_loss" in r][-1])
+  first = os.path.join(workdir, sweep.member_name({"seed": seeds[0]}))
+  plot_losses(_read_metrics(first), os.path.join(workdir, "losses.png"), name)
+  samples = sorted(os.listdir(os.path.join(first, "samples")))[-1]
+  shutil.copy(os.path.join(first, "samples", samples), os.path.join(workdir, "samples.png"))
+  return name, {
+      "config": spec, "steps": config.train.num_steps,
+      "batch_size": config.train.batch_size, "n_critic": config.train.n_critic,
+      "device": device, "seeds": seeds, "wall_s": round(seconds, 1),
+      "final_d_loss": [r["d_loss"] for r in losses],
+      "final_g_loss": [r["g_loss"] for r in losses],
+      **summarize_seeds(per_seed)}
+
+
 def main(_):
   f = flags.FLAGS
   logging.set_verbosity(logging.WARNING)
@@ -109,37 +158,19 @@ def main(_):
       results = json.load(fp)
   device = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
   for spec in f.runs:
-    config, name = prepare(spec, f)
-    workdir = os.path.join(f.out, name)
-    start = time.time()
-    trainer.train_and_evaluate(config, workdir)
-    seconds = time.time() - start
-    records = _read_metrics(workdir)
-    final = {k: v for r in records for k, v in r.items() if k.startswith("eval/")}
-    last = [r for r in records if "d_loss" in r][-1]
-    plot_losses(records, os.path.join(workdir, "losses.png"), name)
-    samples = sorted(os.listdir(os.path.join(workdir, "samples")))[-1]
-    shutil.copy(os.path.join(workdir, "samples", samples),
-                os.path.join(workdir, "samples.png"))
-    if name in results and seconds < 0.5 * results[name].get("wall_s", 0):
-      seconds = results[name]["wall_s"]  # a finished run, only re-read
-    results[name] = {
-        "config": spec, "steps": config.train.num_steps,
-        "batch_size": config.train.batch_size, "n_critic": config.train.n_critic,
-        "device": device, "wall_s": round(seconds, 1),
-        "final_d_loss": last["d_loss"], "final_g_loss": last["g_loss"],
-        **{k[len("eval/"):]: v for k, v in final.items()}}
+    name, entry = train_run(spec, f, device)
+    if name in results and entry["wall_s"] < 0.5 * results[name].get("wall_s", 0):
+      entry["wall_s"] = results[name]["wall_s"]  # finished runs, only re-read
+    results[name] = entry
     with open(results_path, "w") as fp:
       json.dump(results, fp, indent=1)
-    print(json.dumps(results[name]), flush=True)
+    print(json.dumps(entry), flush=True)
   keys = sorted({k for r in results.values() for k in r} - {
       "config", "device", "final_d_loss", "final_g_loss"})
   lines = ["| run | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
   for name, r in results.items():
-    lines.append(f"| {name} | " + " | ".join(
-        f"{r[k]:.4g}" if isinstance(r.get(k), float) else str(r.get(k, ""))
-        for k in keys) + " |")
-  table = "\n".join(lines) + f"\n\nDevice: {device}.\n"
+    lines.append(f"| {name} | " + " | ".join(_cell(r.get(k, "")) for k in keys) + " |")
+  table = "\n".join(lines) + f"\n\nDevice: {device}. Metrics: mean ± std over the seeds.\n"
   with open(os.path.join(f.out, "results.md"), "w") as fp:
     fp.write(table)
   print(table)
