@@ -143,8 +143,8 @@ def _write_idx(path, name, array):
 
 def test_a_study_cell_searches_then_restarts_its_best(tmp_path, monkeypatch):
   """Two hinge settings of narrow networks for 2 steps on 256 random
-  images: every setting scored, the best re-run with seed 1 (its overrides,
-  another seed), the JSON, table and plot written."""
+  images: every setting scored, the best re-run with seeds 1 and 2 (its
+  overrides, other seeds), the JSON, table and plot written."""
   rng = np.random.default_rng(0)
   data = tmp_path / "data"
   data.mkdir()
@@ -160,17 +160,20 @@ def test_a_study_cell_searches_then_restarts_its_best(tmp_path, monkeypatch):
 
   script = _script()
   monkeypatch.setattr(script.study, "get_config", tiny)
-  args = argparse.Namespace(settings=2, num_steps=2, search_seed=0, group_size=1,
-                            restart_seeds="1",
+  # One group of 2 (one program) and 2 restarts: the restarts reuse the
+  # search's compiled program (same members per device, only values differ).
+  args = argparse.Namespace(settings=2, num_steps=2, search_seed=0, group_size=2,
+                            restart_seeds="1,2",
                             eval_samples=64, workdir=str(tmp_path / "runs"))
   cell = script.run_cell("hinge", "mnist", args)
   fids = [m["fid"] for m in cell["search"]["members"]]
   assert len(fids) == 2 and all(np.isfinite(fids)) and len(set(fids)) == 2
-  assert sum(n for _, n in cell["search"]["programs"]) == 2
+  assert cell["search"]["programs"] == [["vectorised", 2]]
   top = script.best(cell["search"]["members"])
-  (restart,) = cell["restarts"]["members"]
-  assert restart["overrides"] == {**top["overrides"], "seed": 1}
-  assert np.isfinite(restart["fid"]) and restart["fid"] != top["fid"]
+  restarts = cell["restarts"]["members"]
+  assert [r["overrides"] for r in restarts] == [{**top["overrides"], "seed": s}
+                                                for s in (1, 2)]
+  assert all(np.isfinite(r["fid"]) and r["fid"] != top["fid"] for r in restarts)
   cells = script.merge(str(tmp_path / "study.json"), [cell])
   script.plot(cells, str(tmp_path / "fid.png"))
   assert (tmp_path / "fid.png").stat().st_size > 0
