@@ -123,14 +123,13 @@ def best_setting_fids(cell: dict) -> list[float]:
   return [top["fid"]] + [m["fid"] for m in cell.get("restarts", {}).get("members", [])]
 
 
-def _setting_text(overrides: dict) -> str:
-  keys = {"optimizer.g.learning_rate": "lr", "optimizer.g.b1": "b1",
-          "train.n_critic": "n_critic", "model.d_norm": "D norm",
-          "optimizer.d.clip": "clip", "loss.gp_weight": "lambda",
-          "loss.dragan_weight": "lambda"}
-  return ", ".join(f"{short} {overrides[k]:.3g}" if isinstance(overrides[k], float)
-                   else f"{short} {overrides[k]}" for k, short in keys.items()
-                   if k in overrides)
+def _setting_text(loss: str, overrides: dict) -> str:
+  """The searched values of a setting, by their names in `study.SEARCH_SPACE`
+  and the loss's own (`study.LOSSES[loss].extra`)."""
+  values = [(p.name, overrides[p.keys[0]])
+            for p in study.SEARCH_SPACE + study.LOSSES[loss].extra if p.keys[0] in overrides]
+  return ", ".join(f"{name} {v:.3g}" if isinstance(v, float) else f"{name} {v}"
+                   for name, v in values)
 
 
 def table(cells: list[dict]) -> str:
@@ -150,7 +149,7 @@ def table(cells: list[dict]) -> str:
         f"| {c['dataset']} | {c['loss']} | {len(fids)} ({len(fids) - len(finite)}) | "
         f"{np.median(finite) if len(finite) else float('nan'):.1f} | "
         f"{finite.min() if len(finite) else float('nan'):.1f} | "
-        f"{_setting_text(top['overrides']) if top else '-'} | "
+        f"{_setting_text(c['loss'], top['overrides']) if top else '-'} | "
         f"{_mean_std(over_seeds) if over_seeds else '-'} | {len(over_seeds)} | "
         f"{wall:.0f} s | {PAPER_BEST_FID.get(c['dataset'], {}).get(c['loss'], '-')} |")
   return "\n".join(rows) + "\n"

@@ -121,6 +121,7 @@ def test_get_sweep_through_the_command_line_takes_the_config_argument():
 def test_table_reports_failed_settings_and_the_best_over_seeds():
   script = _script()
   member = lambda fid, **o: {"overrides": {"optimizer.g.learning_rate": 1e-4,
+                                           "optimizer.d.learning_rate": 1e-4,
                                            "train.n_critic": 2, **o}, "fid": fid}
   cell = {"loss": "wgan", "dataset": "mnist", "steps": 10, "settings": 3,
           "search": {"wall_s": 10.0, "members": [member(30.0), member(float("nan")),
@@ -129,8 +130,8 @@ def test_table_reports_failed_settings_and_the_best_over_seeds():
   assert script.best(cell["search"]["members"])["fid"] == 20.0
   assert script.best_setting_fids(cell) == [20.0, 24.0, 22.0]
   row = script.table([cell]).splitlines()[2]
-  assert ("| 3 (1) | 25.0 | 20.0 | lr 0.0001, n_critic 2, clip 0.5 | 22.0 ± 2.0 | 3 | 15 s "
-          "| 6.7 ± 0.4 |") in row
+  assert ("| 3 (1) | 25.0 | 20.0 | learning_rate 0.0001, n_critic 2, clip 0.5 | 22.0 ± 2.0 | "
+          "3 | 15 s | 6.7 ± 0.4 |") in row
   assert script.best([member(float("nan"))]) is None
 
 
