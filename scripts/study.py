@@ -60,18 +60,6 @@ def base_config(loss: str, dataset: str, steps: int, eval_samples: int):
   return config
 
 
-def _fid(member_dir: str) -> float:
-  """The member's last evaluated FID (NaN when it has none)."""
-  fid = float("nan")
-  path = os.path.join(member_dir, "metrics.jsonl")
-  if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        record = json.loads(line)
-        fid = record.get("eval/fid", fid)
-  return float(fid)
-
-
 def run_sweep(config, members: list[dict], workdir: str) -> dict:
   """Trains `members` as one sweep in `workdir`; each member's FID and the
   sweep's wall time and programs."""
@@ -79,11 +67,11 @@ def run_sweep(config, members: list[dict], workdir: str) -> dict:
   sweep.train_sweep(config, members, workdir)
   wall = time.perf_counter() - start
   names, _, configs = sweep.member_configs(config, members)
-  programs = sweep.plan(configs)
+  rows = sweep.summary_rows(workdir, names, members)  # each member's last evaluation
   return {"wall_s": wall,
-          "programs": [[mode, len(ix)] for mode, ix in programs],
-          "members": [{"overrides": m, "fid": _fid(os.path.join(workdir, n))}
-                      for n, m in zip(names, members, strict=True)]}
+          "programs": [[mode, len(ix)] for mode, ix in sweep.plan(configs)],
+          "members": [{"overrides": m, "fid": float(r.get("eval/fid", float("nan")))}
+                      for m, r in zip(members, rows, strict=True)]}
 
 
 def best(members: list[dict]) -> dict | None:
