@@ -23,6 +23,7 @@ from jaxgan.models import (
     resnet,
     srgan,
     stylegan2,
+    unrolled,
 )
 
 KINDS = ("unconditional", "class_conditional", "paired", "semi_supervised")
@@ -143,6 +144,14 @@ def _infogan(config: Any, data_shape: tuple, dtype, axis_name):
       image_size=config.image_size, width=config.d_width,
       norm=discriminator_norm(config), conv_impl=config.conv_impl, dtype=dtype,
       axis_name=axis_name)
+  return generator, discriminator
+
+
+def _unrolled(config: Any, data_shape: tuple, dtype, axis_name):
+  generator = unrolled.Generator(image_size=config.image_size, channels=config.channels,
+                                 width=config.g_width, dtype=dtype, axis_name=axis_name)
+  discriminator = unrolled.Discriminator(image_size=config.image_size, width=config.d_width,
+                                         pack=config.pack, dtype=dtype, axis_name=axis_name)
   return generator, discriminator
 
 
@@ -298,6 +307,10 @@ def _check_infogan(config: Any) -> None:
                      f"discriminator's: {', '.join(infogan.NORMS)}.")
 
 
+def _check_unrolled(config: Any) -> None:
+  _check_image_size(config, unrolled.SUPPORTED_IMAGE_SIZES)
+
+
 def _check_resnet(config: Any) -> None:
   _check_image_size(config, resnet.SUPPORTED_IMAGE_SIZES)
   if config.variant not in resnet.VARIANTS:
@@ -340,6 +353,9 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     # Lucic et al. 2018's shared networks ("Are GANs Created Equal?").
     ModelSpec("infogan", _infogan, check=_check_infogan,
               defaults=dict(conv_impl="auto", d_norm="batch", d_batch_norm=True)),
+    # Unrolled GAN's small Stacked MNIST nets (PacGAN's Table 3; g_width 8,
+    # d_width 2: D at 1/4 of G), packing as PacGAN's code.
+    ModelSpec("unrolled", _unrolled, check=_check_unrolled, defaults=dict(pack=1)),
     ModelSpec("mlp", _mlp, defaults=dict(depth=3, g_batch_norm=False, d_dropout=0.0,
                                          pack=1, **_MINIBATCH)),
     ModelSpec("resnet", _resnet, check=_check_resnet, optional_labels=True,
