@@ -14,7 +14,7 @@ al. 2018, Table 2): D sees packs of m samples concatenated along channels
 packs: stacked_MNIST_experiments/VEEGAN_experiment/model.py), so each step
 draws 64 m real and 64 m generated images.
 
-PacGAN's Table 3 (where collapse is strong): ',quarter' or ',half' after the
+PacGAN's Table 3 (where collapse is strong): '_quarter' or '_half' after the
 variant trains Unrolled GAN's small networks (Metz et al. 2017; model
 'unrolled', `jaxgan.models.unrolled`) with D at 1/4 or 1/2 of G's size, as
 the official code's `unrolled_GAN_experiment/D=0.25G` and `D=0.5G`
@@ -26,7 +26,7 @@ from the 128,000 stacked images of data.seed), 25,600 samples scored.
   python launch.py --config=configs/stacked_mnist.py
   python launch.py --config=configs/stacked_mnist.py:minibatch
   python launch.py --config=configs/stacked_mnist.py:pac2
-  python launch.py --config=configs/stacked_mnist.py:pac4,quarter
+  python launch.py --config=configs/stacked_mnist.py:pac4_quarter
 """
 
 import ml_collections
@@ -40,12 +40,12 @@ SMALL_D_WIDTHS = {"quarter": 2, "half": 4}
 
 
 def get_config(arg: str = "dcgan") -> ml_collections.ConfigDict:
-  variant, _, size = arg.partition(",")
+  variant, _, size = arg.partition("_")
   if variant not in VARIANTS:
     raise ValueError(f"Unknown variant {variant!r} (configs/stacked_mnist.py:VARIANT); "
                      f"valid: {', '.join(VARIANTS)}.")
   if size and (size not in SMALL_D_WIDTHS or variant == "minibatch"):
-    raise ValueError(f"Unknown setting {arg!r} (configs/stacked_mnist.py:VARIANT,SIZE): "
+    raise ValueError(f"Unknown setting {arg!r} (configs/stacked_mnist.py:VARIANT_SIZE): "
                      f"SIZE is one of {', '.join(SMALL_D_WIDTHS)} (PacGAN's Table 3), "
                      f"after dcgan or pac2-4.")
   config = _table2(variant)

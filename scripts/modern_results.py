@@ -6,6 +6,7 @@ sweep over seeds, scored after training with `jaxgan.evaluate`.
   python scripts/modern_results.py --experiment=compare --num_steps=2000 --seeds=0,1,2,3
   python scripts/modern_results.py --experiment=architectures --num_steps=500 --seeds=0,1,2,3
   python scripts/modern_results.py --experiment=pacgan --num_steps=2000 --seeds=0,1,2,3
+  python scripts/modern_results.py --experiment=pacgan_small --num_steps=20000 --seeds=0,1,2
 
 Experiments (every setting but pacgan's: batch 64, 32x32 images, `--num_steps` generator
 steps, the seeds one vectorised sweep, `jaxgan.sweep.train_sweep`):
@@ -34,6 +35,10 @@ steps, the seeds one vectorised sweep, `jaxgan.sweep.train_sweep`):
   (configs/stacked_mnist.py, 28x28) and PacDCGAN2/3/4 (`:pac2` ...), 64
   packs of m samples per step (a batch of 64 m images); modes and KL of
   26,000 samples.
+- pacgan_small: PacGAN's Table 3, 'D is 1/4 size of G': Unrolled GAN's small
+  networks (configs/stacked_mnist.py:VARIANT_quarter, model 'unrolled'), its
+  code's settings (128 packs per step, z of 256, G lr 1e-4, D lr 2e-4, Adam
+  b2 0.99, no EMA) for DCGAN and PacDCGAN2/3/4; scored as pacgan.
 
 Writes WORKDIR/modern_<experiment>.json (every member's scores and the
 settings' wall times), OUT/modern_<experiment>.md (the table, mean ± std over
@@ -130,7 +135,8 @@ def base_config(model: str, dataset: str, steps: int):
         if key != "augment_p")
   elif model.startswith("stacked_"):
     # PacGAN's Table 2 setting: configs/stacked_mnist.py (DCGAN at 28x28) and
-    # its pac2/pac3/pac4 variants, 64 packs per step.
+    # its pac2/pac3/pac4 variants, 64 packs per step; with '_quarter', Table
+    # 3's (Unrolled GAN's networks, 128 packs per step).
     config = load_config(f"stacked_mnist:{model.removeprefix('stacked_')}")
     config.unlock()
   elif model in ("stylegan2", "biggan"):
@@ -141,11 +147,13 @@ def base_config(model: str, dataset: str, steps: int):
   else:
     raise ValueError(f"Unknown model {model!r}; valid: dcgan, dcgan_vbn, sngan, r3gan, "
                      "r3gan_w32, stylegan2, biggan, stacked_dcgan, stacked_pac2, "
-                     "stacked_pac3, stacked_pac4.")
+                     "stacked_pac3, stacked_pac4 (each optionally _quarter or _half).")
   if not model.startswith("stacked_"):
     _data(config, dataset)
   config.loss.update(AUGMENTS["none"])
-  config.train.update(batch_size=64 * config.model.get("pack", 1), num_steps=steps,
+  # Batch 64, but Stacked MNIST's configs' own (64 or 128 packs of m).
+  batch = config.train.batch_size if model.startswith("stacked_") else 64
+  config.train.update(batch_size=batch, num_steps=steps,
                       log_every=50, sample_every=steps, checkpoint_every=steps // 2)
   del config["evals"]
   return config
@@ -170,8 +178,11 @@ def settings(experiment: str) -> list[tuple[str, str, str, str]]:
   if experiment == "pacgan":
     return [(f"pacgan_{v}", f"stacked_{v}", "stacked_mnist", "none")
             for v in ("dcgan", "pac2", "pac3", "pac4")]
+  if experiment == "pacgan_small":
+    return [(f"pacgan_small_{v}", f"stacked_{v}_quarter", "stacked_mnist", "none")
+            for v in ("dcgan", "pac2", "pac3", "pac4")]
   raise ValueError(f"Unknown experiment {experiment!r}; valid: fewdata, compare, "
-                   "architectures, pacgan.")
+                   "architectures, pacgan, pacgan_small.")
 
 
 def run_setting(name, model, dataset, augmentation, *, steps, seeds, workdir,
@@ -281,7 +292,7 @@ def copy_samples(result: dict, out: str) -> None:
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--experiment", required=True,
-                      choices=("fewdata", "compare", "architectures", "pacgan"))
+                      choices=("fewdata", "compare", "architectures", "pacgan", "pacgan_small"))
   parser.add_argument("--num_steps", type=int, default=2000)
   parser.add_argument("--seeds", default="0,1,2,3")
   parser.add_argument("--num_examples", type=int, default=None,

@@ -434,3 +434,29 @@ def test_modern_results_settings_are_valid_vectorised_sweeps(monkeypatch):
       ("sngan", "none")}
   with pytest.raises(ValueError, match="valid: fewdata, compare"):
     mr.settings("cifar10")
+
+
+def test_modern_results_pacgan_small_keeps_table3s_batch(monkeypatch):
+  """PacGAN's Table 3 settings keep their config's 128 packs per step (the
+  other experiments' batch is 64) and validate as vectorised sweeps."""
+  import importlib
+  import os
+  import pathlib
+  import sys
+
+  from jaxgan import sweep
+  monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+  monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
+  sys.modules.pop("modern_results", None)
+  mr = importlib.import_module("modern_results")
+  packs = []
+  for _, model, dataset, _ in mr.settings("pacgan_small"):
+    config = mr.base_config(model, dataset, 100)
+    _, _, members = sweep.member_configs(config, {"seed": [0, 1, 2]})
+    validation.check_config(members[0])
+    assert sweep.pick_mode(members, "vectorised") == "vectorised"
+    assert config.model.name == "unrolled" and config.model.d_width == 2
+    assert config.train.batch_size == 128 * config.model.pack
+    packs.append(config.model.pack)
+  assert packs == [1, 2, 3, 4]
+  assert mr.base_config("stacked_pac2", "stacked_mnist", 100).train.batch_size == 128

@@ -180,7 +180,7 @@ def test_other_image_sizes_are_refused():
 
 def test_table3_config_is_the_official_codes():
   stacked = importlib.import_module("configs.stacked_mnist")
-  config = stacked.get_config("pac4,quarter")
+  config = stacked.get_config("pac4_quarter")
   assert (config.model.name, config.model.latent_dim, config.model.g_width,
           config.model.d_width, config.model.pack) == ("unrolled", 256, 8, 2, 4)
   assert (config.optimizer.g.learning_rate, config.optimizer.d.learning_rate,
@@ -188,6 +188,6 @@ def test_table3_config_is_the_official_codes():
   assert (config.train.batch_size, config.train.n_critic, config.train.ema_decay,
           config.train.num_steps, config.evals.num_samples) == (512, 1, 0.0, 500_000, 25_600)
   assert config.loss.name == "non_saturating"
-  assert stacked.get_config("dcgan,half").model.d_width == 4
+  assert stacked.get_config("dcgan_half").model.d_width == 4
   with pytest.raises(ValueError, match="SIZE is one of quarter, half"):
-    stacked.get_config("minibatch,quarter")
+    stacked.get_config("minibatch_quarter")

@@ -48,7 +48,7 @@ ALL_CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.py")
 CONFIGS = [name for name in ALL_CONFIGS if name not in OWN_TESTS]
 # Config arguments that select other models or losses than the default.
 ARGUMENTS = {"gan_mlp": ["minimax"], "wgan_gp": ["cifar10"], "sngan": ["mnist"],
-             "stacked_mnist": ["minibatch", "pac2", "pac2,quarter"], "dcgan_folder": ["/nonexistent"]}
+             "stacked_mnist": ["minibatch", "pac2", "pac2_quarter"], "dcgan_folder": ["/nonexistent"]}
 CASES = [(name, None) for name in CONFIGS] + [
     (name, arg) for name in CONFIGS for arg in ARGUMENTS.get(name, [])]
 
