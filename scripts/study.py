@@ -7,7 +7,7 @@ the best setting re-run over more seeds.
   python scripts/study.py --settings=100 --num_steps=18750 --group_size=1  # the paper's budget
 
 Writes WORKDIR/study.json (every setting's overrides, FID and the sweeps' wall
-times), OUT/study.md (the minimum-FID table next to the paper's) and
+times, summed over the command's runs), OUT/study.md (the minimum-FID table next to the paper's) and
 OUT/study_fid.png (FID's distribution per loss, one panel per dataset, like
 the paper's Figure 4). A setting whose FID is not finite (its training
 diverged: updates with a non-finite gradient are skipped, `train.
@@ -62,16 +62,33 @@ def base_config(loss: str, dataset: str, steps: int, eval_samples: int):
 
 def run_sweep(config, members: list[dict], workdir: str) -> dict:
   """Trains `members` as one sweep in `workdir`; each member's FID and the
-  sweep's wall time and programs."""
+  sweep's wall time and programs. The wall time is summed over every run of
+  the command on this workdir (`WALL_TIMES` in it lists each run's), so a
+  sweep resumed or only re-scored keeps the time it took before."""
   start = time.perf_counter()
   sweep.train_sweep(config, members, workdir)
-  wall = time.perf_counter() - start
+  times = _wall_times(workdir) + [time.perf_counter() - start]
+  with open(os.path.join(workdir, WALL_TIMES + ".tmp"), "w") as f:
+    json.dump(times, f)
+  os.replace(os.path.join(workdir, WALL_TIMES + ".tmp"), os.path.join(workdir, WALL_TIMES))
   names, _, configs = sweep.member_configs(config, members)
   rows = sweep.summary_rows(workdir, names, members)  # each member's last evaluation
-  return {"wall_s": wall,
+  return {"wall_s": sum(times), "wall_s_runs": times,
           "programs": [[mode, len(ix)] for mode, ix in sweep.plan(configs)],
           "members": [{"overrides": m, "fid": float(r.get("eval/fid", float("nan")))}
                       for m, r in zip(members, rows, strict=True)]}
+
+
+WALL_TIMES = "study_wall_times.json"
+
+
+def _wall_times(workdir: str) -> list[float]:
+  """Seconds each earlier run of the command spent on this sweep."""
+  path = os.path.join(workdir, WALL_TIMES)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [float(t) for t in json.load(f)]
 
 
 def best(members: list[dict]) -> dict | None:

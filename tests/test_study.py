@@ -175,6 +175,13 @@ def test_a_study_cell_searches_then_restarts_its_best(tmp_path, monkeypatch):
   assert [r["overrides"] for r in restarts] == [{**top["overrides"], "seed": s}
                                                 for s in (1, 2)]
   assert all(np.isfinite(r["fid"]) and r["fid"] != top["fid"] for r in restarts)
+  # Run again: nothing left to train, the FIDs re-read, and the wall time
+  # is the first run's plus this one's (not replaced by a re-read's seconds).
+  again = script.run_cell("hinge", "mnist", args)
+  assert [m["fid"] for m in again["search"]["members"]] == fids
+  first = cell["restarts"]["wall_s_runs"]
+  assert len(first) == 1 and again["restarts"]["wall_s_runs"][0] == first[0]
+  assert again["restarts"]["wall_s"] == sum(again["restarts"]["wall_s_runs"]) > first[0]
   cells = script.merge(str(tmp_path / "study.json"), [cell])
   script.plot(cells, str(tmp_path / "fid.png"))
   assert (tmp_path / "fid.png").stat().st_size > 0
