@@ -595,6 +595,7 @@ def test_check_rejects_bad_zoo_options(overrides, message):
 # -- The model registry ----------------------------------------------------------
 
 KINDS = {"dcgan": "unconditional", "infogan": "unconditional", "mlp": "unconditional", "resnet": "unconditional",
+         "unrolled": "unconditional",
          "r3gan": "unconditional", "biggan": "class_conditional",
          "stylegan2": "unconditional",
          "cgan_mlp": "class_conditional", "cgan_dcgan": "class_conditional",

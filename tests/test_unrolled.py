@@ -112,15 +112,16 @@ def test_conv_is_tensorflows_same_conv(size, stride):
   np.testing.assert_allclose(y, expected, rtol=0, atol=float32.sum_bound(36, 36 * 0.5))
 
 
-def test_images_are_in_range_and_d_gives_one_logit_per_pack():
-  g = unrolled.Generator()
+@pytest.mark.parametrize("size", [28, 32])
+def test_images_are_in_range_and_d_gives_one_logit_per_pack(size):
+  g = unrolled.Generator(image_size=size)
   z = jax.random.normal(jax.random.PRNGKey(1), (8, 256))
   g_vars = jax.jit(functools.partial(g.init, train=False))(jax.random.PRNGKey(0), z)
   images, _ = jax.jit(functools.partial(g.apply, mutable=["batch_stats"]))(g_vars, z)
-  assert images.shape == (8, 28, 28, 3)
+  assert images.shape == (8, size, size, 3)
   assert jnp.all(jnp.abs(images) <= 1.0) and jnp.std(images) > 0
   for pack in (1, 4):
-    d = unrolled.Discriminator(width=2, pack=pack)
+    d = unrolled.Discriminator(image_size=size, width=2, pack=pack)
     d_vars = jax.jit(functools.partial(d.init, train=False))(jax.random.PRNGKey(2), images)
     assert d_vars["params"]["conv0"]["kernel"].shape == (3, 3, 3 * pack, 2)
     apply = jax.jit(functools.partial(d.apply, train=False))
@@ -174,8 +175,8 @@ def test_batch_norm_has_tensorflows_decay_and_epsilon():
 
 def test_other_image_sizes_are_refused():
   config = _model_config(2, 1)
-  config.image_size = 32
-  with pytest.raises(ValueError, match=r"supports image sizes \(28,\)"):
+  config.image_size = 64
+  with pytest.raises(ValueError, match=r"supports image sizes \(28, 32\)"):
     models.check(config)
 
 

@@ -23,7 +23,8 @@ fjxmlzn/PacGAN `stacked_MNIST_experiments/unrolled_GAN_experiment/D=0.25G`
   BatchNorm as tf.contrib.layers.batch_norm with decay 0.9, epsilon 1e-5,
   scale and offset.
 
-Widths scale with `g_width` and `d_width`: G's maps are 8, 4, 2 and 1 times
+At 32x32 (not in the paper) the same layers run 4 -> 8 -> 16 -> 32, and D
+ends at 4x4 as well. Widths scale with `g_width` and `d_width`: G's maps are 8, 4, 2 and 1 times
 g_width (8 is the paper's), D's 1, 2 and 4 times d_width (2: 'D is 1/4 the
 size of G', 4: 1/2).
 """
@@ -37,7 +38,7 @@ import jax.numpy as jnp
 
 from jaxgan.models import layers
 
-SUPPORTED_IMAGE_SIZES = (28,)
+SUPPORTED_IMAGE_SIZES = (28, 32)
 
 _normal = nn.initializers.normal(0.02)
 _truncated = nn.initializers.truncated_normal(0.02)
@@ -97,13 +98,13 @@ def _batch_norm(train: bool, dtype: Any, axis_name: str | None, name: str):
 
 def _check_size(image_size: int) -> None:
   if image_size not in SUPPORTED_IMAGE_SIZES:
-    raise ValueError(f"The Unrolled GAN networks are for 28x28 Stacked MNIST "
-                     f"(4 -> 7 -> 14 -> 28), got image size {image_size} "
-                     f"(config.model.image_size).")
+    raise ValueError(f"The Unrolled GAN networks support image sizes "
+                     f"{SUPPORTED_IMAGE_SIZES} (28: 4 -> 7 -> 14 -> 28), got "
+                     f"{image_size} (config.model.image_size).")
 
 
 class Generator(nn.Module):
-  """z (B, latent_dim) -> images (B, 28, 28, channels) in [-1, 1]."""
+  """z (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]."""
   image_size: int = 28
   channels: int = 3
   width: int = 8
@@ -113,11 +114,14 @@ class Generator(nn.Module):
   @nn.compact
   def __call__(self, z, train: bool = True):
     _check_size(self.image_size)
-    x = nn.Dense(4 * 4 * 8 * self.width, kernel_init=_normal, dtype=self.dtype,
+    s = self.image_size
+    sizes = (math.ceil(s / 4), math.ceil(s / 2), s)  # 7, 14, 28 at 28x28
+    base = math.ceil(s / 8)
+    x = nn.Dense(base * base * 8 * self.width, kernel_init=_normal, dtype=self.dtype,
                  name="fc0")(z.astype(self.dtype))
-    x = x.reshape(z.shape[0], 4, 4, 8 * self.width)
+    x = x.reshape(z.shape[0], base, base, 8 * self.width)
     x = nn.relu(_batch_norm(train, self.dtype, self.axis_name, "bn0")(x))
-    for i, (size, mult) in enumerate(((7, 4), (14, 2), (28, 1)), start=1):
+    for i, (size, mult) in enumerate(zip(sizes, (4, 2, 1), strict=True), start=1):
       x = _TransposedConv(mult * self.width, size, self.dtype, name=f"deconv{i}")(x)
       x = nn.relu(_batch_norm(train, self.dtype, self.axis_name, f"bn{i}")(x))
     x = _Conv(self.channels, stride=1, dtype=self.dtype, name="conv4")(x)
@@ -125,7 +129,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-  """Images (B, 28, 28, C) -> logits (B / pack,)."""
+  """Images (B, S, S, C) -> logits (B / pack,)."""
   image_size: int = 28
   width: int = 2
   pack: int = 1
