@@ -68,9 +68,7 @@ def run_sweep(config, members: list[dict], workdir: str) -> dict:
   start = time.perf_counter()
   sweep.train_sweep(config, members, workdir)
   times = _wall_times(workdir) + [time.perf_counter() - start]
-  with open(os.path.join(workdir, WALL_TIMES + ".tmp"), "w") as f:
-    json.dump(times, f)
-  os.replace(os.path.join(workdir, WALL_TIMES + ".tmp"), os.path.join(workdir, WALL_TIMES))
+  _write_json(os.path.join(workdir, WALL_TIMES), times)
   names, _, configs = sweep.member_configs(config, members)
   rows = sweep.summary_rows(workdir, names, members)  # each member's last evaluation
   return {"wall_s": sum(times), "wall_s_runs": times,
@@ -199,10 +197,15 @@ def merge(path: str, cells: list[dict]) -> list[dict]:
   merged.update({(c["dataset"], c["loss"]): c for c in cells})
   order = [(d, loss) for d in DATASETS for loss in study.LOSSES]
   out = [merged[k] for k in order if k in merged]
-  with open(path + ".tmp", "w") as f:
-    json.dump(out, f, indent=1)
-  os.replace(path + ".tmp", path)
+  _write_json(path, out)
   return out
+
+
+def _write_json(path: str, value) -> None:
+  """Writes `value` as JSON at `path` atomically (no half-written file on a kill)."""
+  with open(path + ".tmp", "w") as f:
+    json.dump(value, f, indent=1)
+  os.replace(path + ".tmp", path)
 
 
 def main(argv=None):

@@ -24,6 +24,7 @@ Widths scale with `g_width`/`d_width` (64, the default, is the paper's):
 G's layers are 16, 2 and 1 times g_width, D's 1, 2 and 16 times d_width.
 """
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -37,10 +38,8 @@ NORMS = ("batch", "none")
 _init = nn.initializers.normal(0.02)
 
 
-def _batch_norm(train: bool, dtype: Any, axis_name: str | None, name: str):
-  """compare_gan's batch_norm: decay 0.999 (Flax's momentum), epsilon 1e-3."""
-  return nn.BatchNorm(use_running_average=not train, momentum=0.999, epsilon=1e-3,
-                      dtype=dtype, axis_name=axis_name if train else None, name=name)
+# compare_gan's batch_norm: decay 0.999 (Flax's momentum), epsilon 1e-3.
+_batch_norm = functools.partial(layers.batch_norm, momentum=0.999, epsilon=1e-3)
 
 
 def _check_size(image_size: int) -> None:

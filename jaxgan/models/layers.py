@@ -436,6 +436,15 @@ class WeightNormDense(nn.Module):
     return t * g.astype(self.dtype) + b.astype(self.dtype)
 
 
+def batch_norm(train: bool, dtype: Any, axis_name: str | None, name: str, *,
+               momentum: float, epsilon: float) -> nn.BatchNorm:
+  """nn.BatchNorm with a source's decay (`momentum`, Flax's convention) and
+  epsilon: batch statistics over the pmap axis `axis_name` while training,
+  the running averages otherwise."""
+  return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=epsilon,
+                      dtype=dtype, axis_name=axis_name if train else None, name=name)
+
+
 def check_pack(batch: int, pack: int) -> None:
   """Raises a ValueError when a batch cannot be split into PacGAN packs."""
   if batch % pack:

@@ -29,6 +29,7 @@ g_width (8 is the paper's), D's 1, 2 and 4 times d_width (2: 'D is 1/4 the
 size of G', 4: 1/2).
 """
 
+import functools
 import math
 from typing import Any
 
@@ -90,10 +91,8 @@ class _Conv(nn.Module):
     return y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(self.dtype)
 
 
-def _batch_norm(train: bool, dtype: Any, axis_name: str | None, name: str):
-  """tf.contrib.layers.batch_norm(decay=0.9, epsilon=1e-5, scale=True)."""
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      dtype=dtype, axis_name=axis_name if train else None, name=name)
+# tf.contrib.layers.batch_norm(decay=0.9, epsilon=1e-5, scale=True).
+_batch_norm = functools.partial(layers.batch_norm, momentum=0.9, epsilon=1e-5)
 
 
 def _check_size(image_size: int) -> None:
