@@ -114,13 +114,14 @@ def restore_state(config: ml_collections.ConfigDict, workdir: str,
 
 
 def make_sample_fn(config: ml_collections.ConfigDict, state: state_lib.GANState,
-                   data_shape: tuple | None = None):
+                   data_shape: tuple | None = None, ema: bool = True):
   """(rng, n[, labels]) -> n samples (images in [-1, 1], or points), drawn
-  as the trainer draws them; labels (int (n,)) for class-conditional models."""
+  as the trainer draws them; labels (int (n,)) for class-conditional models.
+  `ema`: from the EMA parameters when the run keeps them (else the raw)."""
   data_shape = data_shape or (config.model.image_size, config.model.image_size,
                               config.model.channels)
   return sampling.make_sample_fn(sampling.make_sampler(config, tuple(data_shape)),
-                                 state_lib.sampling_params(state),
+                                 state_lib.sampling_params(state, ema),
                                  config.model.latent_dim)
 
 
@@ -275,18 +276,23 @@ def discriminator_linear_probe(workdir: str, *, step: int | None = None,
 
 def evaluate_workdir(workdir: str, *, split: str | None = None,
                      step: int | None = None, output: str | None = None,
-                     all_examples: bool = False, **overrides) -> dict[str, Any]:
+                     all_examples: bool = False, ema: bool = True,
+                     **overrides) -> dict[str, Any]:
   """Evaluates the run in `workdir` and writes the JSON report.
 
   Args:
     workdir: the run directory.
     split: the reference split of config.data (default: its training split).
     step: the checkpoint step (default: the latest).
-    output: the report path (default workdir/evals/report_step_N.json).
+    output: the report path (default workdir/evals/report_step_N.json, and
+      report_step_N_raw.json for the raw parameters of a run with an EMA).
     all_examples: score against every image of the split even when the run
       trained on a subset (`config.data.num_examples`): the few-data
       protocol of ADA (Karras et al. 2020, section 3: FID against the whole
       training set, whatever subset was trained on).
+    ema: sample with the generator's EMA parameters when the run keeps them;
+      False scores the trained (raw) parameters, e.g. to tell whether the
+      average or the generator itself drops modes.
     **overrides: `config.evals` fields (metrics, feature_net, num_samples,
       batch_size, num_reference, seed, cache_dir); None keeps the default.
 
@@ -311,14 +317,16 @@ def evaluate_workdir(workdir: str, *, split: str | None = None,
                                    reference_name=f'{dataset.name}:{split}',
                                    num_classes=config.model.get('num_classes', 0))
   restored_step, state = restore_state(config, workdir, step, data_shape)
-  samples = evaluator.generate(make_sample_fn(config, state, data_shape))
+  samples = evaluator.generate(make_sample_fn(config, state, data_shape, ema))
   results = evaluator.score(samples, evaluator.sample_labels())
   protocol = evaluator.protocol()
   if 'reference' in protocol:
     protocol['reference'].update(split=split, data=config.data.to_dict())
-  protocol['generator'] = ('EMA parameters' if state.ema_params is not None
-                           else 'raw parameters') + (
+  raw = not ema and state.ema_params is not None  # the trained G of a run with an EMA
+  protocol['generator'] = ('raw parameters' if raw or state.ema_params is None
+                           else 'EMA parameters') + (
                                ', BatchNorm with the statistics of each batch')
+  suffix = '_raw' if raw else ''
   report = {
       'workdir': os.path.abspath(workdir),
       'step': int(restored_step),
@@ -331,7 +339,7 @@ def evaluate_workdir(workdir: str, *, split: str | None = None,
       'devices': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
   }
   output = output or os.path.join(workdir, 'evals',
-                                  f'report_step_{restored_step}.json')
+                                  f'report_step_{restored_step}{suffix}.json')
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, 'w') as f:
     json.dump(report, f, indent=2)
@@ -359,8 +367,10 @@ def _define_flags() -> None:
                     'also when the run trained on data.num_examples of them '
                     '(the few-data protocol of ADA).')
   flags.DEFINE_integer('seed', None, 'Seed of the generator noise.')
+  flags.DEFINE_bool('ema', True, 'Sample with the EMA parameters when the run keeps '
+                    'them; --noema scores the trained (raw) generator.')
   flags.DEFINE_string('output', None, 'Report path (default '
-                      'DIR/evals/report_step_N.json).')
+                      'DIR/evals/report_step_N.json; ..._raw.json with --noema).')
   flags.DEFINE_string('cache_dir', None, 'Reference statistics cache directory.')
 
 
@@ -370,7 +380,7 @@ def main(argv):
   FLAGS = flags.FLAGS
   report = evaluate_workdir(
       FLAGS.workdir, split=FLAGS.split, step=FLAGS.step, output=FLAGS.output,
-      all_examples=FLAGS.all_examples,
+      all_examples=FLAGS.all_examples, ema=FLAGS.ema,
       metrics=FLAGS.metrics, feature_net=FLAGS.feature_net,
       num_samples=FLAGS.num_samples, batch_size=FLAGS.batch_size,
       num_reference=FLAGS.num_reference, seed=FLAGS.seed, cache_dir=FLAGS.cache_dir)

@@ -51,6 +51,37 @@ def config():
   return tiny_config()
 
 
+def checkpoint_without_training(workdir, config, steps=(7,)):
+  """Checkpoints at `steps` of random weights of the run's shapes (fast; a
+  fresh draw at each step, the EMA's different from the trained
+  parameters') and its config.json, as a trained run leaves them."""
+  import jax
+  import numpy as np
+
+  from jaxgan import checkpoint, models
+  from jaxgan.train import state as state_lib
+  from jaxgan.train import step as step_lib
+  from jaxgan.train import trainer
+
+  workdir.mkdir()
+  (workdir / "config.json").write_text(config.to_json_best_effort())
+  g, d = models.create(config.model, axis_name=step_lib.AXIS)
+  abstract = jax.eval_shape(lambda: state_lib.create(
+      jax.random.PRNGKey(config.seed), g, d,
+      trainer.make_optimizer(config.optimizer.g),
+      trainer.make_optimizer(config.optimizer.d), latent_dim=config.model.latent_dim,
+      image_shape=(28, 28, 1), ema_decay=config.train.ema_decay))
+  rng = np.random.default_rng(0)
+  checkpointer = checkpoint.Checkpointer(str(workdir / "checkpoints"))
+  for step in steps:
+    state = jax.tree.map(lambda x: (0.05 * rng.normal(size=x.shape)).astype(x.dtype),
+                         abstract).replace(step=np.int32(step))
+    checkpointer.save(step, state, {"seed": 0, "batches_seen": step,
+                                    "global_batch": config.train.batch_size})
+  checkpointer.wait()
+  checkpointer.close()
+
+
 def steps_on_one_device(config, dataset, state, start: int, k: int):
   """Steps start+1 .. start+k of a run of `config` (the trainer's key and
   batches, which an 8-device run shards), computed by one device from

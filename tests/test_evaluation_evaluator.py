@@ -14,14 +14,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 
-from jaxgan import checkpoint as checkpoint_lib
 from jaxgan import data as data_lib
-from jaxgan import evaluation, models
+from jaxgan import evaluation
 from jaxgan.evaluation import _classifier, _features, toy
 
-from conftest import REPO, tiny_config
+from conftest import REPO, checkpoint_without_training, tiny_config
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
 
@@ -461,36 +461,12 @@ def test_paired_scores():
 # ------------------------------------------------------- jaxgan.evaluate
 
 
-def _run_without_training(workdir, config):
-  """A checkpoint at step 7 of random weights of the run's shapes (fast) and
-  its config.json, as a trained run leaves them."""
-  from jaxgan.train import state as state_lib
-  from jaxgan.train import step as step_lib
-  from jaxgan.train import trainer
-
-  workdir.mkdir()
-  (workdir / 'config.json').write_text(config.to_json_best_effort())
-  g, d = models.create(config.model, axis_name=step_lib.AXIS)
-  abstract = jax.eval_shape(lambda: state_lib.create(
-      jax.random.PRNGKey(config.seed), g, d,
-      trainer.make_optimizer(config.optimizer.g),
-      trainer.make_optimizer(config.optimizer.d), latent_dim=config.model.latent_dim,
-      image_shape=(28, 28, 1), ema_decay=config.train.ema_decay))
-  rng = np.random.default_rng(0)
-  state = jax.tree.map(lambda x: (0.05 * rng.normal(size=x.shape)).astype(x.dtype),
-                       abstract).replace(step=np.int32(7))
-  checkpointer = checkpoint_lib.Checkpointer(str(workdir / 'checkpoints'))
-  checkpointer.save(7, state, {'seed': 0, 'batches_seen': 7, 'global_batch': 16})
-  checkpointer.wait()
-  checkpointer.close()
-
-
 def test_evaluate_command_writes_a_report_with_the_protocol(tmp_path):
   """A checkpoint made without training (random weights of the run's shapes,
   fast) is evaluated by the command."""
   config = tiny_config()
   workdir = tmp_path / 'run'
-  _run_without_training(workdir, config)
+  checkpoint_without_training(workdir, config)
 
   env = dict(os.environ, JAXGAN_CACHE_DIR=str(tmp_path / 'cache'))
   result = subprocess.run(
@@ -526,7 +502,7 @@ def test_evaluate_all_examples_scores_against_the_whole_split(tmp_path, monkeypa
   config = tiny_config()
   config.data.num_examples = 200  # of the 1,797 digits, 20 per class
   workdir = tmp_path / 'run'
-  _run_without_training(workdir, config)
+  checkpoint_without_training(workdir, config)
   kwargs = dict(metrics='fid', feature_net='classifier_mnist', num_samples=32,
                 batch_size=32, num_reference=0)
   subset = evaluate.evaluate_workdir(str(workdir), **kwargs)
@@ -535,3 +511,46 @@ def test_evaluate_all_examples_scores_against_the_whole_split(tmp_path, monkeypa
   assert subset['protocol']['reference']['num_images'] == 200
   assert whole['protocol']['reference']['num_images'] == 1797
   assert subset['results']['fid'] != whole['results']['fid']
+
+
+def test_sampling_params_pick_the_ema_or_the_trained_generator():
+  """ema=True gives the EMA parameters when the run keeps them, ema=False
+  the trained ones; a run without an EMA gives the trained ones either way;
+  the batch statistics are always the trained generator's."""
+  from jaxgan.train import state as state_lib
+
+  g_state = state_lib.TrainState.create(apply_fn=None, params={'w': np.zeros(2)},
+                                        tx=optax.sgd(1.0), batch_stats={'m': np.ones(2)})
+  with_ema = state_lib.GANState(step=0, generator=g_state, discriminator=g_state,
+                                ema_params={'w': np.full(2, 3.0)})
+  without = with_ema.replace(ema_params=None)
+  assert state_lib.sampling_params(with_ema)['params']['w'][0] == 3.0
+  assert state_lib.sampling_params(with_ema, ema=False)['params']['w'][0] == 0.0
+  assert state_lib.sampling_params(without)['params']['w'][0] == 0.0
+  for state in (with_ema, without):
+    for ema in (True, False):
+      assert state_lib.sampling_params(state, ema)['batch_stats']['m'][0] == 1.0
+
+
+def test_evaluate_noema_scores_the_trained_generator_in_its_own_report(tmp_path,
+                                                                       monkeypatch):
+  """ema=False samples the trained parameters (another FID than the EMA's:
+  the checkpoint's two sets of weights are different random draws), says so
+  in the protocol and writes report_step_N_raw.json, leaving the EMA's
+  report as it was."""
+  from jaxgan import evaluate
+
+  monkeypatch.setenv('JAXGAN_CACHE_DIR', str(tmp_path / 'cache'))
+  workdir = tmp_path / 'run'
+  checkpoint_without_training(workdir, tiny_config())
+  kwargs = dict(metrics='fid', feature_net='classifier_mnist', num_samples=32,
+                batch_size=32, num_reference=300)
+  ema = evaluate.evaluate_workdir(str(workdir), **kwargs)
+  ema_text = (workdir / 'evals' / 'report_step_7.json').read_text()
+  raw = evaluate.evaluate_workdir(str(workdir), ema=False, **kwargs)
+  assert ema['protocol']['generator'].startswith('EMA parameters')
+  assert raw['protocol']['generator'].startswith('raw parameters')
+  assert raw['results']['fid'] != ema['results']['fid']
+  assert json.loads((workdir / 'evals' / 'report_step_7_raw.json').read_text()
+                    )['results'] == raw['results']
+  assert (workdir / 'evals' / 'report_step_7.json').read_text() == ema_text

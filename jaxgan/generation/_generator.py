@@ -189,9 +189,7 @@ def load_generator(workdir: str, step: int | None = None, *,
                                      channels=shape[-1]) if paired else None
   restored_step, state = evaluate.restore_state(config, workdir, step, shape, cond_shape)
   use_ema = ema and state.ema_params is not None
-  variables = (state_lib.sampling_params(state) if use_ema else
-               {'params': state.generator.params,
-                'batch_stats': state.generator.batch_stats})
+  variables = state_lib.sampling_params(state, ema)
   return Generator(config=config, step=int(restored_step), variables=variables,
                    ema=use_ema, data_shape=tuple(shape), cond_shape=cond_shape,
                    sampler=sampling.make_sampler(config, tuple(shape), paired=paired))

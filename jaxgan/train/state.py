@@ -70,7 +70,10 @@ def create(rng: jax.Array, generator, discriminator, g_tx: optax.GradientTransfo
   return init(rng)
 
 
-def sampling_params(state: GANState) -> dict:
-  """Generator variables to sample with: EMA parameters when kept."""
-  params = state.ema_params if state.ema_params is not None else state.generator.params
+def sampling_params(state: GANState, ema: bool = True) -> dict:
+  """Generator variables to sample with: the EMA parameters when the run
+  keeps them and `ema`, else the trained (raw) ones; the batch statistics
+  are the raw generator's either way."""
+  use_ema = ema and state.ema_params is not None
+  params = state.ema_params if use_ema else state.generator.params
   return {"params": params, "batch_stats": state.generator.batch_stats}
