@@ -29,15 +29,6 @@ from absl import app, flags, logging
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from jaxgan import sweep  # noqa: E402
 
-flags.DEFINE_string("out", "runs/zoo", "Where the runs and the tables go.")
-flags.DEFINE_list("runs", [], "config[:arg] names from configs/, e.g. wgan_gp:mnist.")
-flags.DEFINE_integer("num_steps", 0, "Training steps of every run (0: the config's).")
-flags.DEFINE_list("seeds", ["0"], "Seeds of every run: the table gives mean ± std over them.")
-flags.DEFINE_string("data_root", "../shared/data",
-                    "Holds mnist/ and fashion_mnist/ (IDX files).")
-flags.DEFINE_integer("eval_samples", 10000, "Generated samples per evaluation.")
-flags.DEFINE_list("set", [], "Extra overrides for every run: key=value (JSON values).")
-
 _REPO = os.path.join(os.path.dirname(__file__), "..")
 
 
@@ -56,10 +47,13 @@ def load_config(spec: str):
 
 
 def _override(config, key: str, value) -> None:
+  """config.<key> = value for a key the config has (a typo raises KeyError)."""
   *parents, leaf = key.split(".")
   node = config
   for p in parents:
     node = node[p]
+  if leaf not in node:
+    raise KeyError(f"the config has no {key!r}")
   node[leaf] = value
 
 
@@ -76,8 +70,13 @@ def prepare(spec: str, f) -> tuple:
     config.evals.every = 0  # once, at the end
     config.evals.num_samples = f.eval_samples
   for item in f.set:
-    key, _, value = item.partition("=")
-    _override(config, key, json.loads(value))
+    key, sep, value = item.partition("=")
+    try:
+      _override(config, key, json.loads(value))
+    except (json.JSONDecodeError, KeyError) as e:
+      raise ValueError(f"Bad --set {item!r}: it takes key=value with a dotted config key "
+                       f"and a JSON value (strings quoted: evals.metrics='\"fid,kid\"'); "
+                       f"{type(e).__name__}: {e}") from None
   return config, spec.replace(":", "_")
 
 
@@ -176,5 +175,22 @@ def main(_):
   print(table)
 
 
+def _define_flags() -> None:
+  """Defined only when run as a program: tests import this module."""
+  flags.DEFINE_string("out", "runs/zoo", "Where the runs and the tables go.")
+  flags.DEFINE_list("runs", [], "config[:arg] names from configs/, e.g. wgan_gp:mnist.")
+  flags.DEFINE_integer("num_steps", 0, "Training steps of every run (0: the config's).")
+  flags.DEFINE_list("seeds", ["0"], "Seeds of every run: the table gives mean ± std over them.")
+  flags.DEFINE_string("data_root", "../shared/data",
+                      "Holds mnist/ and fashion_mnist/ (IDX files).")
+  flags.DEFINE_integer("eval_samples", 10000, "Generated samples per evaluation.")
+  # Repeatable, one key=value each, so that a value may hold commas
+  # (evals.metrics="fid,class_distribution"): a list flag split them, and a
+  # second --set replaced the first.
+  flags.DEFINE_multi_string("set", [], "An override for every run, key=value (a JSON "
+                            "value); repeat the flag for several. Applied last.")
+
+
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)
