@@ -55,18 +55,21 @@ def _reference(config, evals, workdir) -> tuple[evaluation.Evaluator, dict]:
   evaluator = evaluation.Evaluator(evals, dataset, workdir, reference_name=dataset.name)
   if not evaluator.net.name.startswith("classifier_"):
     raise ValueError(f"Class histograms need one of jaxgan's classifiers as the feature "
-                     f"net (config.evals.feature_net), got {evaluator.net.name!r}.")
+                     f"net, got {evaluator.net.name!r}: pass --feature_net="
+                     f"classifier_mnist or classifier_fashion_mnist.")
   real = evaluator.net.extract(dataset.images[:evals.num_samples])["logits"]
   return evaluator, {"split": data_config.split, "num_images": len(real),
                      **_fractions(real)}
 
 
 def histograms(workdir: str, steps: list[int] | None = None,
-               num_samples: int = 10000) -> dict:
+               num_samples: int = 10000, feature_net: str | None = None) -> dict:
   """{'classes', 'reference' (the training images' histogram), 'steps':
-  [{'step', 'weights' ('ema' or 'raw'), 'fid', 'fractions', 'class_kl'}]}."""
+  [{'step', 'weights' ('ema' or 'raw'), 'fid', 'fractions', 'class_kl'}]};
+  `feature_net`: the classifier (default: the run's config.evals.feature_net)."""
   config = evaluate.read_config(workdir)
-  evals = evaluate.evals_config(config, {"metrics": "fid", "num_samples": num_samples})
+  evals = evaluate.evals_config(config, {"metrics": "fid", "num_samples": num_samples,
+                                         "feature_net": feature_net})
   if steps is None:
     checkpointer = checkpoint_lib.Checkpointer(os.path.join(workdir, "checkpoints"))
     steps = checkpointer.all_steps()
@@ -120,7 +123,9 @@ def plot(result: dict, path: str) -> None:
     steps = [r["step"] for r in rows]
     fractions = np.array([r["fractions"] for r in rows]).T
     ax.stackplot(steps, fractions, labels=result["classes"], colors=colors)
-    ax.set(title=f"{weights} generator", xlabel="step", ylim=(0, 1), xlim=(steps[0], steps[-1]))
+    ax.set(title=f"{weights} generator", xlabel="step", ylim=(0, 1))
+    if len(steps) > 1:
+      ax.set_xlim(steps[0], steps[-1])
   axes[0][0].set_ylabel("fraction of samples")
   axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
   fig.tight_layout()
@@ -133,7 +138,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   FLAGS = flags.FLAGS
   steps = [int(s) for s in FLAGS.steps] or None
-  result = histograms(FLAGS.workdir, steps, FLAGS.num_samples)
+  result = histograms(FLAGS.workdir, steps, FLAGS.num_samples, FLAGS.feature_net)
   out = FLAGS.out or os.path.join(FLAGS.workdir, "class_histograms")
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "histograms.json"), "w") as f:
@@ -149,6 +154,8 @@ def _define_flags() -> None:
   flags.DEFINE_string("workdir", None, "The run directory (holds config.json).")
   flags.DEFINE_list("steps", [], "Checkpoint steps (default: every one kept).")
   flags.DEFINE_integer("num_samples", 10000, "Samples per step and set of weights.")
+  flags.DEFINE_string("feature_net", None, "A jaxgan classifier (default: the run's "
+                      "config.evals.feature_net), e.g. classifier_fashion_mnist.")
   flags.DEFINE_string("out", None, "Output directory (default WORKDIR/class_histograms).")
   flags.mark_flag_as_required("workdir")
 
