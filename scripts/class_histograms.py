@@ -10,17 +10,21 @@ draws `--num_samples` samples as `jaxgan evaluate` draws them (the run's
 evals seed and batch size, BatchNorm with each batch's statistics), scores
 their FID and classifies them with the run's feature network (one of
 jaxgan's classifiers, config.evals.feature_net). The real training images,
-classified by the same network, give the reference row. Writes, in
+classified by the same network, give the reference row. With the raw
+weights it also records the checkpoint's discriminator (eval mode): its mean
+logit on the real images of each class (their dataset labels) and on the
+samples, i.e. which classes D rates as real against what G draws. Writes, in
 WORKDIR/class_histograms/ (or --out): histograms.json (per step and weights:
 FID, the fraction of samples in each class, KL of the histogram to
-uniform), histograms.md (a table) and histograms.png (fractions over steps,
-one panel per set of weights).
+uniform; D's logits), histograms.md (the tables) and histograms.png
+(fractions over steps, one panel per set of weights).
 """
 
 import json
 import os
 import sys
 
+import jax
 import ml_collections
 import numpy as np
 from absl import app, flags
@@ -28,7 +32,7 @@ from absl import app, flags
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from jaxgan import checkpoint as checkpoint_lib  # noqa: E402
 from jaxgan import data as data_lib  # noqa: E402
-from jaxgan import evaluate, evaluation  # noqa: E402
+from jaxgan import evaluate, evaluation, models  # noqa: E402
 
 # Class names of the datasets jaxgan ships classifiers for (the datasets' own orders).
 CLASS_NAMES = {
@@ -45,21 +49,51 @@ def _fractions(logits: np.ndarray) -> dict:
           "class_kl": dist["class_kl"]}
 
 
-def _reference(config, evals, workdir) -> tuple[evaluation.Evaluator, dict]:
+def _reference(config, evals, workdir) -> tuple[evaluation.Evaluator, dict, tuple]:
   """(an Evaluator of FID and class histograms against the run's training
-  data, the training images' own histogram)."""
+  data, the training images' own histogram, (those images, their labels))."""
   data_config = ml_collections.ConfigDict(config.data.to_dict())
   data_config.split = data_config.get("split", None) or "train"
   dataset = data_lib.load(data_config, image_size=config.model.image_size,
                           channels=config.model.channels)
-  evaluator = evaluation.Evaluator(evals, dataset, workdir, reference_name=dataset.name)
+  evaluator = evaluation.Evaluator(evals, dataset, workdir, reference_name=dataset.name,
+                                   num_classes=config.model.get("num_classes", 0))
   if not evaluator.net.name.startswith("classifier_"):
     raise ValueError(f"Class histograms need one of jaxgan's classifiers as the feature "
                      f"net, got {evaluator.net.name!r}: pass --feature_net="
                      f"classifier_mnist or classifier_fashion_mnist.")
-  real = evaluator.net.extract(dataset.images[:evals.num_samples])["logits"]
+  images = dataset.images[:evals.num_samples]
+  real = evaluator.net.extract(images)["logits"]
   return evaluator, {"split": data_config.split, "num_images": len(real),
-                     **_fractions(real)}
+                     **_fractions(real)}, (images, dataset.labels[:len(images)])
+
+
+def _critic(config, state, real: tuple, fakes: np.ndarray, fake_labels,
+            batch_size: int = 500) -> dict:
+  """D's mean logit (eval mode) on the real images of each class and on the
+  samples: which classes D rates as real, against what G draws."""
+  discriminator = models.create(config.model, real[0].shape[1:])[1]
+  variables = {"params": state.discriminator.params,
+               "batch_stats": state.discriminator.batch_stats}
+  conditional = config.model.get("num_classes", 0) > 0
+
+  @jax.jit
+  def apply(images, labels):
+    out = discriminator.apply(variables, data_lib.to_float(images),
+                              *((labels,) if conditional else ()), train=False)
+    return out["logits"] if isinstance(out, dict) else out
+
+  def logits(images, labels):
+    labels = np.zeros(len(images), np.int32) if labels is None else labels
+    return np.concatenate([np.asarray(apply(images[i:i + batch_size],
+                                            labels[i:i + batch_size]))
+                           for i in range(0, len(images), batch_size)])
+
+  images, labels = real
+  real_logits = logits(images, labels)
+  return {"d_real_by_class": [float(real_logits[labels == k].mean()) if (labels == k).any()
+                              else float("nan") for k in range(int(labels.max()) + 1)],
+          "d_fake": float(logits(fakes, fake_labels).mean())}
 
 
 def histograms(workdir: str, steps: list[int] | None = None,
@@ -76,7 +110,10 @@ def histograms(workdir: str, steps: list[int] | None = None,
     checkpointer.close()
   if not steps:
     raise FileNotFoundError(f"No checkpoints in {workdir}/checkpoints.")
-  evaluator, reference = _reference(config, evals, workdir)
+  if models.kind(config.model) == "paired":
+    raise ValueError(f"The run in {workdir} is image-to-image (model "
+                     f"{config.model.name!r}): its samples have no class to count.")
+  evaluator, reference, real = _reference(config, evals, workdir)
   rows = []
   for step in steps:
     restored, state = evaluate.restore_state(config, workdir, step)
@@ -84,8 +121,10 @@ def histograms(workdir: str, steps: list[int] | None = None,
       sample_fn = evaluate.make_sample_fn(config, state, ema=weights == "ema")
       samples = evaluator.generate(sample_fn)
       rows.append({"step": int(restored), "weights": weights,
-                   "fid": evaluator.score(samples)["fid"],
+                   "fid": evaluator.score(samples, evaluator.sample_labels())["fid"],
                    **_fractions(evaluator.net.extract(samples)["logits"])})
+      if weights == "raw":  # D against the generator it was trained with
+        rows[-1].update(_critic(config, state, real, samples, evaluator.sample_labels()))
       print(json.dumps({k: rows[-1][k] for k in ("step", "weights", "fid", "class_kl")}),
             flush=True)
   classes = CLASS_NAMES.get(evaluator.net.name, [str(k) for k in range(10)])
@@ -105,6 +144,14 @@ def table(result: dict) -> str:
     cells = [str(step), weights, "" if fid is None else f"{fid:.1f}", f"{r['class_kl']:.2f}"]
     lines.append("| " + " | ".join(cells + [f"{100 * f:.1f}" for f in r["fractions"]])
                  + " |")
+  critic = [r for r in result["steps"] if "d_real_by_class" in r]
+  if critic:
+    head = ["step", "D on samples"] + result["classes"]
+    lines += ["", "D's mean logit (eval mode) on the raw samples and on the real images "
+              "of each class:", "", "| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    lines += ["| " + " | ".join([str(r["step"]), f"{r['d_fake']:+.2f}"]
+                                + [f"{v:+.2f}" for v in r["d_real_by_class"]]) + " |"
+              for r in critic]
   return "\n".join(lines) + "\n"
 
 

@@ -54,7 +54,8 @@ def config():
 def checkpoint_without_training(workdir, config, steps=(7,)):
   """Checkpoints at `steps` of random weights of the run's shapes (fast; a
   fresh draw at each step, the EMA's different from the trained
-  parameters') and its config.json, as a trained run leaves them."""
+  parameters', BatchNorm variances positive) and its config.json, as a
+  trained run leaves them."""
   import jax
   import numpy as np
 
@@ -73,9 +74,13 @@ def checkpoint_without_training(workdir, config, steps=(7,)):
       image_shape=(28, 28, 1), ema_decay=config.train.ema_decay))
   rng = np.random.default_rng(0)
   checkpointer = checkpoint.Checkpointer(str(workdir / "checkpoints"))
+  def draw(path, x):  # BatchNorm's running variances must stay positive
+    value = 0.05 * rng.normal(size=x.shape)
+    return (np.abs(value) if jax.tree_util.keystr(path).endswith("'var']") else value
+            ).astype(x.dtype)
+
   for step in steps:
-    state = jax.tree.map(lambda x: (0.05 * rng.normal(size=x.shape)).astype(x.dtype),
-                         abstract).replace(step=np.int32(step))
+    state = jax.tree_util.tree_map_with_path(draw, abstract).replace(step=np.int32(step))
     checkpointer.save(step, state, {"seed": 0, "batches_seen": step,
                                     "global_batch": config.train.batch_size})
   checkpointer.wait()

@@ -22,7 +22,7 @@ def test_histograms_per_checkpoint_and_weights_match_jaxgan_evaluate(tmp_path, m
   `jaxgan evaluate` reports for the same step and weights (same samples), a
   histogram over the 10 classes, and the real images' row; the table and
   the plot are written."""
-  from jaxgan import evaluate
+  from jaxgan import data, evaluate, models
 
   monkeypatch.setenv("JAXGAN_CACHE_DIR", str(tmp_path / "cache"))
   config = tiny_config()
@@ -46,9 +46,26 @@ def test_histograms_per_checkpoint_and_weights_match_jaxgan_evaluate(tmp_path, m
         output=str(tmp_path / f"{row['weights']}.json"))
     assert report["results"]["fid"] == row["fid"]
   assert len({r["fid"] for r in result["steps"]}) == 4  # four different generators
+  # D's logits come with the raw rows: on the real images of class 0 they are
+  # what the checkpoint's D gives those images.
+  assert ["d_real_by_class" in r for r in result["steps"]] == [False, True, False, True]
+  config_run = evaluate.read_config(str(workdir))
+  _, state = evaluate.restore_state(config_run, str(workdir), 7)
+  dataset = data.load(config_run.data, image_size=28, channels=1)
+  zeros = dataset.images[:64][dataset.labels[:64] == 0]
+  d = models.create(config_run.model, (28, 28, 1))[1]
+  want = d.apply({"params": state.discriminator.params,
+                  "batch_stats": state.discriminator.batch_stats},
+                 data.to_float(zeros), train=False).mean()
+  assert np.isfinite(want) and len(zeros) > 0
+  np.testing.assert_allclose(result["steps"][3]["d_real_by_class"][0], want, rtol=1e-5)
+  assert np.isfinite(result["steps"][3]["d_real_by_class"]).all()
+  assert np.isfinite(result["steps"][3]["d_fake"])
 
   md = script.table(result)
-  assert md.splitlines()[0].endswith("| 8 | 9 |") and len(md.splitlines()) == 2 + 1 + 4
+  lines = md.splitlines()
+  assert lines[0].endswith("| 8 | 9 |") and lines[2 + 1 + 4] == ""
+  assert lines[-2].startswith("| 3 |") and lines[-1].startswith("| 7 |")
   script.plot(result, str(tmp_path / "h.png"))
   assert (tmp_path / "h.png").stat().st_size > 1000
   json.dumps(result)  # JSON-serialisable as main writes it
