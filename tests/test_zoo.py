@@ -166,7 +166,12 @@ def test_paper_hyperparameters():
   assert (gp.loss.gp_weight, gp.optimizer.g.b1, gp.optimizer.g.b2, gp.train.n_critic,
           gp.model.variant, gp.model.g_width) == (10.0, 0.0, 0.9, 5, "wgan_gp", 128)
   assert (sngan.loss.name, sngan.model.variant, sngan.model.g_width,
-          sngan.model.d_width) == ("hinge", "sngan", 256, 128)
+          sngan.model.d_width, sngan.train.n_critic) == ("hinge", "sngan", 256, 128, 5)
+  # The paper's 5 D steps on MNIST; 1 on Fashion-MNIST, where 5 collapses (README).
+  assert load_config("sngan", "mnist").train.n_critic == 5
+  fashion = load_config("sngan", "fashion_mnist")
+  assert (fashion.train.n_critic, fashion.optimizer.d.b1, fashion.optimizer.d.b2) == (
+      1, 0.0, 0.9)
   assert load_config("gan_mlp", "minimax").loss.name == "minimax"
 
 
