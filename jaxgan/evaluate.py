@@ -322,11 +322,11 @@ def evaluate_workdir(workdir: str, *, split: str | None = None,
   protocol = evaluator.protocol()
   if 'reference' in protocol:
     protocol['reference'].update(split=split, data=config.data.to_dict())
-  raw = not ema and state.ema_params is not None  # the trained G of a run with an EMA
-  protocol['generator'] = ('raw parameters' if raw or state.ema_params is None
-                           else 'EMA parameters') + (
-                               ', BatchNorm with the statistics of each batch')
-  suffix = '_raw' if raw else ''
+  use_ema = ema and state.ema_params is not None
+  protocol['generator'] = ('EMA parameters' if use_ema else 'raw parameters') + (
+      ', BatchNorm with the statistics of each batch')
+  # Only the trained G of a run that keeps an EMA gets its own report name.
+  suffix = '_raw' if state.ema_params is not None and not use_ema else ''
   report = {
       'workdir': os.path.abspath(workdir),
       'step': int(restored_step),

@@ -68,32 +68,38 @@ def _reference(config, evals, workdir) -> tuple[evaluation.Evaluator, dict, tupl
                      **_fractions(real)}, (images, dataset.labels[:len(images)])
 
 
-def _critic(config, state, real: tuple, fakes: np.ndarray, fake_labels,
-            batch_size: int = 500) -> dict:
-  """D's mean logit (eval mode) on the real images of each class and on the
-  samples: which classes D rates as real, against what G draws."""
-  discriminator = models.create(config.model, real[0].shape[1:])[1]
-  variables = {"params": state.discriminator.params,
-               "batch_stats": state.discriminator.batch_stats}
+def _critic_fn(config, image_shape: tuple, batch_size: int = 500):
+  """`critic(state, real, fakes, fake_labels)`: the checkpoint's D (eval
+  mode), its mean logit on the real images of each class and on the samples:
+  which classes D rates as real, against what G draws. D is built and
+  compiled once for every checkpoint."""
+  discriminator = models.create(config.model, image_shape)[1]
   conditional = config.model.get("num_classes", 0) > 0
 
   @jax.jit
-  def apply(images, labels):
+  def apply(variables, images, labels):
     out = discriminator.apply(variables, data_lib.to_float(images),
                               *((labels,) if conditional else ()), train=False)
     return out["logits"] if isinstance(out, dict) else out
 
-  def logits(images, labels):
-    labels = np.zeros(len(images), np.int32) if labels is None else labels
-    return np.concatenate([np.asarray(apply(images[i:i + batch_size],
-                                            labels[i:i + batch_size]))
-                           for i in range(0, len(images), batch_size)])
+  def critic(state, real: tuple, fakes: np.ndarray, fake_labels) -> dict:
+    variables = {"params": state.discriminator.params,
+                 "batch_stats": state.discriminator.batch_stats}
 
-  images, labels = real
-  real_logits = logits(images, labels)
-  return {"d_real_by_class": [float(real_logits[labels == k].mean()) if (labels == k).any()
-                              else float("nan") for k in range(int(labels.max()) + 1)],
-          "d_fake": float(logits(fakes, fake_labels).mean())}
+    def logits(images, labels):
+      labels = np.zeros(len(images), np.int32) if labels is None else labels
+      return np.concatenate([np.asarray(apply(variables, images[i:i + batch_size],
+                                              labels[i:i + batch_size]))
+                             for i in range(0, len(images), batch_size)])
+
+    images, labels = real
+    real_logits = logits(images, labels)
+    return {"d_real_by_class": [float(real_logits[labels == k].mean())
+                                if (labels == k).any() else float("nan")
+                                for k in range(int(labels.max()) + 1)],
+            "d_fake": float(logits(fakes, fake_labels).mean())}
+
+  return critic
 
 
 def histograms(workdir: str, steps: list[int] | None = None,
@@ -114,17 +120,22 @@ def histograms(workdir: str, steps: list[int] | None = None,
     raise ValueError(f"The run in {workdir} is image-to-image (model "
                      f"{config.model.name!r}): its samples have no class to count.")
   evaluator, reference, real = _reference(config, evals, workdir)
+  critic = _critic_fn(config, real[0].shape[1:])
   rows = []
   for step in steps:
     restored, state = evaluate.restore_state(config, workdir, step)
     for weights in ("ema", "raw") if state.ema_params is not None else ("raw",):
       sample_fn = evaluate.make_sample_fn(config, state, ema=weights == "ema")
       samples = evaluator.generate(sample_fn)
-      rows.append({"step": int(restored), "weights": weights,
-                   "fid": evaluator.score(samples, evaluator.sample_labels())["fid"],
-                   **_fractions(evaluator.net.extract(samples)["logits"])})
+      # One pass of the classifier gives both the FID features and the classes.
+      out = evaluator.net.extract(samples, batch_size=evals.batch_size)
+      ref = evaluator.reference()
+      fid = evaluation.frechet_distance(*evaluation.gaussian_stats(out["features"]),
+                                        ref["mu"], ref["sigma"])
+      rows.append({"step": int(restored), "weights": weights, "fid": fid,
+                   **_fractions(out["logits"])})
       if weights == "raw":  # D against the generator it was trained with
-        rows[-1].update(_critic(config, state, real, samples, evaluator.sample_labels()))
+        rows[-1].update(critic(state, real, samples, evaluator.sample_labels()))
       print(json.dumps({k: rows[-1][k] for k in ("step", "weights", "fid", "class_kl")}),
             flush=True)
   classes = CLASS_NAMES.get(evaluator.net.name, [str(k) for k in range(10)])

@@ -70,7 +70,7 @@ def prepare(spec: str, f) -> tuple:
     config.evals.every = 0  # once, at the end
     config.evals.num_samples = f.eval_samples
   for item in f.set:
-    key, sep, value = item.partition("=")
+    key, _, value = item.partition("=")
     try:
       _override(config, key, json.loads(value))
     except (json.JSONDecodeError, KeyError) as e:
