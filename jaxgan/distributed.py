@@ -17,13 +17,15 @@ process finds the others:
 
 from __future__ import annotations
 
+import functools
 import json
+import zlib
 from typing import Any
 
 import jax
 import numpy as np
 from absl import logging
-from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding, PartitionSpec
 
 MODES = ("off", "auto", "explicit")
 
@@ -82,11 +84,50 @@ def initialize(mode: str, coordinator_address: str | None = None,
 
 # -- Host-level collectives (every process must call them, in the same order) --
 
+@functools.cache
+def _meshes() -> tuple[NamedSharding, NamedSharding]:
+  """Sharding of a (processes, ...) array split over processes, and the same
+  array replicated on every device."""
+  devices = np.array([[d for d in jax.devices() if d.process_index == p]
+                      for p in range(jax.process_count())])
+  mesh = jax.sharding.Mesh(devices, ("processes", "local_devices"))
+  return NamedSharding(mesh, PartitionSpec("processes")), NamedSharding(
+      mesh, PartitionSpec())
+
+
+def _identity(tree: Any) -> Any:
+  return tree
+
+
+def _allgather(tree: Any) -> Any:
+  """Every process's host pytree `tree` (same structure, shapes and dtypes on
+  all), stacked on a new leading axis in process order, as numpy arrays.
+
+  As `multihost_utils.process_allgather`, but it waits for every local
+  device's part of the collective, where that reads the first device's result
+  and leaves the others running: a process that then exits can hang in the
+  interpreter's teardown, its CPU client joining a thread still connecting to
+  a process that is gone (~150 s, until the connection times out; seen on a
+  loaded 2-core machine with a refused workdir).
+  """
+  split, replicated = _meshes()
+
+  def to_global(x):
+    x = np.asarray(x)[None]
+    return jax.make_array_from_single_device_arrays(
+        (jax.process_count(), *x.shape[1:]), split,
+        [jax.device_put(x, d) for d in jax.local_devices()])
+
+  out = jax.jit(_identity, out_shardings=replicated)(jax.tree.map(to_global, tree))
+  out = jax.block_until_ready(out)
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), out)
+
+
 def any_process(flag: bool) -> bool:
   """Whether `flag` is set on any process."""
   if jax.process_count() == 1:
     return flag
-  return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+  return bool(np.any(_allgather(np.int32(flag))))
 
 
 def gather_json(value: Any) -> list[Any]:
@@ -94,13 +135,10 @@ def gather_json(value: Any) -> list[Any]:
   if jax.process_count() == 1:
     return [value]
   data = np.frombuffer(json.dumps(value).encode(), np.uint8)
-  size = int(np.max(multihost_utils.process_allgather(np.int64(len(data)))))
+  size = int(np.max(_allgather(np.int32(len(data)))))
   padded = np.zeros(size, np.uint8)
   padded[:len(data)] = data
-  out = []
-  for row in np.asarray(multihost_utils.process_allgather(padded)):
-    out.append(json.loads(bytes(row).rstrip(b"\0").decode()))
-  return out
+  return [json.loads(bytes(row).rstrip(b"\0").decode()) for row in _allgather(padded)]
 
 
 def gather_trees(tree: Any) -> Any:
@@ -108,12 +146,17 @@ def gather_trees(tree: Any) -> Any:
   process order (every process's `tree` has the same structure and shapes)."""
   if jax.process_count() == 1:
     return tree
-  return jax.tree.map(
-      lambda x: np.asarray(x).reshape(-1, *np.shape(x)[2:]),
-      multihost_utils.process_allgather(tree))
+  return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), _allgather(tree))
 
 
 def barrier(name: str) -> None:
-  """Waits until every process reaches the barrier called `name`."""
-  if jax.process_count() > 1:
-    multihost_utils.sync_global_devices(name)
+  """Waits until every process reaches the barrier called `name` (an error if
+  another process reached a barrier of another name: the processes have gone
+  out of step)."""
+  if jax.process_count() == 1:
+    return
+  names = _allgather(np.uint32(zlib.crc32(name.encode())))
+  if not np.all(names == names[0]):
+    raise RuntimeError(f"Barrier {name!r}: the processes reached barriers of "
+                       f"different names (crc32 {names.tolist()}); they are out "
+                       "of step.")
