@@ -2,23 +2,22 @@
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, one_device_env
 
 TINY = ["--image_size=28", "--channels=1", "--batch_size=16", "--width=8",
         "--warmup=1", "--steps=2"]
 
 
-def _run(script, *args, xla_flags=""):
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device
-  if xla_flags:
-    env["XLA_FLAGS"] = xla_flags
+def _run(script, *args):
+  # One device, and compiling dominates: XLA's backend optimisations off, as
+  # in conftest; timings are printed, not checked.
+  env = one_device_env()
   result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args],
                           capture_output=True, text=True, env=env, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
@@ -56,11 +55,8 @@ def test_compare_pytorch_times_both_frameworks():
 
 
 def test_scaling_prints_the_three_tables():
-  # Compiling dominates (8 programs): XLA's backend optimisations off, as in
-  # conftest; timings are not checked.
   report = _run("scaling.py", "--batches=8,16", "--sizes=28", "--members=1,2", "--width=8",
-                "--calls=1", "--steps_per_call=1", "--matmul_size=128",
-                xla_flags="--xla_backend_optimization_level=0")
+                "--calls=1", "--steps_per_call=1", "--matmul_size=128")
   assert [row["batch_size"] for row in report["batch"]] == [8, 16]
   assert [row["model"] for row in report["resolution"]] == ["dcgan28"]
   for row in report["batch"] + report["resolution"]:

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, one_device_env
 
 TINY = ["--config.model.image_size=28", "--config.model.latent_dim=16",
         "--config.model.g_width=8", "--config.model.d_width=8",
@@ -18,7 +18,7 @@ TINY = ["--config.model.image_size=28", "--config.model.latent_dim=16",
 
 
 def _launch(*args, cwd):
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device: faster
+  env = one_device_env()  # one device: faster
   return subprocess.run(
       [sys.executable, str(REPO / "launch.py"), f"--config={REPO / 'configs/dcgan.py'}",
        *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)

@@ -13,7 +13,7 @@ import pytest
 from jaxgan.train import augmentation, objective, schedules, setup, trainer, validation
 from jaxgan.train import step as step_lib
 
-from conftest import tiny_config
+from conftest import one_device_env, tiny_config
 
 AXIS = step_lib.AXIS
 
@@ -364,12 +364,11 @@ def test_num_examples_keeps_a_class_balanced_subset():
 
 
 def test_the_recipe_trains_from_the_command_line(tmp_path):
-  import os
   import subprocess
   import sys
 
   from conftest import REPO
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+  env = one_device_env()
   tiny = ["--config.model.image_size=28", "--config.model.latent_dim=8",
           "--config.model.g_width=8", "--config.model.d_width=8", "--config.model.d_norm=none",
           "--config.train.batch_size=8", "--config.train.num_steps=2",

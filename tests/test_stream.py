@@ -20,7 +20,7 @@ from jaxgan.data._folder import load_folder
 from jaxgan.evaluation import _features
 from jaxgan.train import setup, trainer, validation
 
-from conftest import REPO, tiny_config
+from conftest import REPO, one_device_env, tiny_config
 
 pytest.importorskip("array_record")
 
@@ -312,7 +312,7 @@ def test_the_benchmark_prints_conversion_loader_and_memory_figures(tmp_path):
       [sys.executable, str(REPO / "benchmarks" / "stream_loader.py"), f"--dir={tmp_path}",
        "--num=40", "--size=16", "--batch_size=8", "--windows=2", "--steps=2"],
       capture_output=True, text=True, timeout=300,
-      env={k: v for k, v in os.environ.items() if k != "XLA_FLAGS"})
+      env=one_device_env())
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(result.stdout[result.stdout.index("{"):])
   kept, resized = report["conversion"]
