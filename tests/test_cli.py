@@ -20,14 +20,9 @@ import jaxgan
 from jaxgan import config_files, evaluate, evaluation, generate, generation, models
 from jaxgan.train import sampling
 
-from conftest import REPO
+from conftest import REPO, one_device_env
 
-
-def _env():
-  """This environment with one device (faster) and conftest's XLA flags else."""
-  flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "",
-                 os.environ.get("XLA_FLAGS", ""))
-  return {**os.environ, "XLA_FLAGS": flags.strip()}
+_env = one_device_env  # one device: faster
 
 
 def _jaxgan(*args, cwd, env=None, timeout=300):

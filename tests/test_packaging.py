@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from test_launch import TINY
 
-from conftest import REPO
+from conftest import REPO, one_device_env
 
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
@@ -42,10 +42,8 @@ def _version(text: str) -> tuple[int, ...]:
 def _env(**extra):
   """This environment with one device (faster), conftest's XLA flags else,
   and no PYTHONPATH."""
-  env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-  flags = re.sub(r"--xla_force_host_platform_device_count=\d+", "",
-                 env.get("XLA_FLAGS", ""))
-  return {**env, "XLA_FLAGS": flags.strip(), **extra}
+  env = {k: v for k, v in one_device_env().items() if k != "PYTHONPATH"}
+  return {**env, **extra}
 
 
 def _imports(path) -> list[tuple[str, bool]]:

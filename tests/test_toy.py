@@ -73,7 +73,10 @@ def test_bfloat16_training_still_converges_on_the_ring(tmp_path):
   """bfloat16 compute, float32 parameters and optimizer state: after 3000
   steps the generator covers most of the 8 modes with mostly high-quality
   samples (a broken mixed-precision path leaves it at 1-2 modes, ~0%)."""
-  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device: faster
+  # One device, and LLVM's optimisations on (no XLA_FLAGS, unlike
+  # conftest.one_device_env): 3,000 steps run faster compiled with them (23 s
+  # against 34 s).
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   result = subprocess.run(
       [sys.executable, str(REPO / "tests/scripts/train_toy.py"), str(tmp_path),
        "bfloat16", "3000", "0"], capture_output=True, text=True, env=env, timeout=600)
