@@ -84,19 +84,20 @@ def initialize(mode: str, coordinator_address: str | None = None,
 
 # -- Host-level collectives (every process must call them, in the same order) --
 
+def _identity(tree: Any) -> Any:
+  return tree
+
+
 @functools.cache
-def _meshes() -> tuple[NamedSharding, NamedSharding]:
-  """Sharding of a (processes, ...) array split over processes, and the same
-  array replicated on every device."""
+def _gatherer() -> tuple[NamedSharding, Any]:
+  """The sharding of a (processes, ...) array split over processes, and the
+  jitted identity that replicates such arrays on every device (built once:
+  the devices do not change after `initialize`)."""
   devices = np.array([[d for d in jax.devices() if d.process_index == p]
                       for p in range(jax.process_count())])
   mesh = jax.sharding.Mesh(devices, ("processes", "local_devices"))
-  return NamedSharding(mesh, PartitionSpec("processes")), NamedSharding(
-      mesh, PartitionSpec())
-
-
-def _identity(tree: Any) -> Any:
-  return tree
+  return NamedSharding(mesh, PartitionSpec("processes")), jax.jit(
+      _identity, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
 
 def _allgather(tree: Any) -> Any:
@@ -110,7 +111,7 @@ def _allgather(tree: Any) -> Any:
   a process that is gone (~150 s, until the connection times out; seen on a
   loaded 2-core machine with a refused workdir).
   """
-  split, replicated = _meshes()
+  split, replicate = _gatherer()
 
   def to_global(x):
     x = np.asarray(x)[None]
@@ -118,8 +119,7 @@ def _allgather(tree: Any) -> Any:
         (jax.process_count(), *x.shape[1:]), split,
         [jax.device_put(x, d) for d in jax.local_devices()])
 
-  out = jax.jit(_identity, out_shardings=replicated)(jax.tree.map(to_global, tree))
-  out = jax.block_until_ready(out)
+  out = jax.block_until_ready(replicate(jax.tree.map(to_global, tree)))
   return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), out)
 
 

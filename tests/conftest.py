@@ -30,8 +30,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def one_device_env() -> dict[str, str]:
   """The environment for a subprocess on one CPU device: this one's, without
   the 8-device flag, and with the suite's other XLA flags kept (dropping
-  XLA_FLAGS whole also turned LLVM's optimisations back on, which made such a
-  subprocess compile its tiny step several times slower)."""
+  XLA_FLAGS whole also turned LLVM's optimisations back on, which made such
+  subprocesses compile their tiny steps slower: test_launch 52 s against
+  31 s)."""
   flags = [f for f in os.environ["XLA_FLAGS"].split()
            if not f.startswith("--xla_force_host_platform_device_count")]
   return dict(os.environ, XLA_FLAGS=" ".join(flags))

@@ -22,14 +22,12 @@ from jaxgan.train import sampling
 
 from conftest import REPO, one_device_env
 
-_env = one_device_env  # one device: faster
-
 
 def _jaxgan(*args, cwd, env=None, timeout=300):
   """`python -m jaxgan ARGS` in a subprocess."""
   return subprocess.run([sys.executable, "-m", "jaxgan", *args], cwd=cwd,
                         capture_output=True, text=True, timeout=timeout,
-                        env=env or _env())
+                        env=env or one_device_env())
 
 
 def _train(config: str, workdir, *overrides, cwd):
@@ -113,7 +111,7 @@ def test_a_tfds_source_without_tfds_fails_at_once_naming_the_extra(tmp_path):
   (hidden / "tensorflow_datasets").mkdir(parents=True)
   (hidden / "tensorflow_datasets" / "__init__.py").write_text(
       "raise ImportError('No module named tensorflow_datasets')\n")
-  env = {**_env(), "PYTHONPATH": str(hidden)}
+  env = {**one_device_env(), "PYTHONPATH": str(hidden)}
   result = _jaxgan("train", "--config=dcgan", "--config.data.source=tfds",
                    "--config.data.name=mnist", f"--workdir={tmp_path / 'w'}",
                    cwd=tmp_path, env=env)
@@ -325,7 +323,7 @@ def test_the_readme_notebook_example_runs(tmp_path):
   assert "jaxgan.load_generator" in code and "jaxgan.train(" in code
   (tmp_path / "example.py").write_text(code)
   result = subprocess.run([sys.executable, "example.py"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, env=_env())
+                          capture_output=True, text=True, timeout=300, env=one_device_env())
   assert result.returncode == 0, result.stderr[-3000:]
   assert (tmp_path / "runs" / "notebook" / "checkpoints").is_dir()
   assert "(16, 32, 32, 1)" in result.stdout
