@@ -55,7 +55,9 @@ def test_compare_pytorch_times_both_frameworks():
 
 
 def test_scaling_prints_the_three_tables():
-  report = _run("scaling.py", "--batches=8,16", "--sizes=28", "--members=1,2", "--width=8",
+  # One sweep size: a sweep of 1 member is the same code (and another
+  # compile of the default config's step: 6-7 s).
+  report = _run("scaling.py", "--batches=8,16", "--sizes=28", "--members=2", "--width=8",
                 "--calls=1", "--steps_per_call=1", "--matmul_size=128")
   assert [row["batch_size"] for row in report["batch"]] == [8, 16]
   assert [row["model"] for row in report["resolution"]] == ["dcgan28"]
@@ -70,7 +72,7 @@ def test_scaling_prints_the_three_tables():
   assert report["batch"][1]["step_gflop"] == pytest.approx(
       2 * report["batch"][0]["step_gflop"], abs=0.02)
   single, rows = report["sweep"]["single_run"], report["sweep"]["vectorised"]
-  assert [row["members"] for row in rows] == [1, 2] and single["member_steps_per_s"] > 0
+  assert [row["members"] for row in rows] == [2] and single["member_steps_per_s"] > 0
   for row in rows:
     # scaling.py divides the two printed rates and rounds to 0.01.
     assert row["speedup_over_one_after_another"] == pytest.approx(
