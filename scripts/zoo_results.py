@@ -12,7 +12,11 @@ another) in <out>/<run name>/seed=<s>, so a rerun resumes, or just re-reads
 finished runs. Writes <out>/results.json (every seed's results) and
 <out>/results.md (each final evaluation metric as mean ± std (ddof 1) over
 the seeds, steps, wall time and hardware), and per run seed 0's loss curve
-plot (losses.png) and last sample grid (samples.png).
+plot (losses.png) and last sample grid (samples.png). `wall_s` is this
+command's time; `loop_s` the training loop's over every run of the command
+that the metrics keep (see `loop_seconds`): the budget of a run that was
+stopped and resumed, e.g. across sessions with `--set
+train.checkpoint_every=500`.
 """
 
 import importlib.util
@@ -85,6 +89,33 @@ def _read_metrics(workdir: str) -> list[dict]:
     return [json.loads(line) for line in fp if line.strip()]
 
 
+def loop_seconds(records: list[dict]) -> float:
+  """Seconds the training loop ran for the steps in a member's metrics: each
+  log's steps since the previous log over its steps_per_sec, summed. A
+  resumed run's records continue the ones kept from before (the trainer
+  moves those past the restored step to metrics.dropped.jsonl), so this
+  adds up every piece of an interrupted run, each with its compile and its
+  checkpoints and samples, but neither the steps redone nor the final
+  evaluation."""
+  seconds, last = 0.0, 0
+  for r in records:
+    if "steps_per_sec" in r:
+      seconds += (r["step"] - last) / r["steps_per_sec"]
+      last = r["step"]
+  return seconds
+
+
+def sweep_loop_seconds(config, seeds: list[int], workdir: str) -> float:
+  """The training loop's seconds for all the seeds: a vectorised program's
+  once (its members log the same intervals), process-mode members' summed."""
+  names, _, configs = sweep.member_configs(config, {"seed": seeds})
+  total = 0.0
+  for mode, members in sweep.plan(configs):
+    times = [loop_seconds(_read_metrics(os.path.join(workdir, names[i]))) for i in members]
+    total += max(times) if mode == "vectorised" else sum(times)
+  return total
+
+
 def plot_losses(records: list[dict], path: str, title: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -141,6 +172,7 @@ def train_run(spec: str, f, device: str) -> tuple[str, dict]:
       "config": spec, "steps": config.train.num_steps,
       "batch_size": config.train.batch_size, "n_critic": config.train.n_critic,
       "device": device, "seeds": seeds, "wall_s": round(seconds, 1),
+      "loop_s": round(sweep_loop_seconds(config, seeds, workdir), 1),
       "final_d_loss": [r["d_loss"] for r in losses],
       "final_g_loss": [r["g_loss"] for r in losses],
       **summarize_seeds(per_seed)}
