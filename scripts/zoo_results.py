@@ -105,13 +105,14 @@ def loop_seconds(records: list[dict]) -> float:
   return seconds
 
 
-def sweep_loop_seconds(config, seeds: list[int], workdir: str) -> float:
-  """The training loop's seconds for all the seeds: a vectorised program's
-  once (its members log the same intervals), process-mode members' summed."""
-  names, _, configs = sweep.member_configs(config, {"seed": seeds})
+def sweep_loop_seconds(config, seeds: list[int], records: list[list[dict]]) -> float:
+  """The training loop's seconds for all the seeds (`records`: each seed's
+  metrics): a vectorised program's once (its members log the same
+  intervals), process-mode members' summed."""
+  _, _, configs = sweep.member_configs(config, {"seed": seeds})
   total = 0.0
   for mode, members in sweep.plan(configs):
-    times = [loop_seconds(_read_metrics(os.path.join(workdir, names[i]))) for i in members]
+    times = [loop_seconds(records[i]) for i in members]
     total += max(times) if mode == "vectorised" else sum(times)
   return total
 
@@ -158,21 +159,20 @@ def train_run(spec: str, f, device: str) -> tuple[str, dict]:
   start = time.time()
   sweep.train_sweep(config, {"seed": seeds}, workdir)
   seconds = time.time() - start
-  per_seed, losses = [], []
-  for seed in seeds:
-    records = _read_metrics(os.path.join(workdir, sweep.member_name({"seed": seed})))
-    per_seed.append({k[len("eval/"):]: v for r in records for k, v in r.items()
-                     if k.startswith("eval/")})
-    losses.append([r for r in records if "d_loss" in r][-1])
+  metrics = [_read_metrics(os.path.join(workdir, sweep.member_name({"seed": seed})))
+             for seed in seeds]
+  per_seed = [{k[len("eval/"):]: v for r in records for k, v in r.items()
+               if k.startswith("eval/")} for records in metrics]
+  losses = [[r for r in records if "d_loss" in r][-1] for records in metrics]
   first = os.path.join(workdir, sweep.member_name({"seed": seeds[0]}))
-  plot_losses(_read_metrics(first), os.path.join(workdir, "losses.png"), name)
+  plot_losses(metrics[0], os.path.join(workdir, "losses.png"), name)
   samples = sorted(os.listdir(os.path.join(first, "samples")))[-1]
   shutil.copy(os.path.join(first, "samples", samples), os.path.join(workdir, "samples.png"))
   return name, {
       "config": spec, "steps": config.train.num_steps,
       "batch_size": config.train.batch_size, "n_critic": config.train.n_critic,
       "device": device, "seeds": seeds, "wall_s": round(seconds, 1),
-      "loop_s": round(sweep_loop_seconds(config, seeds, workdir), 1),
+      "loop_s": round(sweep_loop_seconds(config, seeds, metrics), 1),
       "final_d_loss": [r["d_loss"] for r in losses],
       "final_g_loss": [r["g_loss"] for r in losses],
       **summarize_seeds(per_seed)}
