@@ -292,6 +292,27 @@ def layout(num_members: int, num_devices: int) -> tuple[int, int]:
   return math.ceil(num_members / per_device), per_device
 
 
+def spare_slots_note(num_members: int, num_devices: int) -> str | None:
+  """What a CPU run should be told when `layout` leaves spare slots, or None.
+
+  A spare slot computes a copy of the last member. Accelerators run their
+  slots side by side, so it costs no time; XLA:CPU's forced host devices
+  share the same cores, so there it is compute spent for nothing (3 members
+  on 2 devices: 4 slots, a quarter of the work)."""
+  devices, per_device = layout(num_members, num_devices)
+  spare = devices * per_device - num_members
+  if not spare:
+    return None
+  fits = sorted({n for n in range(1, num_members + 1)
+                 if math.prod(layout(num_members, n)) == num_members})
+  return (f"{num_members} members on {num_devices} CPU devices run {devices * per_device} "
+          f"member slots, {spare} of them a copy whose result is dropped "
+          f"({spare / (devices * per_device):.0%} of the compute). CPU devices share "
+          f"the cores: set XLA_FLAGS=--xla_force_host_platform_device_count to "
+          f"one of {', '.join(map(str, fits))}, or the members to a multiple of "
+          f"{num_devices}.")
+
+
 def _stack(trees: list) -> Any:
   """Members' pytrees (same leaves) stacked on a new leading axis, with the
   first one's structure."""
@@ -430,6 +451,9 @@ class _Layout:
   def __init__(self, num_members: int):
     self.num_members = num_members
     self.devices, self.per_device = layout(num_members, jax.local_device_count())
+    note = spare_slots_note(num_members, jax.local_device_count())
+    if note and jax.default_backend() == "cpu":
+      logging.warning(note)
     mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:self.devices]), (MEMBER_AXIS,))
     self._sharding = jax.sharding.NamedSharding(
         mesh, jax.sharding.PartitionSpec(MEMBER_AXIS))
@@ -641,12 +665,13 @@ def train_sweep(config: ml_collections.ConfigDict, spec: Any, workdir: str, *,
   names, overrides, configs = member_configs(config, spec)
   programs = plan(configs, mode)
   workdirs = [os.path.join(workdir, n) for n in names]
-  for c, w in zip(configs, workdirs, strict=True):  # every member fails early
-    validation.check_config(c)
+  vectorised = [i for m, members in programs if m == "vectorised" for i in members]
+  for i, (c, w) in enumerate(zip(configs, workdirs, strict=True)):  # all fail early
+    # A vectorised member is a single run on one device (its batch unsplit).
+    validation.check_config(c, num_devices=1 if i in vectorised else None)
     workdir_lib.check_config_file(c, w)
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
-  vectorised = [i for m, members in programs if m == "vectorised" for i in members]
   with contextlib.ExitStack() as locks:
     # One sweep at a time in `workdir` (its sweep.json and summary); members'
     # workdirs are locked by process 0 in vectorised mode, by each member's

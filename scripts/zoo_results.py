@@ -16,7 +16,10 @@ plot (losses.png) and last sample grid (samples.png). `wall_s` is this
 command's time; `loop_s` the training loop's over every run of the command
 that the metrics keep (see `loop_seconds`): the budget of a run that was
 stopped and resumed, e.g. across sessions with `--set
-train.checkpoint_every=500`.
+train.checkpoint_every=500`. On a CPU, the forced host devices
+(`XLA_FLAGS=--xla_force_host_platform_device_count=N`) share the cores: pick
+an N that spreads the seeds evenly (3 seeds: 1, 3 or 4; on 2, a spare slot
+computes a copy of a seed, and the sweep warns).
 """
 
 import importlib.util

@@ -157,6 +157,39 @@ def test_members_spread_over_devices(members, devices, expected):
   assert sweep.layout(members, devices) == expected
 
 
+def test_spare_member_slots_are_reported_with_the_device_counts_that_fit():
+  # 3 seeds on 2 CPU devices: 2 slots each, one a copy (the WGAN-GP and
+  # SNGAN seeds of issue 19 ran so until this was noticed).
+  note = sweep.spare_slots_note(3, 2)
+  assert "4 member slots, 1 of them a copy" in note and "25%" in note
+  assert "one of 1, 3" in note
+  assert sweep.spare_slots_note(4, 2) is None and sweep.spare_slots_note(3, 4) is None
+  assert "one of 1, 5" in sweep.spare_slots_note(5, 2)
+
+
+def test_a_vectorised_member_needs_its_batch_divisible_by_one_device_only(tmp_path):
+  """A vectorised member is a single run on one device: its batch need not
+  split over the 8 devices (3 seeds of batch 12 are checked, then stopped by
+  the next check, a member workdir that holds another config); a process-mode
+  member's batch does."""
+  from jaxgan.train import validation
+  from jaxgan.train import workdir as workdir_lib
+  config = tiny_toy_config()
+  config.train.batch_size = 12
+  with pytest.raises(ValueError, match="not divisible by the 8 devices"):
+    validation.check_config(config)
+  validation.check_config(config, num_devices=1)
+  names, _, configs = sweep.member_configs(config, {"seed": [0, 1, 2]})
+  other = configs[0].copy_and_resolve_references()
+  other.loss.name = "hinge"
+  (tmp_path / names[0]).mkdir()
+  workdir_lib.write_config(other, str(tmp_path / names[0]))
+  with pytest.raises(ValueError, match="loss.name: 'hinge' -> 'non_saturating'"):
+    sweep.train_sweep(config, {"seed": [0, 1, 2]}, str(tmp_path))
+  with pytest.raises(ValueError, match="not divisible by the 8 devices"):
+    sweep.train_sweep(config, {"seed": [0, 1, 2]}, str(tmp_path), mode="process")
+
+
 @pytest.mark.parametrize("module", [toy_ring, dcgan])
 def test_config_sweeps_are_vectorisable(module):
   names, _, configs = sweep.member_configs(module.get_config(), module.get_sweep())

@@ -9,8 +9,13 @@ from jaxgan import models
 from jaxgan.train import objective, setup
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Rejects a config that cannot work, before any data is read or code compiled."""
+def check_config(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
+  """Rejects a config that cannot work, before any data is read or code compiled.
+
+  `num_devices`: the devices one run's batch is split over (default: all of
+  them, `jax.device_count()`); 1 for a member of a vectorised sweep, which
+  computes a single run on one device."""
+  num_devices = num_devices or jax.device_count()
   models.check(config.model)
   if config.data.source not in data_lib.SOURCES:
     raise ValueError(f"Unknown data source {config.data.source!r} (config.data.source); "
@@ -31,17 +36,17 @@ def check_config(config: ml_collections.ConfigDict) -> None:
       raise ValueError(f"config.train.{key} must be positive, got {train[key]}.")
   if config.seed < 0:
     raise ValueError(f"config.seed must be >= 0, got {config.seed}.")
-  if train.batch_size % jax.device_count():
+  if train.batch_size % num_devices:
     raise ValueError(
         f"config.train.batch_size={train.batch_size} is not divisible by the "
-        f"{jax.device_count()} devices; choose a multiple of {jax.device_count()}.")
+        f"{num_devices} devices; choose a multiple of {num_devices}.")
   pack = config.model.get("pack", 1)
-  if pack > 1 and (train.batch_size // jax.device_count()) % pack:
+  if pack > 1 and (train.batch_size // num_devices) % pack:
     raise ValueError(
-        f"config.train.batch_size={train.batch_size} gives {jax.device_count()} "
-        f"device(s) {train.batch_size // jax.device_count()} samples each, which the "
+        f"config.train.batch_size={train.batch_size} gives {num_devices} "
+        f"device(s) {train.batch_size // num_devices} samples each, which the "
         f"discriminator cannot split into packs of config.model.pack={pack}; choose "
-        f"a batch size divisible by {pack * jax.device_count()}.")
+        f"a batch size divisible by {pack * num_devices}.")
   if not 0 <= train.ema_decay < 1:
     raise ValueError(f"config.train.ema_decay must be in [0, 1), got {train.ema_decay}.")
   if train.get("ema_rampup", 0.0) < 0:
