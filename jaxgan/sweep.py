@@ -303,14 +303,14 @@ def spare_slots_note(num_members: int, num_devices: int) -> str | None:
   spare = devices * per_device - num_members
   if not spare:
     return None
-  fits = sorted({n for n in range(1, num_members + 1)
-                 if math.prod(layout(num_members, n)) == num_members})
+  fits = [n for n in range(1, num_members)
+          if math.prod(layout(num_members, n)) == num_members]
   return (f"{num_members} members on {num_devices} CPU devices run {devices * per_device} "
           f"member slots, {spare} of them a copy whose result is dropped "
           f"({spare / (devices * per_device):.0%} of the compute). CPU devices share "
           f"the cores: set XLA_FLAGS=--xla_force_host_platform_device_count to "
-          f"one of {', '.join(map(str, fits))}, or the members to a multiple of "
-          f"{num_devices}.")
+          f"{', '.join(map(str, fits))} or at least {num_members}, or the members "
+          f"to a multiple of {num_devices}.")
 
 
 def _stack(trees: list) -> Any:

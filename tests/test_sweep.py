@@ -162,9 +162,10 @@ def test_spare_member_slots_are_reported_with_the_device_counts_that_fit():
   # SNGAN seeds of issue 19 ran so until this was noticed).
   note = sweep.spare_slots_note(3, 2)
   assert "4 member slots, 1 of them a copy" in note and "25%" in note
-  assert "one of 1, 3" in note
+  assert "count to 1 or at least 3," in note
   assert sweep.spare_slots_note(4, 2) is None and sweep.spare_slots_note(3, 4) is None
-  assert "one of 1, 5" in sweep.spare_slots_note(5, 2)
+  assert "count to 1 or at least 5," in sweep.spare_slots_note(5, 2)
+  assert "count to 1, 2, 5, 6, 7, 8, 9 or at least 10," in sweep.spare_slots_note(10, 4)
 
 
 def test_a_vectorised_member_needs_its_batch_divisible_by_one_device_only(tmp_path):
