@@ -23,6 +23,7 @@ once there is space, resumes from it.
 
 import contextlib
 import errno
+import json
 import os
 import time
 from typing import Any
@@ -84,6 +85,55 @@ def check_directory(directory: str) -> None:
         f"Cannot read the checkpoint directory {directory} ({e}), so it cannot "
         "tell whether there is a run to resume. Fix its permissions, or point "
         "--workdir elsewhere.") from e
+
+
+class CheckpointShapeError(CheckpointError, ValueError):
+  """A checkpoint holds other arrays (names or shapes) than the state it is
+  restored into: the model that saved it is not the config's model."""
+
+
+def _leaf_name(path) -> str:
+  """A leaf's path as orbax names it in a checkpoint's metadata
+  ('generator.params.Dense_0.kernel'), for the state and the metadata alike."""
+  return ".".join(str(next((getattr(k, a) for a in ("key", "name", "idx") if hasattr(k, a)),
+                           k)) for k in path)
+
+
+def _arrays(tree: Any) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+  """{leaf name: (shape, dtype)} of a state, an abstract state or a
+  checkpoint's metadata tree."""
+  return {_leaf_name(path): (tuple(leaf.shape), np.dtype(leaf.dtype))
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+          if hasattr(leaf, "shape") and hasattr(leaf, "dtype")}
+
+
+def _differences(template: Any, saved: Any) -> list[str]:
+  """What the checkpoint `saved` holds otherwise than `template`, a line each."""
+  want, got = _arrays(template), _arrays(saved)
+  lines = [(name, f"saved {got[name][1]}{list(got[name][0])}, this run's "
+                  f"{want[name][1]}{list(want[name][0])}")
+           for name in want.keys() & got.keys() if want[name] != got[name]]
+  lines += [(name, "not in the checkpoint") for name in want.keys() - got.keys()]
+  lines += [(name, "saved, not in this run's state") for name in got.keys() - want.keys()]
+  # The parameters first: the optimizer's moments repeat them.
+  return [f"{name}: {what}" for name, what in
+          sorted(lines, key=lambda line: ("opt_state" in line[0], line[0]))]
+
+
+def _raise_if_other_model(differences: list[str], step: int, directory: Any) -> None:
+  """Raises CheckpointShapeError naming `differences`, if there are any."""
+  if not differences:
+    return
+  shown = differences[:6] + (
+      [f"... and {len(differences) - 6} more"] if len(differences) > 6 else [])
+  raise CheckpointShapeError(
+      f"Checkpoint {step} in {directory} holds other arrays than this run's state "
+      f"({len(differences)} differ), so it was saved by another model:\n  "
+      + "\n  ".join(shown)
+      + "\nResume with the config that saved it (the run's config.json in its "
+      "workdir: a changed model kind, width, depth, normalisation, latent size or "
+      "dtype changes the arrays), or train the new model in another --workdir. "
+      "Nothing in the checkpoint directory was changed.")
 
 
 class Checkpointer:
@@ -173,11 +223,17 @@ class Checkpointer:
             s, args=ocp.args.Composite(state=ocp.args.StandardRestore(template),
                                        data=ocp.args.JsonRestore()))
       except Exception as e:  # orbax raises many types for damaged files.
+        # Or for a state of another structure (a changed model): that is
+        # said as such, and the checkpoint is not taken for a damaged one.
+        _raise_if_other_model(self._saved_differences(template, s), s, self.directory)
         errors.append(f"step {s}: {type(e).__name__}: {e}")
         unreadable.append(s)
         logging.warning("Checkpoint at step %d in %s cannot be restored (%s); "
                         "trying an earlier one.", s, self.directory, e)
         continue
+      # Orbax restores the saved shapes whatever the template's: a changed
+      # model width would otherwise fail later, deep in the step's trace.
+      _raise_if_other_model(_differences(template, restored["state"]), s, self.directory)
       if unreadable:
         self._move_aside(unreadable)
         logging.warning("Resuming from step %d, an earlier checkpoint than the "
@@ -187,6 +243,18 @@ class Checkpointer:
         f"No checkpoint in {self.directory} could be restored:\n  "
         + "\n  ".join(errors)
         + "\nMove the directory aside to start afresh, or point --workdir elsewhere.")
+
+  def _saved_differences(self, template: Any, step: int) -> list[str]:
+    """`_differences` between `template` and checkpoint `step`'s metadata;
+    none when its metadata file is not whole JSON (then the checkpoint is
+    damaged: orbax then falls back to a partial tree of names)."""
+    path = self.directory / str(step) / "state"
+    try:
+      json.loads((path / "_METADATA").read_text())
+      saved = ocp.StandardCheckpointer().metadata(path)
+      return _differences(template, saved.item_metadata)
+    except Exception:  # pylint: disable=broad-except
+      return []
 
   def _move_aside(self, steps: list[int]) -> None:
     """Moves the checkpoints of `steps` to `<directory>.unreadable/`."""
