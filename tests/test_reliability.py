@@ -268,6 +268,16 @@ def test_no_readable_checkpoint_is_an_error_naming_the_directory(reference, tmp_
   assert _complete_checkpoints(workdir) == [2, 4, 6]
 
 
+def _files(workdir):
+  """{relative path: bytes} of every file under `workdir`."""
+  out = {}
+  for root, _, names in os.walk(workdir):
+    for name in names:
+      with open(os.path.join(root, name), "rb") as f:
+        out[os.path.relpath(os.path.join(root, name), workdir)] = f.read()
+  return out
+
+
 @pytest.mark.parametrize("change, says", [
     ({"model.g_width": 16}, r"ema_params\.project\.kernel: saved float32\[16, 784\], "
                             r"this run's float32\[16, 1568\]"),
@@ -281,17 +291,12 @@ def test_resuming_with_another_model_says_which_arrays_differ_and_changes_nothin
   checkpoint; either is now refused, naming the arrays, before compiling the
   step and before config.json is replaced."""
   workdir = _copy_run(reference, tmp_path)
-  before = {os.path.relpath(os.path.join(root, name), workdir):
-            open(os.path.join(root, name), "rb").read()
-            for root, _, files in os.walk(workdir) for name in files}
+  before = _files(workdir)
   with pytest.raises(checkpoint_lib.CheckpointShapeError,
                      match=r"(?s)Checkpoint 6 in .*saved by another model:.*" + says
                      + r".*Resume with the config that saved it"):
     trainer.train_and_evaluate(_config(**change), workdir, override_config=True)
-  after = {os.path.relpath(os.path.join(root, name), workdir):
-           open(os.path.join(root, name), "rb").read()
-           for root, _, files in os.walk(workdir) for name in files}
-  assert after == before  # no config.1.json, nothing moved aside, no record trimmed
+  assert _files(workdir) == before  # no config.1.json, nothing moved aside, no record trimmed
 
 
 @pytest.mark.parametrize("kind", ["file", "dangling_link", "unlistable"])
