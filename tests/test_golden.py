@@ -11,8 +11,11 @@ final state with tests/golden/params.json:
 - on any machine, a few values and each player's parameter norm, to the
   float32 error of a few Adam steps (see `_adam_tolerances`).
 
-Record the file again (only when a change is meant to alter training, and
-say so in the commit) with `python tests/test_golden.py --record`.
+The cases train in one subprocess compiled with XLA's default fusion
+emitters, the code the file was recorded with (the rest of the suite uses
+the older, faster-compiling ones: conftest.py). Record the file again (only
+when a change is meant to alter training, and say so in the commit) with
+`python tests/test_golden.py --record`.
 """
 
 import hashlib
@@ -20,14 +23,18 @@ import json
 import os
 import pathlib
 import platform
+import subprocess
 import sys
 
-import jax
-import numpy as np
-import pytest
+if __name__ == "__main__":  # recording, or the tests' subprocess: default emitters
+  os.environ["JAXGAN_TEST_XLA_EMITTERS"] = "default"
 
-import conftest  # noqa: F401  (8 CPU devices, the test XLA flags; configs on sys.path)
-from conftest import REPO, adam_step_bound, tiny_config
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import conftest  # noqa: E402  (8 CPU devices, the test XLA flags; configs on sys.path)
+from conftest import REPO, adam_step_bound, tiny_config  # noqa: E402
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "params.json"
 NUM_VALUES = 8
@@ -158,8 +165,16 @@ def golden():
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  return tmp_path_factory.mktemp("golden")
+def results(tmp_path_factory):
+  """{'machine', 'cases'} as the golden file holds them, of this machine:
+  every case trained in `python tests/test_golden.py --summaries`, compiled
+  with XLA's default fusion emitters."""
+  out = tmp_path_factory.mktemp("golden") / "summaries.json"
+  result = subprocess.run([sys.executable, __file__, "--summaries", str(out)],
+                          env=conftest.default_emitters_env(), cwd=REPO,
+                          capture_output=True, text=True, timeout=1200)
+  assert result.returncode == 0, result.stderr[-4000:]
+  return json.loads(out.read_text())
 
 
 def _adam_tolerances(case: str) -> tuple[float, float]:
@@ -188,8 +203,8 @@ def _adam_tolerances(case: str) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_final_parameters_match_the_recorded_values(case, golden, workdir):
-  got, want = summarize(train(case, workdir)), golden["cases"][case]
+def test_final_parameters_match_the_recorded_values(case, golden, results):
+  got, want = results["cases"][case], golden["cases"][case]
   assert got["step"] == want["step"]
   g_tol, d_tol = _adam_tolerances(case)
   np.testing.assert_allclose(got["g_values"], want["g_values"], atol=g_tol, rtol=0)
@@ -202,24 +217,29 @@ def test_final_parameters_match_the_recorded_values(case, golden, workdir):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_final_state_is_bit_identical_on_the_recording_machine(case, golden, workdir):
-  if golden["machine"] != machine():
+def test_final_state_is_bit_identical_on_the_recording_machine(case, golden, results):
+  if golden["machine"] != results["machine"]:
     pytest.skip(f"bit-for-bit results hold on the machine they were recorded on "
-                f"({golden['machine']}); this one is {machine()}")
-  assert summarize(train(case, workdir))["sha256"] == golden["cases"][case]["sha256"]
+                f"({golden['machine']}); this one is {results['machine']}")
+  assert results["cases"][case]["sha256"] == golden["cases"][case]["sha256"]
 
 
-def _record() -> None:
+def _summaries() -> dict:
+  """{'machine', 'cases'}: every case trained here, summarised."""
   import tempfile
   with tempfile.TemporaryDirectory() as tmp:
     cases = {case: summarize(train(case, pathlib.Path(tmp))) for case in CASES}
-  GOLDEN.parent.mkdir(exist_ok=True)
-  GOLDEN.write_text(json.dumps({"machine": machine(), "cases": cases}, indent=2) + "\n")
-  print(f"Wrote {GOLDEN}.")
+  return {"machine": machine(), "cases": cases}
 
 
 if __name__ == "__main__":
-  if sys.argv[1:] != ["--record"]:
-    sys.exit("usage: python tests/test_golden.py --record")
+  usage = "usage: python tests/test_golden.py --record | --summaries FILE"
   sys.path.insert(0, str(REPO))
-  _record()
+  if sys.argv[1:] == ["--record"]:
+    GOLDEN.parent.mkdir(exist_ok=True)
+    GOLDEN.write_text(json.dumps(_summaries(), indent=2) + "\n")
+    print(f"Wrote {GOLDEN}.")
+  elif len(sys.argv) == 3 and sys.argv[1] == "--summaries":
+    pathlib.Path(sys.argv[2]).write_text(json.dumps(_summaries()))
+  else:
+    sys.exit(usage)

@@ -11,7 +11,7 @@ import pytest
 
 from jaxgan.train import actions, loop, trainer
 
-from conftest import tiny_config
+from conftest import tiny_config, with_default_emitters
 
 
 def test_periodic_action_fires_every_n_steps_and_at_the_last():
@@ -163,6 +163,7 @@ def _records(workdir):
     return [json.loads(line) for line in f]
 
 
+@with_default_emitters
 def test_logged_metrics_are_the_mean_min_and_max_over_the_logging_window(tmp_path):
   """Logged every 4 steps from calls of 2: the record of step 4 holds the
   mean, min and max of the per-step losses of a run logged at every step

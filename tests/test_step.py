@@ -12,7 +12,12 @@ from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
 from jaxgan.train import trainer
 
-from conftest import adam_step_bound, assert_close_but_adam_flips, tiny_config
+from conftest import (
+  adam_step_bound,
+  assert_close_but_adam_flips,
+  tiny_config,
+  with_default_emitters,
+)
 
 NUM_STEPS = 2
 
@@ -185,6 +190,7 @@ def test_ema_follows_the_generator(runs):
       np.testing.assert_allclose(got, want, rtol=float32.sum_bound(3, 2.0), atol=1e-7)
 
 
+@with_default_emitters
 def test_several_steps_per_call_on_device_data_equal_one_step_per_call():
   """lax.scan over steps, with batches gathered on the device from indices,
   gives bit-identical results to one host-fed step per call."""
