@@ -39,7 +39,7 @@ def model(arch: str, name: str, num_classes: int = 10) -> ml_collections.ConfigD
         dtype="float32"))
   return ml_collections.ConfigDict(dict(
       name=name, image_size=28, channels=1, latent_dim=100, num_classes=num_classes,
-      g_width=32, d_width=32, d_batch_norm=True, dtype="float32", conv_impl="auto"))
+      g_width=32, d_width=32, dtype="float32", conv_impl="auto"))
 
 
 def data(dataset: str) -> ml_collections.ConfigDict:

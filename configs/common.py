@@ -52,7 +52,6 @@ def model(name: str = "dcgan", **overrides) -> ml_collections.ConfigDict:
       depth=3,  # mlp only: hidden layers
       g_batch_norm=False,  # mlp only: BatchNorm after G's hidden layers
       d_dropout=0.0,  # mlp only: dropout rate on D's hidden layers in training
-      d_batch_norm=True,  # dcgan: False turns d_norm="batch" off (older switch)
       d_norm="batch",  # dcgan discriminator: batch | layer | none
       g_norm="batch",  # dcgan generator: batch | virtual_batch (Salimans et al.)
       g_reference_size=64,  # dcgan, g_norm=virtual_batch: reference latents
@@ -148,3 +147,18 @@ def optimizers(name: str = "adam", learning_rate: float = 2e-4, **overrides
   return ml_collections.ConfigDict(dict(
       g=optimizer(name, learning_rate, **overrides),
       d=optimizer(name, learning_rate, **overrides)))
+
+
+def upgrade(saved: dict) -> dict:
+  """A config as a run saved it (its config.json, a nested dict) in today's
+  options: a retired option is dropped and its value carried by the option
+  that replaced it, so an older run still resumes, generates and evaluates.
+
+  Retired: `model.d_batch_norm` (False turned `d_norm='batch'` into no
+  normalisation; now `d_norm='none'`)."""
+  model = dict(saved.get("model") or {})
+  if "d_batch_norm" not in model:
+    return saved
+  if not model.pop("d_batch_norm") and model.get("d_norm") == "batch":
+    model["d_norm"] = "none"
+  return {**saved, "model": model}

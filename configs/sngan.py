@@ -51,7 +51,7 @@ def get_config(dataset: str = "cifar10") -> ml_collections.ConfigDict:
   if dataset == "cifar10":
     config.model = common.model("resnet", variant="sngan", image_size=32, channels=3,
                                 latent_dim=128, g_width=256, d_width=128,
-                                d_batch_norm=False, d_norm="none")
+                                d_norm="none")
     config.data = common.data("tfds", name="cifar10")
     config.evals = evaluation.default_config()
     config.evals.update(metrics="fid", every=10_000, num_samples=10_000,
@@ -59,7 +59,7 @@ def get_config(dataset: str = "cifar10") -> ml_collections.ConfigDict:
   else:
     config.model = common.model("resnet", variant="sngan", image_size=28, channels=1,
                                 latent_dim=128, g_width=64, d_width=64,
-                                d_batch_norm=False, d_norm="none")
+                                d_norm="none")
     config.data = common.mnist_data(dataset)
     config.train.update(num_steps=5000, sample_every=1000, checkpoint_every=1000)
     if dataset == "fashion_mnist":

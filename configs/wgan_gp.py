@@ -36,7 +36,7 @@ def get_config(dataset: str = "mnist") -> ml_collections.ConfigDict:
   if dataset == "cifar10":
     config.model = common.model("resnet", variant="wgan_gp", image_size=32, channels=3,
                                 latent_dim=128, g_width=128, d_width=128,
-                                d_batch_norm=False, d_norm="none")
+                                d_norm="none")
     config.data = common.data("tfds", name="cifar10")
     config.train = common.train(batch_size=64, n_critic=5, num_steps=100_000,
                                 log_every=100, sample_every=2000,
@@ -46,8 +46,7 @@ def get_config(dataset: str = "mnist") -> ml_collections.ConfigDict:
                         feature_net="inception", best_metric="fid")
   else:
     config.model = common.model("dcgan", image_size=28, channels=1, latent_dim=128,
-                                g_width=64, d_width=64, d_batch_norm=False,
-                                d_norm="none")
+                                g_width=64, d_width=64, d_norm="none")
     config.data = common.mnist_data(dataset)
     config.train = common.train(batch_size=50, n_critic=5, num_steps=10_000,
                                 sample_every=1000, checkpoint_every=2000)

@@ -130,8 +130,9 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
     raise FileNotFoundError(f'No run in {workdir}: {path} does not exist.')
+  from jaxgan.configs import common  # pylint: disable=g-import-not-at-top
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    return ml_collections.ConfigDict(common.upgrade(json.load(f)))
 
 
 def discriminator_test_error(workdir: str, *, split: str = 'test',

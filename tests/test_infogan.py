@@ -111,11 +111,12 @@ def test_bad_configs_are_refused_with_the_valid_values(override, message):
     models.check(config)
 
 
-def test_d_batch_norm_false_turns_it_off():
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_d_norm_switches_ds_batchnorm(norm):
   config = common.model("infogan", image_size=28)
-  config.d_batch_norm = False
+  config.d_norm = norm
   _, d = models.create(config)
-  assert d.norm == "none"
+  assert d.norm == norm
 
 
 def test_trains_two_steps(tmp_path):

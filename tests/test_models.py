@@ -97,7 +97,7 @@ def test_discriminator_rejects_images_of_another_size():
 def _model_config(**overrides):
   config = ml_collections.ConfigDict(dict(
       name="dcgan", image_size=32, channels=1, latent_dim=8, g_width=4, d_width=4,
-      d_batch_norm=True, dtype="float32", conv_impl="matmul"))
+      dtype="float32", conv_impl="matmul"))
   config.update(overrides)
   return config
 

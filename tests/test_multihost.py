@@ -41,7 +41,7 @@ from conftest import REPO, adam_step_bound, assert_close_but_adam_flips
 
 OVERRIDES = {
     "model.image_size": 28, "model.latent_dim": 16, "model.g_width": 8,
-    "model.d_width": 8, "model.d_batch_norm": False, "loss.name": "wasserstein",
+    "model.d_width": 8, "model.d_norm": "none", "loss.name": "wasserstein",
     "loss.gp_weight": 10.0, "train.batch_size": 16, "train.num_steps": 4,
     "train.log_every": 2, "train.sample_every": 2, "train.checkpoint_every": 2,
     "train.num_samples": 16,

@@ -19,9 +19,9 @@ def test_gradient_penalty_with_a_batchnorm_critic_warns(caplog):
   config.loss.name, config.loss.gp_weight = "wasserstein", 10.0
   with caplog.at_level(logging.WARNING):
     trainer.check_config(config)
-  assert "set config.model.d_batch_norm=False" in caplog.text
+  assert "set config.model.d_norm='none'" in caplog.text
   caplog.clear()
-  config.model.d_batch_norm = False
+  config.model.d_norm = "none"
   with caplog.at_level(logging.WARNING):
     trainer.check_config(config)
   assert "BatchNorm" not in caplog.text
@@ -61,4 +61,25 @@ def test_a_run_saved_before_an_option_existed_resumes_while_it_is_at_its_default
   assert workdir_lib.check_config_file(config, str(tmp_path)) == []
   config.model.g_norm = "virtual_batch"
   with pytest.raises(ValueError, match=r"model\.g_norm: None -> 'virtual_batch'"):
+    workdir_lib.check_config_file(config, str(tmp_path))
+
+
+@pytest.mark.parametrize("d_batch_norm, d_norm", [(True, "batch"), (False, "none")])
+def test_a_run_saved_with_the_retired_d_batch_norm_reads_it_as_d_norm(
+    tmp_path, d_batch_norm, d_norm):
+  """config.json written while `model.d_batch_norm` existed (False turned
+  d_norm 'batch' off): the run resumes with the d_norm it meant, refuses
+  another, and `jaxgan generate`/`evaluate` read it so."""
+  from jaxgan import evaluate
+  from jaxgan.train import workdir as workdir_lib
+  config = tiny_config()
+  saved = json.loads(config.to_json_best_effort())
+  saved["model"].update(d_batch_norm=d_batch_norm, d_norm="batch")
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  config.model.d_norm = d_norm
+  assert workdir_lib.check_config_file(config, str(tmp_path)) == []
+  read = evaluate.read_config(str(tmp_path))
+  assert read.model.d_norm == d_norm and "d_batch_norm" not in read.model
+  config.model.d_norm = "layer"
+  with pytest.raises(ValueError, match=rf"model\.d_norm: '{d_norm}' -> 'layer'"):
     workdir_lib.check_config_file(config, str(tmp_path))

@@ -45,7 +45,7 @@ _STEP_RTOL = float32.sum_bound(2 * (2 * _FORWARD_TERMS + 3136), 25)
 def _configs():
   standard = tiny_config()  # BatchNorm in both players, non-saturating loss
   wgan_gp = tiny_config()
-  wgan_gp.model.d_batch_norm = False
+  wgan_gp.model.d_norm = "none"
   wgan_gp.loss.name = "wasserstein"
   wgan_gp.loss.gp_weight = 10.0
   wgan_gp.train.n_critic = 2

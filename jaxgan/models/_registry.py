@@ -343,8 +343,8 @@ BIGGAN_DEFAULTS = dict(shared_dim=128, shared=True, hierarchical=True, g_attenti
                        d_attention="0", bn_eps=1e-5, sn_eps=1e-6, init="ortho")
 # g_norm: G's normalisation, 'batch' or 'virtual_batch' (dcgan.VirtualBatchNorm,
 # a reference batch of g_reference_size latents; unconditional G only).
-_DCGAN_DEFAULTS = dict(conv_impl="auto", d_norm="batch", d_batch_norm=True,
-                       d_spectral_norm=False, g_norm="batch", g_reference_size=64,
+_DCGAN_DEFAULTS = dict(conv_impl="auto", d_norm="batch", d_spectral_norm=False,
+                       g_norm="batch", g_reference_size=64,
                        **_MINIBATCH)
 _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     # pack: PacGAN (unconditional only: a pack's samples would have different
@@ -352,7 +352,7 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
     ModelSpec("dcgan", _dcgan, check=_check_dcgan, defaults=dict(_DCGAN_DEFAULTS, pack=1)),
     # Lucic et al. 2018's shared networks ("Are GANs Created Equal?").
     ModelSpec("infogan", _infogan, check=_check_infogan,
-              defaults=dict(conv_impl="auto", d_norm="batch", d_batch_norm=True)),
+              defaults=dict(conv_impl="auto", d_norm="batch")),
     # Unrolled GAN's small Stacked MNIST nets (PacGAN's Table 3; g_width 8,
     # d_width 2: D at 1/4 of G), packing as PacGAN's code.
     ModelSpec("unrolled", _unrolled, check=_check_unrolled, defaults=dict(pack=1)),
@@ -455,13 +455,12 @@ def check(config: Any) -> None:
 
 def discriminator_norm(config: Any) -> str | None:
   """The normalisation in the hidden layers of a DCGAN-style discriminator of
-  `config.model` ('batch', 'layer' or 'none'; `d_batch_norm=False` turns
-  'batch' into 'none'), or None for the models without one."""
+  `config.model` ('batch', 'layer' or 'none'), or None for the models without
+  one."""
   model = _SPECS.get(config.name)
   if model is None or "d_norm" not in model.defaults:
     return None
-  norm = config.get("d_norm", "batch")
-  return "none" if norm == "batch" and not config.get("d_batch_norm", True) else norm
+  return config.get("d_norm", "batch")
 
 
 def create(config: Any, data_shape: tuple | None = None,

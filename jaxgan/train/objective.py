@@ -524,8 +524,8 @@ def _warn_batch_norm(config: Any) -> None:
   if models.discriminator_norm(config.model) == "batch":
     logging.warning(
         "The gradient penalty is per-example, but the discriminator uses BatchNorm, "
-        "which mixes examples; set config.model.d_batch_norm=False (as in WGAN-GP) "
-        "or config.model.d_norm='layer'.")
+        "which mixes examples; set config.model.d_norm='none' (as WGAN-GP's MNIST "
+        "and CIFAR-10 code) or 'layer' (as its paper recommends).")
 
 
 def _gp(inputs: DInputs, _) -> Result:

@@ -60,13 +60,15 @@ def check_config_file(config: ml_collections.ConfigDict, workdir: str,
   """Refuses a workdir that holds a run with a different config, unless
   `override`; returns the differences, as 'key: old -> new' lines. Options
   added to jaxgan since the run was saved (absent from its config.json) count
-  as unchanged while they hold their default value."""
+  as unchanged while they hold their default value; options retired since
+  are read as the options that replaced them (`configs/common.upgrade`)."""
+  from jaxgan.configs import common  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     return []
   try:
     with open(path) as f:
-      old = flatten(json.load(f))
+      old = flatten(common.upgrade(json.load(f)))
   except (OSError, ValueError) as e:
     if not override:
       raise ValueError(
