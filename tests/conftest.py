@@ -16,7 +16,7 @@ os.environ["JAXGAN_COMPILATION_CACHE"] = ""
 # optimisations (LLVM -O0 here) cost more than they save (test_zoo and
 # test_step: 196 s -> 111 s), and so do its MLIR fusion emitters: the older
 # emitters compile the tiny DCGAN's run in 0.63x the CPU time and StyleGAN2's
-# in 0.58x (2026-12-06, family-25 EPYC; the suite 754 s -> 467 s). A test
+# in 0.58x (2026-12-06, family-25 EPYC; the suite 754 s -> 491 s). A test
 # whose claim is about XLA's default code (bit-identical programs, the golden
 # hashes) runs in a subprocess without that flag: `with_default_emitters`.
 # Subprocesses inherit the flags.
