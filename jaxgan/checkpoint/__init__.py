@@ -251,7 +251,8 @@ class Checkpointer:
     path = self.directory / str(step) / "state"
     try:
       json.loads((path / "_METADATA").read_text())
-      saved = ocp.StandardCheckpointer().metadata(path)
+      with ocp.StandardCheckpointer() as reader:  # closed: it owns a thread pool
+        saved = reader.metadata(path)
       return _differences(template, saved.item_metadata)
     except Exception:  # pylint: disable=broad-except
       return []
