@@ -98,6 +98,10 @@ def train(**overrides) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict(dict(
       batch_size=64,
       n_critic=1,  # discriminator updates per generator update
+      # which steps end with G's update (jaxgan.train.schedules.G_UPDATES):
+      # 'every_step', or 'wgan_boost' (100 critic updates before G's first 25
+      # updates and every 500th, as the reference WGAN code)
+      g_updates="every_step",
       steps_per_call=10,  # training steps per compiled call (lax.scan)
       num_steps=1500,
       ema_decay=0.999,  # generator parameter EMA for samples; 0 turns it off

@@ -1,5 +1,7 @@
 """The pmapped GAN step: updates both players, and is independent of the device count."""
 
+import functools
+
 import float32
 import jax
 import jax.numpy as jnp
@@ -8,9 +10,9 @@ import pytest
 from flax import jax_utils, struct
 
 from jaxgan import checkpoint, data, models
+from jaxgan.train import schedules, trainer
 from jaxgan.train import state as state_lib
 from jaxgan.train import step as step_lib
-from jaxgan.train import trainer
 
 from conftest import (
   adam_step_bound,
@@ -219,6 +221,78 @@ def test_several_steps_per_call_on_device_data_equal_one_step_per_call():
   assert int(b.step[0]) == 3
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
+
+
+def _reference_wgan_g_updates(num_steps: int, n_critic: int) -> list[bool]:
+  """Whether each step of n_critic critic updates ends with G's update, read
+  off the reference WGAN loop (martinarjovsky/WassersteinGAN main.py: Diters
+  = 100 if gen_iterations < 25 or gen_iterations % 500 == 0 else Diters)."""
+  out, gen_iterations = [], 0
+  while len(out) < num_steps:
+    d_iters = 100 if gen_iterations < 25 or gen_iterations % 500 == 0 else n_critic
+    out += [False] * (d_iters // n_critic - 1) + [True]
+    gen_iterations += 1
+  return out[:num_steps]
+
+
+@pytest.mark.parametrize("n_critic", [5, 4, 1])
+def test_wgan_boost_updates_g_where_the_reference_loop_does(n_critic):
+  # 3,000 steps of n_critic 5 cover G's updates 0-1,500: the first 25, the
+  # 500th, 1,000th and 1,500th boosted.
+  want = np.array(_reference_wgan_g_updates(3000, n_critic))
+  got = np.asarray(schedules.wgan_boost(n_critic)(jnp.arange(3000, dtype=jnp.int32)))
+  np.testing.assert_array_equal(got, want)
+  if n_critic == 5:  # 20 steps per boosted G update; the 500th starts at step 975
+    assert want[:500].sum() == 25 and want[500:975].all()
+    assert not want[975:994].any() and want[994:1494].all() and not want[1494:1513].any()
+
+
+def test_g_update_schedules_are_checked_against_n_critic():
+  config = tiny_config()
+  config.train.update(g_updates="wgan_boost", n_critic=3)
+  with pytest.raises(ValueError, match="n_critic to divide 100"):
+    trainer.check_config(config)
+  config.train.update(g_updates="wgan", n_critic=5)
+  with pytest.raises(ValueError, match="Unknown config.train.g_updates='wgan'; valid: "
+                     "every_step, wgan_boost"):
+    trainer.check_config(config)
+  config.train.g_updates = "wgan_boost"
+  trainer.check_config(config)
+
+
+def test_a_step_that_a_g_update_schedule_leaves_out_keeps_g_and_its_ema():
+  """With G updated on odd steps only: step 0 changes D and G's BatchNorm
+  statistics but leaves G's parameters, optimizer state and EMA exactly as
+  they were; step 1 updates them."""
+  config = tiny_config()
+  g, d = models.create(config.model, axis_name=step_lib.AXIS)
+  initial = jax.device_get(state_lib.create(
+      jax.random.PRNGKey(0), g, d, trainer.make_optimizer(config.optimizer.g),
+      trainer.make_optimizer(config.optimizer.d), latent_dim=config.model.latent_dim,
+      image_shape=(28, 28, 1), ema_decay=config.train.ema_decay))
+  step_fn = functools.partial(step_lib.bind_step(g, d, config, num_devices=1),
+                              g_updates=lambda step: step % 2 == 1)
+  p_step = jax.pmap(functools.partial(step_lib.train_steps, step_fn=step_fn),
+                    axis_name=step_lib.AXIS, devices=jax.local_devices()[:1])
+  images = np.random.default_rng(0).integers(0, 256, (2, 16, 28, 28, 1), np.uint8)
+  state, states, updated = jax_utils.replicate(initial, jax.local_devices()[:1]), [], []
+  for s in range(2):
+    state, metrics = p_step(state, {"image": trainer.shard_batch(images[s:s + 1], 1, 1)},
+                            jax_utils.replicate(jax.random.PRNGKey(1), jax.local_devices()[:1]))
+    states.append(jax_utils.unreplicate(jax.device_get(state)))
+    updated.append(float(metrics["g_updated"][0]))
+  assert updated == [0.0, 1.0]
+  same = lambda a, b: all(np.array_equal(x, y) for x, y in
+                          zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  before, off, on = initial, states[0], states[1]
+  for part in ("params", "opt_state", "step"):
+    assert same(getattr(off.generator, part), getattr(before.generator, part)), part
+    assert not same(getattr(on.generator, part), getattr(off.generator, part)), part
+  assert same(off.ema_params, before.ema_params)
+  assert not same(on.ema_params, off.ema_params)
+  assert not same(off.generator.batch_stats, before.generator.batch_stats)
+  assert not same(off.discriminator.params, before.discriminator.params)
+  assert int(off.step) == 1 and int(on.step) == 2
 
 
 class _Counter(struct.PyTreeNode):

@@ -162,7 +162,8 @@ def test_bad_config_argument_lists_the_valid_ones(name, arg, expected):
 def test_paper_hyperparameters():
   wgan, gp, sngan = load_config("wgan"), load_config("wgan_gp", "cifar10"), load_config("sngan")
   assert (wgan.optimizer.d.name, wgan.optimizer.d.learning_rate, wgan.optimizer.d.clip,
-          wgan.train.n_critic) == ("rmsprop", 5e-5, 0.01, 5)
+          wgan.train.n_critic, wgan.train.g_updates) == ("rmsprop", 5e-5, 0.01, 5,
+                                                         "wgan_boost")
   assert (gp.loss.gp_weight, gp.optimizer.g.b1, gp.optimizer.g.b2, gp.train.n_critic,
           gp.model.variant, gp.model.g_width) == (10.0, 0.0, 0.9, 5, "wgan_gp", 128)
   assert (sngan.loss.name, sngan.model.variant, sngan.model.g_width,

@@ -15,7 +15,9 @@ So `cosine:5e-5@200000+1000` warms up over 1,000 steps and decays from the
 base to 5e-5 along a half cosine by step 200,000. The base stays where it is
 in the config (one source of truth), so a sweep over it still works. Steps
 count training steps (G updates); D's optimizer, which updates n_critic times
-per step, reads its schedule at step = updates // n_critic.
+per step, reads its schedule at step = updates // n_critic. (Under a G-update
+schedule, `G_UPDATES` below, G's optimizer counts G's updates, which are
+fewer than the steps.)
 """
 
 from __future__ import annotations
@@ -111,3 +113,61 @@ def fn(schedule: Schedule | None, base: Any, num_steps: int, updates_per_step: i
   if schedule is None:
     return base
   return lambda count: schedule.value(base, count // updates_per_step, num_steps)
+
+
+# --- Which training steps update the generator (`config.train.g_updates`) ---
+#
+# A training step is n_critic D updates, then G's (`jaxgan.train.step`). A
+# G-update schedule makes some steps end without G's update, so that G waits
+# for several steps' worth of critic updates while the batch shape (n_critic)
+# stays what it is. Each entry maps n_critic to a function of the step counter
+# (traced int32) that is True where the step updates G, or to None: every step
+# does (nothing is compiled for it). Steps (`train.num_steps`, schedules,
+# logging) then count blocks of n_critic D updates, not G updates.
+
+# The reference WGAN code (martinarjovsky/WassersteinGAN, main.py): `Diters =
+# 100 if gen_iterations < 25 or gen_iterations % 500 == 0 else opt.Diters`.
+WGAN_BOOST_D_UPDATES, WGAN_BOOST_FIRST, WGAN_BOOST_EVERY = 100, 25, 500
+
+
+def wgan_boost(n_critic: int) -> Callable[[Any], Any]:
+  """WGAN's critic boost: G's first 25 updates and every 500th (its 0th,
+  500th, 1000th, ...) wait for 100 critic updates, the others for n_critic.
+  A boosted G update is 100 / n_critic steps of which only the last updates
+  G. In closed form over the step b, with m = 100 / n_critic: the first 25 m
+  steps update G on every m-th; the next 475 all do; from there the pattern
+  repeats every m + 499 steps (G's 500 k-th update, m steps, then 499 plain
+  ones)."""
+  if n_critic > WGAN_BOOST_D_UPDATES or WGAN_BOOST_D_UPDATES % n_critic:
+    raise ValueError(
+        f"config.train.g_updates='wgan_boost' runs {WGAN_BOOST_D_UPDATES} critic updates "
+        f"as steps of n_critic updates, which needs n_critic to divide "
+        f"{WGAN_BOOST_D_UPDATES}; got config.train.n_critic={n_critic} (the reference "
+        "uses 5).")
+  m = WGAN_BOOST_D_UPDATES // n_critic
+  first = WGAN_BOOST_FIRST * m  # the steps of G's first 25 updates
+  plain = WGAN_BOOST_EVERY - WGAN_BOOST_FIRST  # G's updates 25..499, a step each
+  period = m + WGAN_BOOST_EVERY - 1
+
+  def updates_g(step: Any) -> Any:
+    step = jnp.asarray(step)
+    later = step - first - plain
+    return jnp.where(step < first, (step + 1) % m == 0,
+                     (later < 0) | (later % period >= m - 1))
+  return updates_g
+
+
+G_UPDATES: dict[str, Callable[[int], Callable[[Any], Any] | None]] = {
+    "every_step": lambda n_critic: None,
+    "wgan_boost": wgan_boost,
+}
+
+
+def g_updates(train: Any) -> Callable[[Any], Any] | None:
+  """`config.train`'s G-update schedule (see `G_UPDATES`): a function of the
+  step that says whether it updates G, or None (every step does)."""
+  name = train.get("g_updates", "every_step")
+  if name not in G_UPDATES:
+    raise ValueError(f"Unknown config.train.g_updates={name!r}; valid: "
+                     f"{', '.join(G_UPDATES)}.")
+  return G_UPDATES[name](train.n_critic)

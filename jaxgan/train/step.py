@@ -21,7 +21,7 @@ from jax import lax
 
 from jaxgan.compilation import CompiledStep, compiler_options  # noqa: F401 (re-exported)
 from jaxgan.data import to_float
-from jaxgan.train import augmentation
+from jaxgan.train import augmentation, schedules
 from jaxgan.train import objective as objective_lib
 from jaxgan.train.state import GANState
 
@@ -178,7 +178,8 @@ def _g_gradients(fake, g_vjp, g_params, *args, discriminate, objective, **g_fns)
 def train_step(state: GANState, batch: dict, rng: jax.Array, *,
                generator: nn.Module, discriminator: nn.Module,
                objective: objective_lib.Objective, num_devices: int, latent_dim: int,
-               ema_decay: float, condition: str | None = None, ema_rampup: float = 0.0
+               ema_decay: float, condition: str | None = None, ema_rampup: float = 0.0,
+               g_updates: Callable[[jax.Array], jax.Array] | None = None
                ) -> tuple[GANState, dict]:
   """One GAN step on this device's slice of the global batch: n_critic D
   updates, then one G update, each minimising its adversarial loss plus the
@@ -200,6 +201,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
     ema_decay: decay of the generator's parameter EMA (0 when not kept),
       ramped up with `ema_rampup` as `ema_decay_at` says.
     condition: what G and D are given as `cond`: 'label', 'source' or None.
+    g_updates: whether step s updates G (`schedules.G_UPDATES`); None: all do.
 
   Returns:
     The new state and a dict of scalar metrics averaged over devices.
@@ -251,10 +253,35 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
   g_state = g_state.apply_gradients(grads=g_grads, batch_stats=g_stats)
   metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads), **g_metrics)
   term_states = _adapt_augmentation(objective, term_states, metrics, state.step, global_batch)
+  return _next_state(state, g_state, d_state, term_states, metrics, g_updates=g_updates,
+                     ema_decay=ema_decay, ema_rampup=ema_rampup)
+
+
+def _next_state(state: GANState, g_state, d_state, term_states: dict, metrics: dict, *,
+                g_updates, ema_decay: float, ema_rampup: float) -> tuple[GANState, dict]:
+  """(The state after the step, its metrics averaged over devices), from the
+  players' updated states. On a step that a G-update schedule (`g_updates`)
+  leaves out, G's parameters, optimizer state and EMA stay as they were (the
+  step's G loss is still computed, and logged); its batch statistics advance,
+  as G ran in training mode for the critic (as in the reference WGAN code).
+  Such a schedule also logs 'g_updated' (1 or 0; a call's mean is the fraction
+  of its steps that updated G)."""
+  ema_params = _ema(state, g_state.params, ema_decay, ema_rampup)
+  if g_updates is not None:
+    g_state, ema_params = _gate_generator(g_updates(state.step), state, g_state,
+                                          ema_params, metrics)
   new_state = state.replace(step=state.step + 1, generator=g_state,
-                            discriminator=d_state, terms=term_states,
-                            ema_params=_ema(state, g_state.params, ema_decay, ema_rampup))
+                            discriminator=d_state, terms=term_states, ema_params=ema_params)
   return new_state, lax.pmean(metrics, AXIS)
+
+
+def _gate_generator(on: jax.Array, state: GANState, g_state, ema_params, metrics: dict):
+  """(G's state, its EMA): the updated ones where `on`, else the step's
+  starting ones with the new batch statistics; see `_next_state`."""
+  metrics["g_updated"] = on.astype(jnp.float32)
+  where = lambda new, old: jax.tree.map(lambda a, b: jnp.where(on, a, b), new, old)
+  kept = state.generator.replace(batch_stats=g_state.batch_stats)
+  return where(g_state, kept), where(ema_params, state.ema_params)
 
 
 def _augmenter(objective: objective_lib.Objective, state: GANState, global_batch: int):
@@ -424,7 +451,8 @@ def bind_step(generator, discriminator, config: Any, num_devices: int,
                                                                  config.train.num_steps),
       num_devices=num_devices, latent_dim=config.model.latent_dim,
       ema_decay=config.train.ema_decay, condition=condition(config),
-      ema_rampup=float(config.train.get("ema_rampup", 0.0)))
+      ema_rampup=float(config.train.get("ema_rampup", 0.0)),
+      g_updates=schedules.g_updates(config.train))
 
 
 def make_train_step(generator, discriminator, config: Any, num_devices: int):

@@ -6,7 +6,7 @@ import numpy as np
 
 from jaxgan import data as data_lib
 from jaxgan import models
-from jaxgan.train import objective, setup
+from jaxgan.train import objective, schedules, setup
 
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
@@ -34,6 +34,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
               "checkpoint_every", "steps_per_call", "max_checkpoints", "num_samples"):
     if train[key] <= 0:
       raise ValueError(f"config.train.{key} must be positive, got {train[key]}.")
+  schedules.g_updates(train)  # a known G-update schedule that fits n_critic
   if config.seed < 0:
     raise ValueError(f"config.seed must be >= 0, got {config.seed}.")
   if train.batch_size % num_devices:
