@@ -263,7 +263,8 @@ def _next_state(state: GANState, g_state, d_state, term_states: dict, metrics: d
   players' updated states. On a step that a G-update schedule (`g_updates`)
   leaves out, G's parameters, optimizer state and EMA stay as they were (the
   step's G loss is still computed, and logged); its batch statistics advance,
-  as G ran in training mode for the critic (as in the reference WGAN code).
+  as G ran in training mode for the critic (as in the reference WGAN code),
+  and so do the terms' states (`objective`'s; G's EMA ramp-up counts steps).
   Such a schedule also logs 'g_updated' (1 or 0; a call's mean is the fraction
   of its steps that updated G)."""
   ema_params = _ema(state, g_state.params, ema_decay, ema_rampup)
