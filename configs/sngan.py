@@ -6,7 +6,10 @@ up-blocks with BatchNorm and ReLU), D of width 128 (four blocks, the first
 per update), ReLU, global sum pooling, linear. Hinge loss, Adam(2e-4, b1=0,
 b2=0.9), n_critic = 5, batch 64, z of 128. The config argument picks the data:
 
-- 'cifar10' (default): TFDS cifar10, FID with Inception.
+- 'cifar10' (default): TFDS cifar10, FID with Inception; the learning rate
+  decays linearly to 0 over the 50,000 G steps, as the official code
+  (pfnet-research/sngan_projection, configs/sn_cifar10_unconditional.yml:
+  `iteration: 50000`, `iteration_decay_start: 0`; train.py's LinearShift).
 - 'mnist' / 'fashion_mnist': the same blocks at 28x28 (7x7 base, two
   up-blocks) with widths 64 so that it trains on a CPU, FID in the
   classifier's feature space at the end. Fashion-MNIST takes one D step per
@@ -49,6 +52,8 @@ def get_config(dataset: str = "cifar10") -> ml_collections.ConfigDict:
   config.train = common.train(batch_size=64, n_critic=5, num_steps=50_000,
                               log_every=100, sample_every=2000, checkpoint_every=5000)
   if dataset == "cifar10":
+    for player in ("g", "d"):
+      config.optimizer[player].schedules = "learning_rate=linear:0"
     config.model = common.model("resnet", variant="sngan", image_size=32, channels=3,
                                 latent_dim=128, g_width=256, d_width=128,
                                 d_norm="none")
