@@ -51,10 +51,10 @@ def data(dataset: str) -> ml_collections.ConfigDict:
 
 
 def train(num_steps: int) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(
-      batch_size=64, n_critic=1, steps_per_call=50, num_steps=num_steps,
-      ema_decay=0.999, log_every=250, sample_every=1000, num_samples=100,
-      checkpoint_every=2500, max_checkpoints=2, skip_nonfinite=False))
+  """`config.train` (every option of `common.train`): batch 64, 100 samples."""
+  return common.train(batch_size=64, n_critic=1, steps_per_call=50, num_steps=num_steps,
+                      ema_decay=0.999, log_every=250, sample_every=1000, num_samples=100,
+                      checkpoint_every=2500, max_checkpoints=2)
 
 
 def evals(dataset: str) -> ml_collections.ConfigDict:

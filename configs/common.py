@@ -102,6 +102,10 @@ def train(**overrides) -> ml_collections.ConfigDict:
       # 'every_step', or 'wgan_boost' (100 critic updates before G's first 25
       # updates and every 500th, as the reference WGAN code)
       g_updates="every_step",
+      # G's update on the last D update's samples (1: one G forward pass for
+      # both, the canonical DCGAN loop), or on k x batch_size samples of its
+      # own (k > 1; the official SNGAN and WGAN-GP CIFAR-10 codes use 2)
+      g_batch_multiple=1,
       steps_per_call=10,  # training steps per compiled call (lax.scan)
       num_steps=1500,
       ema_decay=0.999,  # generator parameter EMA for samples; 0 turns it off

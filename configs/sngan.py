@@ -6,10 +6,12 @@ up-blocks with BatchNorm and ReLU), D of width 128 (four blocks, the first
 per update), ReLU, global sum pooling, linear. Hinge loss, Adam(2e-4, b1=0,
 b2=0.9), n_critic = 5, batch 64, z of 128. The config argument picks the data:
 
-- 'cifar10' (default): TFDS cifar10, FID with Inception; the learning rate
-  decays linearly to 0 over the 50,000 G steps, as the official code
-  (pfnet-research/sngan_projection, configs/sn_cifar10_unconditional.yml:
-  `iteration: 50000`, `iteration_decay_start: 0`; train.py's LinearShift).
+- 'cifar10' (default): TFDS cifar10, FID with Inception; as the official
+  code (pfnet-research/sngan_projection, configs/sn_cifar10_unconditional.yml)
+  the learning rate decays linearly to 0 over the 50,000 G steps
+  (`iteration: 50000`, `iteration_decay_start: 0`; train.py's LinearShift)
+  and G's update takes 128 samples of its own (`n_gen_samples: 128`,
+  `train.g_batch_multiple=2`).
 - 'mnist' / 'fashion_mnist': the same blocks at 28x28 (7x7 base, two
   up-blocks) with widths 64 so that it trains on a CPU, FID in the
   classifier's feature space at the end. Fashion-MNIST takes one D step per
@@ -54,6 +56,7 @@ def get_config(dataset: str = "cifar10") -> ml_collections.ConfigDict:
   if dataset == "cifar10":
     for player in ("g", "d"):
       config.optimizer[player].schedules = "learning_rate=linear:0"
+    config.train.g_batch_multiple = 2
     config.model = common.model("resnet", variant="sngan", image_size=32, channels=3,
                                 latent_dim=128, g_width=256, d_width=128,
                                 d_norm="none")

@@ -29,10 +29,10 @@ def get_config(mixture: str = "ring") -> ml_collections.ConfigDict:
       source="toy", name=mixture, num_examples=100_000, on_device=True))
   config.loss = common.loss("non_saturating")
   config.optimizer = common.optimizers("adam", 3e-4, b1=0.5)
-  config.train = ml_collections.ConfigDict(dict(
+  config.train = common.train(
       batch_size=256, n_critic=1, steps_per_call=100, num_steps=20_000, ema_decay=0.9995,
       log_every=500, sample_every=1000, num_samples=2500, checkpoint_every=5000,
-      max_checkpoints=2))
+      max_checkpoints=2)
 
   # The published protocol: 2,500 samples, modes captured, % high quality.
   config.evals = evaluation.default_config()

@@ -15,7 +15,8 @@ example). The config argument picks the experiment:
   unconditional): G and D of width 128, 4x4 base, three up-blocks; D
   without normalisation, mean pooling; batch 64, z of 128; Adam(2e-4, b1=0,
   b2=0.9) decayed linearly to 0 over the 100,000 G steps (`LR = 2e-4`,
-  `DECAY = True`); TFDS cifar10, FID with Inception.
+  `DECAY = True`), G's update on 128 samples of its own (`GEN_BS_MULTIPLE
+  = 2`, `train.g_batch_multiple=2`); TFDS cifar10, FID with Inception.
 
   python launch.py --config=configs/wgan_gp.py            # mnist
   python launch.py --config=configs/wgan_gp.py:fashion_mnist
@@ -45,8 +46,8 @@ def get_config(dataset: str = "mnist") -> ml_collections.ConfigDict:
     config.optimizer = common.optimizers("adam", 2e-4, b1=0.0, b2=0.9,
                                          schedules="learning_rate=linear:0")
     config.data = common.data("tfds", name="cifar10")
-    config.train = common.train(batch_size=64, n_critic=5, num_steps=100_000,
-                                log_every=100, sample_every=2000,
+    config.train = common.train(batch_size=64, n_critic=5, g_batch_multiple=2,
+                                num_steps=100_000, log_every=100, sample_every=2000,
                                 checkpoint_every=5000)
     config.evals = evaluation.default_config()
     config.evals.update(metrics="fid", every=10_000, num_samples=10_000,

@@ -124,10 +124,12 @@ def base_config(model: str, dataset: str, steps: int):
     config = load_config("sngan:cifar10")  # the 32x32 ResNet
     config.unlock()
     config.model.update(g_width=64, d_width=64)
-    # At a constant learning rate, as the README's rows were measured (before
-    # sngan:cifar10 took the official code's linear decay to 0).
+    # At a constant learning rate and G's update on D's last samples, as the
+    # README's rows were measured (before sngan:cifar10 took the official
+    # code's linear decay to 0 and 128 samples for G).
     for player in ("g", "d"):
       config.optimizer[player].schedules = ""
+    config.train.g_batch_multiple = 1
   elif model in ("r3gan", "r3gan_w32"):
     config = load_config("r3gan:fashion_mnist")
     config.unlock()

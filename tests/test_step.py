@@ -51,6 +51,7 @@ def _configs():
   wgan_gp.loss.name = "wasserstein"
   wgan_gp.loss.gp_weight = 10.0
   wgan_gp.train.n_critic = 2
+  wgan_gp.train.g_batch_multiple = 2  # G's update on 32 samples of its own
   # 'Improved Techniques': feature matching beside the adversarial G loss,
   # one-sided label smoothing, historical averaging of both players, virtual
   # batch normalisation in G, and WGAN weight clipping on D (all in one
@@ -260,6 +261,22 @@ def test_g_update_schedules_are_checked_against_n_critic():
   trainer.check_config(config)
 
 
+@pytest.mark.parametrize("change, message", [
+    (dict(train={"g_batch_multiple": 0}), "must be an integer >= 1, got 0"),
+    (dict(loss={"name": "relativistic_pairing"}),
+     "pairs each generated sample with a real one"),
+    (dict(model={"name": "cgan_dcgan", "num_classes": 10}), "no class labels to condition"),
+])
+def test_g_batch_multiple_is_refused_where_g_cannot_take_its_own_batch(change, message):
+  config = tiny_config()
+  config.train.g_batch_multiple = 2
+  trainer.check_config(config)
+  for block, values in change.items():
+    config[block].update(values)
+  with pytest.raises(ValueError, match=message):
+    trainer.check_config(config)
+
+
 def test_a_step_that_a_g_update_schedule_leaves_out_keeps_g_and_its_ema():
   """With G updated on odd steps only: step 0 changes D and G's BatchNorm
   statistics but leaves G's parameters, optimizer state and EMA exactly as
@@ -293,6 +310,26 @@ def test_a_step_that_a_g_update_schedule_leaves_out_keeps_g_and_its_ema():
   assert not same(off.generator.batch_stats, before.generator.batch_stats)
   assert not same(off.discriminator.params, before.discriminator.params)
   assert int(off.step) == 1 and int(on.step) == 2
+
+
+def test_g_update_takes_k_batches_of_its_own_samples_with_g_batch_multiple():
+  """`_fakes` with a stand-in G (z * p; its 'batch statistics' count the rows
+  it saw): with k = 1 D's last batch is G's; with k = 2 G's update has 2 x 8
+  fresh samples, and its vjp is the gradient over those."""
+  generate = lambda p, stats, z, cond, key: (z * p, stats + z.shape[0])
+  noise = lambda key, n=8: jax.random.normal(key, (n, 3))
+  z_key, g_key = jax.random.split(jax.random.PRNGKey(0))
+  for k in (1, 2):
+    d_fake, fake, g_vjp, rows = step_lib._fakes(generate, noise, jnp.float32(2.0), 0, None,
+                                                z_key, g_key, k, 8)
+    assert d_fake.shape == (8, 3) and fake.shape == (8 * k, 3)
+    assert rows == (8 if k == 1 else 8 + 8 * k)  # one forward pass, or D's and G's
+    (grad,) = g_vjp(jnp.ones_like(fake))
+    bound = float32.sum_bound(8 * k * 3, float(jnp.sum(jnp.abs(fake))) / 2.0)
+    np.testing.assert_allclose(grad, jnp.sum(fake) / 2.0, rtol=0, atol=bound)
+    assert (d_fake is fake) == (k == 1)
+    if k > 1:
+      assert not np.any(np.isin(np.asarray(d_fake), np.asarray(fake)))
 
 
 class _Counter(struct.PyTreeNode):

@@ -151,6 +151,16 @@ def test_config_trains_two_steps(name, arg):
     assert any(np.any(a != b) for a, b in zip(after, before)) == updated, player
 
 
+def test_every_config_takes_every_train_option():
+  """Each config's train block is `common.train`'s, so every option can be
+  set on the command line (cgan's and toy_ring's own dicts lacked those added
+  later, and ml_collections refused them as unknown keys)."""
+  from configs import common
+  options = set(common.train())
+  missing = {name: sorted(options - set(load_config(name).train)) for name in ALL_CONFIGS}
+  assert not {name: keys for name, keys in missing.items() if keys}
+
+
 @pytest.mark.parametrize("name, arg, expected", [
     ("gan_mlp", "maximin", "non_saturating, minimax"),
     ("wgan_gp", "svhn", "mnist, fashion_mnist, cifar10"),
@@ -179,6 +189,9 @@ def test_paper_hyperparameters():
     assert config.optimizer.g.schedules == config.optimizer.d.schedules == (
         "learning_rate=linear:0")
   assert load_config("sngan", "mnist").optimizer.g.schedules == ""
+  # G's update on 128 samples of its own (n_gen_samples, GEN_BS_MULTIPLE).
+  assert gp.train.g_batch_multiple == sngan.train.g_batch_multiple == 2
+  assert load_config("sngan", "mnist").train.g_batch_multiple == 1
   assert load_config("wgan_gp", "mnist").optimizer.g.learning_rate == 1e-4
   # The paper's 5 D steps on MNIST; 1 on Fashion-MNIST, where 5 collapses (README).
   assert load_config("sngan", "mnist").train.n_critic == 5

@@ -179,8 +179,8 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
                generator: nn.Module, discriminator: nn.Module,
                objective: objective_lib.Objective, num_devices: int, latent_dim: int,
                ema_decay: float, condition: str | None = None, ema_rampup: float = 0.0,
-               g_updates: Callable[[jax.Array], jax.Array] | None = None
-               ) -> tuple[GANState, dict]:
+               g_updates: Callable[[jax.Array], jax.Array] | None = None,
+               g_batch_multiple: int = 1) -> tuple[GANState, dict]:
   """One GAN step on this device's slice of the global batch: n_critic D
   updates, then one G update, each minimising its adversarial loss plus the
   active terms of `objective` (`jaxgan.train.objective`).
@@ -202,6 +202,7 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
       ramped up with `ema_rampup` as `ema_decay_at` says.
     condition: what G and D are given as `cond`: 'label', 'source' or None.
     g_updates: whether step s updates G (`schedules.G_UPDATES`); None: all do.
+    g_batch_multiple: G's update takes k global batches of its own (see `_fakes`).
 
   Returns:
     The new state and a dict of scalar metrics averaged over devices.
@@ -235,16 +236,14 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
         (images[:-1], at(conds, slice(None, -1)), at(labels, slice(None, -1)),
          at(labeled, slice(None, -1)), keys[:-1], jnp.arange(n_critic - 1)))
 
-  # The last D update and the G update share one G forward pass, as in the canonical
-  # DCGAN loop: G's backward pass runs through D after its update.
+  # The last D update, then G's; G's backward pass runs through D after its update.
   z_key, g_key, d_key = jax.random.split(keys[-1], 3)
   real, cond, label, labeled = (images[-1], at(conds, -1), at(labels, -1),
                                 at(labeled, -1))
-  fake, g_vjp, g_stats = jax.vjp(
-      lambda p: generate(p, g_stats, noise(z_key), cond, g_key), g_state.params,
-      has_aux=True)
+  d_fake, fake, g_vjp, g_stats = _fakes(generate, noise, g_state.params, g_stats, cond,
+                                        z_key, g_key, g_batch_multiple, global_batch)
   d_state, term_states, metrics = d_update(
-      d_state, term_states, real, lax.stop_gradient(fake), cond, label, labeled, d_key,
+      d_state, term_states, real, lax.stop_gradient(d_fake), cond, label, labeled, d_key,
       (state.step, state.step * n_critic + n_critic - 1))
   g_loss, g_metrics, term_states, g_grads = _g_gradients(
       fake, g_vjp, g_state.params, real, cond, label, d_state, d_key, term_states,
@@ -257,6 +256,27 @@ def train_step(state: GANState, batch: dict, rng: jax.Array, *,
                      ema_decay=ema_decay, ema_rampup=ema_rampup)
 
 
+def _fakes(generate, noise, params, stats, cond, z_key, g_key, multiple: int,
+           global_batch: int):
+  """(the last D update's fake batch, G's, the vjp of G's in G's parameters,
+  G's batch statistics after them). With `multiple` 1 one forward pass serves
+  both, as in the canonical DCGAN loop; with k > 1, G's update draws its own
+  k global batches of latents (an unconditional G: there are no conditions
+  for them), as the official SNGAN and WGAN-GP CIFAR-10 codes (128 samples
+  at batch 64: sngan_projection's `n_gen_samples`, improved_wgan_training's
+  `GEN_BS_MULTIPLE`)."""
+  if multiple == 1:
+    fake, g_vjp, stats = jax.vjp(lambda p: generate(p, stats, noise(z_key), cond, g_key),
+                                 params, has_aux=True)
+    return fake, fake, g_vjp, stats
+  d_fake, stats = generate(params, stats, noise(z_key), cond, g_key)
+  gz_key, gg_key = jax.random.split(jax.random.fold_in(g_key, 1))
+  fake, g_vjp, stats = jax.vjp(
+      lambda p: generate(p, stats, noise(gz_key, multiple * global_batch), cond, gg_key),
+      params, has_aux=True)
+  return d_fake, fake, g_vjp, stats
+
+
 def _next_state(state: GANState, g_state, d_state, term_states: dict, metrics: dict, *,
                 g_updates, ema_decay: float, ema_rampup: float) -> tuple[GANState, dict]:
   """(The state after the step, its metrics averaged over devices), from the
@@ -267,12 +287,13 @@ def _next_state(state: GANState, g_state, d_state, term_states: dict, metrics: d
   and so do the terms' states (`objective`'s; G's EMA ramp-up counts steps).
   Such a schedule also logs 'g_updated' (1 or 0; a call's mean is the fraction
   of its steps that updated G)."""
+  step = state.step + 1  # traced before the EMA, in the order the step always had
   ema_params = _ema(state, g_state.params, ema_decay, ema_rampup)
   if g_updates is not None:
     g_state, ema_params = _gate_generator(g_updates(state.step), state, g_state,
                                           ema_params, metrics)
-  new_state = state.replace(step=state.step + 1, generator=g_state,
-                            discriminator=d_state, terms=term_states, ema_params=ema_params)
+  new_state = state.replace(step=step, generator=g_state, discriminator=d_state,
+                            terms=term_states, ema_params=ema_params)
   return new_state, lax.pmean(metrics, AXIS)
 
 
@@ -453,7 +474,8 @@ def bind_step(generator, discriminator, config: Any, num_devices: int,
       num_devices=num_devices, latent_dim=config.model.latent_dim,
       ema_decay=config.train.ema_decay, condition=condition(config),
       ema_rampup=float(config.train.get("ema_rampup", 0.0)),
-      g_updates=schedules.g_updates(config.train))
+      g_updates=schedules.g_updates(config.train),
+      g_batch_multiple=int(config.train.get("g_batch_multiple", 1)))
 
 
 def make_train_step(generator, discriminator, config: Any, num_devices: int):

@@ -5,7 +5,7 @@ import ml_collections
 import numpy as np
 
 from jaxgan import data as data_lib
-from jaxgan import models
+from jaxgan import losses, models
 from jaxgan.train import objective, schedules, setup
 
 
@@ -59,6 +59,34 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int | None = No
     raise ValueError(f"Model {config.model.name!r} is trained semi-supervised: set "
                      "config.loss.semi_supervised_weight > 0 (the supervised loss weight).")
   _check_pairs(config)
+  _check_g_batch(config)
+
+
+def _check_g_batch(config: ml_collections.ConfigDict) -> None:
+  """`train.g_batch_multiple` k: a positive integer; k > 1 (G's own k x
+  batch_size samples) needs an unconditional G and a G loss that does not
+  pair each generated sample with a real one."""
+  k = config.train.get("g_batch_multiple", 1)
+  if not isinstance(k, int) or k < 1:
+    raise ValueError(f"config.train.g_batch_multiple must be an integer >= 1, got {k!r}.")
+  if k == 1:
+    return
+  kind = setup.model_kind(config)
+  if kind in ("class_conditional", "paired"):
+    raise ValueError(
+        f"config.train.g_batch_multiple={k} gives G's update samples of its own, "
+        f"which have no {'class labels' if kind == 'class_conditional' else 'inputs'} "
+        f"to condition the {kind.replace('_', '-')} model {config.model.name!r} on; "
+        "set it to 1.")
+  batch = config.train.batch_size
+  logits = lambda n: jax.ShapeDtypeStruct((n,), np.float32)
+  try:
+    jax.eval_shape(losses.get(config.loss.name).g_loss, logits(batch), logits(k * batch))
+  except ValueError as e:
+    raise ValueError(
+        f"config.train.g_batch_multiple={k}: the G loss of config.loss.name="
+        f"{config.loss.name!r} pairs each generated sample with a real one, so G's "
+        f"batch must be the real batch's size; set it to 1 ({e})") from None
 
 
 def _check_pairs(config: ml_collections.ConfigDict) -> None:
