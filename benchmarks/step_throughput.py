@@ -71,6 +71,11 @@ def bench_config(model, *, image_size, channels, batch_size, width, dtype, conv_
   if model == "sngan":
     config = sngan.get_config("cifar10")
     config.model.update(dtype=dtype, conv_impl=conv_impl)
+    # The step pytorch_sngan.py times too (and the README's figures were
+    # measured with): G's update on D's last batch, a constant learning rate.
+    config.train.g_batch_multiple = 1
+    for player in ("g", "d"):
+      config.optimizer[player].schedules = ""
   else:
     config = dcgan.get_config()
     config.model.update(image_size=image_size, channels=channels, g_width=width,
