@@ -33,6 +33,7 @@ REQUIRED_NAMES = {
     "wasserstein",
     "hinge",
     "least_squares",
+    "least_squares_pearson",
     "relativistic_average",
     "relativistic_average_least_squares",
 }
@@ -70,6 +71,9 @@ def _np_reference(name, r, f):
   elif name == "least_squares":
     d = 0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean(f**2)
     g = 0.5 * np.mean((f - 1) ** 2)
+  elif name == "least_squares_pearson":  # a=-1, b=1, c=0
+    d = 0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean((f + 1) ** 2)
+    g = 0.5 * np.mean(f**2)
   elif name == "relativistic_average":
     rr, ff = r - f.mean(axis=0), f - r.mean(axis=0)
     d = np.mean(_np_bce(rr, 1)) + np.mean(_np_bce(ff, 0))

@@ -49,6 +49,25 @@ def _ignoring_real(g_loss: Callable[[ArrayLike], Array]) -> LossFn:
   return fn
 
 
+def least_squares_pearson_discriminator_loss(
+    real_logits: ArrayLike, fake_logits: ArrayLike
+) -> Array:
+  """LSGAN's discriminator loss with the Pearson χ² coding ``a=-1, b=1``:
+  :func:`least_squares_discriminator_loss` with those targets."""
+  return _adversarial.least_squares_discriminator_loss(
+      real_logits, fake_logits, a=-1.0, b=1.0
+  )
+
+
+def least_squares_pearson_generator_loss(fake_logits: ArrayLike) -> Array:
+  """LSGAN's generator loss with the Pearson χ² coding ``c=0``:
+  :func:`least_squares_generator_loss` with that target. With ``a=-1, b=1,
+  c=0`` (``b - c = 1``, ``b - a = 2``) the generator minimises the Pearson
+  χ² divergence between ``p_data + p_g`` and ``2 p_g`` (Mao et al. 2017,
+  §3.2.1)."""
+  return _adversarial.least_squares_generator_loss(fake_logits, c=0.0)
+
+
 _LOSSES: dict[str, GANLoss] = {
     "non_saturating": GANLoss(
         _adversarial.minimax_discriminator_loss,
@@ -69,6 +88,10 @@ _LOSSES: dict[str, GANLoss] = {
     "least_squares": GANLoss(
         _adversarial.least_squares_discriminator_loss,
         _ignoring_real(_adversarial.least_squares_generator_loss),
+    ),
+    "least_squares_pearson": GANLoss(
+        least_squares_pearson_discriminator_loss,
+        _ignoring_real(least_squares_pearson_generator_loss),
     ),
     "relativistic_average": GANLoss(
         _adversarial.relativistic_average_discriminator_loss,
@@ -100,7 +123,7 @@ def get(name: str) -> GANLoss:
 
   Args:
     name: One of :func:`names`: ``'hinge'``, ``'least_squares'``,
-      ``'minimax'``, ``'non_saturating'``, ``'relativistic_average'``,
+      ``'least_squares_pearson'``, ``'minimax'``, ``'non_saturating'``, ``'relativistic_average'``,
       ``'relativistic_average_least_squares'``, ``'relativistic_pairing'``,
       ``'wasserstein'``.
 
