@@ -2,7 +2,7 @@ r"""Trains configs for a fixed budget over seeds and tabulates what they reach.
 
   pip install -e '.[plots]'
   python scripts/zoo_results.py --out=runs/zoo --num_steps=5000 --seeds=0,1,2 \
-      --runs=dcgan_mnist,dcgan_mnist:fashion_mnist,wgan_gp:mnist,lsgan,sngan:mnist
+      --runs=dcgan_mnist,dcgan_mnist:fashion_mnist,wgan_gp:mnist_dcgan,lsgan,sngan:mnist
 
 Each run is `configs/<file>.py[:<arg>]` with `--num_steps`, the data
 directory under `--data_root` and the config's evals at the end, trained for

@@ -55,7 +55,7 @@ def _dcgan():
 
 def _wgan_gp():
   from configs import common, wgan_gp
-  config = wgan_gp.get_config("mnist")
+  config = wgan_gp.get_config("mnist_dcgan")  # 'mnist' until it became gan_mnist.py's
   config.data = common.data("digits")
   config.model.update(image_size=28, latent_dim=16, g_width=8, d_width=8)
   config.train.update(batch_size=16, n_critic=5)

@@ -595,7 +595,7 @@ def test_check_rejects_bad_zoo_options(overrides, message):
 # -- The model registry ----------------------------------------------------------
 
 KINDS = {"dcgan": "unconditional", "infogan": "unconditional", "mlp": "unconditional", "resnet": "unconditional",
-         "unrolled": "unconditional",
+         "unrolled": "unconditional", "wgan_gp_mnist": "unconditional",
          "r3gan": "unconditional", "biggan": "class_conditional",
          "stylegan2": "unconditional",
          "cgan_mlp": "class_conditional", "cgan_dcgan": "class_conditional",
@@ -610,6 +610,8 @@ def _minimal(name):
   """config.model with only the keys `name` needs: no defaults written out."""
   config = ml_collections.ConfigDict(dict(name=name, g_width=4, d_width=4))
   config.update({k: _REQUIRED[k] for k in models.spec(name).required})
+  if name == "wgan_gp_mnist":  # the one model without the default size 32
+    config.image_size = 28
   if KINDS[name] == "class_conditional":
     config.num_classes = 3
   if KINDS[name] == "semi_supervised":
@@ -678,3 +680,69 @@ def test_names_by_kind_and_discriminator_norm_come_from_the_registry():
     norm = models.discriminator_norm(config)
     assert norm == ("batch" if name in ("dcgan", "cgan_dcgan", "acgan", "infogan")
                     else None)
+
+
+# --- WGAN-GP's official MNIST networks (gan_mnist.py) ---------------------------
+
+def _wgan_gp_mnist(width=64):
+  config = common.model("wgan_gp_mnist", image_size=28, channels=1, latent_dim=128,
+                        g_width=width, d_width=width)
+  models.check(config)
+  g, d = models.create(config)
+  g_vars = g.init(jax.random.PRNGKey(0), jnp.zeros((2, 128)))
+  d_vars = d.init(jax.random.PRNGKey(1), jnp.zeros((2, 28, 28, 1)))
+  return g, d, g_vars["params"], d_vars["params"]
+
+
+def test_wgan_gp_mnist_has_the_official_layers_and_initialisation():
+  """gan_mnist.py's layers at DIM = 64 (kernels as TF lays them out) and
+  tflib's uniform initialisation: s = sqrt(2 / (fan_in + fan_out)) for a
+  linear layer, sqrt(4 / (fan_in + fan_out)) for a convolution (fan_out =
+  out k^2 / 4) and a transposed one (fan_in = in k^2 / 4); biases 0."""
+  _, _, g_params, d_params = _wgan_gp_mnist()
+  k = 25  # 5x5
+  official = {  # name: (kernel shape, s)
+      "input": ((128, 4096), np.sqrt(2 / (128 + 4096))),
+      "deconv2": ((5, 5, 128, 256), np.sqrt(4 / (256 * k / 4 + 128 * k))),
+      "deconv3": ((5, 5, 64, 128), np.sqrt(4 / (128 * k / 4 + 64 * k))),
+      "deconv5": ((5, 5, 1, 64), np.sqrt(4 / (64 * k / 4 + 1 * k))),
+      "conv1": ((5, 5, 1, 64), np.sqrt(4 / (1 * k + 64 * k / 4))),
+      "conv2": ((5, 5, 64, 128), np.sqrt(4 / (64 * k + 128 * k / 4))),
+      "conv3": ((5, 5, 128, 256), np.sqrt(4 / (128 * k + 256 * k / 4))),
+      "output": ((4096, 1), np.sqrt(2 / (4096 + 1))),
+  }
+  params = {**g_params, **d_params}
+  assert set(params) == set(official)
+  for name, (shape, s) in official.items():
+    kernel, bias = np.asarray(params[name]["kernel"]), np.asarray(params[name]["bias"])
+    assert kernel.shape == shape and bias.shape == (shape[-2 if "deconv" in name else -1],)
+    assert not bias.any(), name
+    # U[-s sqrt 3, s sqrt 3] has std s; its sample std over n >= 1,600 values
+    # has a relative standard error sqrt(0.8 / (4 n)) <= 1.2%: 6 of them.
+    assert np.abs(kernel).max() <= s * np.sqrt(3) * (1 + 1e-6), name
+    assert abs(kernel.std() / s - 1) < 6 * np.sqrt(0.8 / (4 * kernel.size)), name
+
+
+def test_wgan_gp_mnist_maps_pixels_and_the_penalty_to_the_official_units():
+  """G's images lie in [-1, 1] as 2 sigmoid - 1, D reads them as (y + 1) / 2,
+  so the penalty on y with the config's target 1/2 and weight 40 is the
+  official one on x = (y + 1) / 2 with target 1 and weight 10."""
+  from jaxgan import losses
+
+  from configs import wgan_gp as wgan_gp_config
+  g, d, g_params, d_params = _wgan_gp_mnist(width=8)
+  loss = wgan_gp_config.get_config("mnist").loss
+  z = jax.random.normal(jax.random.PRNGKey(2), (6, 128))
+  fake = g.apply({"params": g_params}, z)
+  assert fake.shape == (6, 28, 28, 1) and float(jnp.abs(fake).max()) < 1
+  real = jax.random.uniform(jax.random.PRNGKey(3), (6, 28, 28, 1), minval=-1, maxval=1)
+  alpha = jax.random.uniform(jax.random.PRNGKey(4), (6,))
+  critic_y = lambda y: d.apply({"params": d_params}, y)
+  critic_x = lambda x: critic_y(2 * x - 1)  # the official D on [0, 1] pixels
+  ours = loss.gp_weight * losses.gradient_penalty(critic_y, real, fake, alpha=alpha,
+                                                  target=loss.gp_target)
+  official = 10.0 * losses.gradient_penalty(critic_x, (real + 1) / 2, (fake + 1) / 2,
+                                            alpha=alpha)
+  # Two float32 evaluations of the same gradients (D's sums of <= 3,200
+  # terms, three layers and the linear one) and a mean of 6 squares.
+  np.testing.assert_allclose(ours, official, rtol=float32.network_bound(4, 3200))

@@ -228,3 +228,13 @@ def test_weights_may_be_traced_per_member():
   assert [t.name for t in traced.active("d")] == ["r1"]  # computed, weighted by 0
   assert not base.active("g") and not objective.Objective.from_config(
       common.loss()).active("d")
+
+
+def test_a_term_a_sweep_turns_on_is_prepared_from_the_config():
+  """The base config has the penalty off, a member's traced weight turns it
+  on: its option (gp_target) reaches the term as if it had been on."""
+  config_loss = objective.default_config("wasserstein", gp_weight=0.0, gp_target=0.5)
+  base = objective.Objective.from_config(config_loss)
+  assert "gp" not in base.resources
+  swept = base.with_weights({"gp_weight": jnp.array(1.0)})
+  assert [t.name for t in swept.active("d")] == ["gp"] and swept.resources["gp"] == 0.5

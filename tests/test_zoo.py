@@ -85,6 +85,8 @@ def _step_key(config) -> str:
   """What the compiled step depends on."""
   return json.dumps({k: config[k].to_dict() for k in ("model", "loss", "optimizer")}
                     | {"n_critic": config.train.n_critic,
+                       "g_updates": config.train.g_updates,
+                       "g_batch_multiple": config.train.g_batch_multiple,
                        "ema": config.train.ema_decay > 0,
                        "shape": _data_shape(config)}, sort_keys=True)
 
@@ -192,7 +194,13 @@ def test_paper_hyperparameters():
   # G's update on 128 samples of its own (n_gen_samples, GEN_BS_MULTIPLE).
   assert gp.train.g_batch_multiple == sngan.train.g_batch_multiple == 2
   assert load_config("sngan", "mnist").train.g_batch_multiple == 1
-  assert load_config("wgan_gp", "mnist").optimizer.g.learning_rate == 1e-4
+  # gan_mnist.py: Adam(1e-4, 0.5, 0.9), lambda 10 in [0, 1] pixel units.
+  mnist = load_config("wgan_gp", "mnist")
+  assert (mnist.model.name, mnist.optimizer.g.learning_rate, mnist.optimizer.g.b1,
+          mnist.optimizer.g.b2, mnist.train.batch_size, mnist.train.num_steps,
+          mnist.loss.gp_weight, mnist.loss.gp_target) == (
+              "wgan_gp_mnist", 1e-4, 0.5, 0.9, 50, 200_000, 40.0, 0.5)
+  assert load_config("wgan_gp", "mnist_dcgan").model.name == "dcgan"
   # The paper's 5 D steps on MNIST; 1 on Fashion-MNIST, where 5 collapses (README).
   assert load_config("sngan", "mnist").train.n_critic == 5
   fashion = load_config("sngan", "fashion_mnist")

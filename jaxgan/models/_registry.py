@@ -24,6 +24,7 @@ from jaxgan.models import (
     srgan,
     stylegan2,
     unrolled,
+    wgan_gp_mnist,
 )
 
 KINDS = ("unconditional", "class_conditional", "paired", "semi_supervised")
@@ -145,6 +146,20 @@ def _infogan(config: Any, data_shape: tuple, dtype, axis_name):
       norm=discriminator_norm(config), conv_impl=config.conv_impl, dtype=dtype,
       axis_name=axis_name)
   return generator, discriminator
+
+
+def _wgan_gp_mnist(config: Any, data_shape: tuple, dtype, axis_name):
+  del data_shape, dtype  # 28x28 (checked), float32 as the official code
+  return (wgan_gp_mnist.Generator(width=config.g_width, channels=config.channels,
+                                  axis_name=axis_name),
+          wgan_gp_mnist.Discriminator(width=config.d_width, axis_name=axis_name))
+
+
+def _check_wgan_gp_mnist(config: Any) -> None:
+  _check_image_size(config, (wgan_gp_mnist.IMAGE_SIZE,))
+  if config.dtype != "float32":
+    raise ValueError(f"Model 'wgan_gp_mnist' computes in float32 (its official code's); "
+                     f"got config.model.dtype={config.dtype!r}.")
 
 
 def _unrolled(config: Any, data_shape: tuple, dtype, axis_name):
@@ -355,6 +370,8 @@ _SPECS: dict[str, ModelSpec] = {s.name: s for s in (
               defaults=dict(conv_impl="auto", d_norm="batch")),
     # Unrolled GAN's small Stacked MNIST nets (PacGAN's Table 3; g_width 8,
     # d_width 2: D at 1/4 of G), packing as PacGAN's code.
+    # WGAN-GP's official MNIST networks (gan_mnist.py), 28x28.
+    ModelSpec("wgan_gp_mnist", _wgan_gp_mnist, check=_check_wgan_gp_mnist),
     ModelSpec("unrolled", _unrolled, check=_check_unrolled, defaults=dict(pack=1)),
     ModelSpec("mlp", _mlp, defaults=dict(depth=3, g_batch_norm=False, d_dropout=0.0,
                                          pack=1, **_MINIBATCH)),

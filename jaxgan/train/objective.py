@@ -388,6 +388,8 @@ class Objective:
     schedules: `config.loss` key -> its `schedules.Schedule` (weights, p).
     num_steps: the run's length, the default span of a schedule.
     augment: the augmentation of D's inputs (`augmentation.Augmentation`), or None.
+    config_loss: the `config.loss` it was made from (a term that a sweep's
+      traced weight turns on is prepared from it), or None.
   """
   loss: losses.GANLoss
   adv_weight: Any = 1.0
@@ -397,6 +399,7 @@ class Objective:
   schedules: dict = dataclasses.field(default_factory=dict)
   num_steps: int = 0
   augment: Any = None
+  config_loss: Any = None
 
   @classmethod
   def from_config(cls, config_loss: Any, num_steps: int = 0) -> Objective:
@@ -416,7 +419,8 @@ class Objective:
                                     "loss")
     return cls(loss=pair, adv_weight=float(config_loss.get("adv_weight", 1.0)),
                weights=weights, resources=resources, every=every, schedules=scheduled,
-               num_steps=num_steps, augment=augmentation.from_config(config_loss))
+               num_steps=num_steps, augment=augmentation.from_config(config_loss),
+               config_loss=config_loss)
 
   def scheduled(self, key: str, base: Any, step: Any) -> Any:
     """`config.loss.<key>` (whose value is `base`) at training step `step`."""
@@ -439,7 +443,13 @@ class Objective:
     weights = dict(weights)
     adv = weights.pop("adv_weight", self.adv_weight)
     by_name = {**self.weights, **{k.removesuffix("_weight"): v for k, v in weights.items()}}
-    return dataclasses.replace(self, adv_weight=adv, weights=by_name)
+    # A term off in the base config but on for some member needs its resource
+    # (its options, a network), prepared as `from_config` prepares the others.
+    resources = dict(self.resources) | {
+        t.name: t.prepare(self.config_loss) for t in _TERMS.values()
+        if t.prepare is not None and t.name not in self.resources
+        and is_on(by_name.get(t.name, 0.0)) and self.config_loss is not None}
+    return dataclasses.replace(self, adv_weight=adv, weights=by_name, resources=resources)
 
   def active(self, player: str) -> tuple[Term, ...]:
     """The terms acting on `player` ('d' or 'g') that are computed."""
@@ -528,17 +538,29 @@ def _warn_batch_norm(config: Any) -> None:
         "and CIFAR-10 code) or 'layer' (as its paper recommends).")
 
 
-def _gp(inputs: DInputs, _) -> Result:
+def _gp(inputs: DInputs, target: float) -> Result:
   alpha_key = jax.random.split(inputs.key, 3)[0]
   alpha = inputs.local_slice(jax.random.uniform(alpha_key, (inputs.global_batch,)))
-  penalty = losses.gradient_penalty(inputs.critic, inputs.real, inputs.fake, alpha=alpha)
+  penalty = losses.gradient_penalty(inputs.critic, inputs.real, inputs.fake, alpha=alpha,
+                                    target=target)
   return Result(penalty, {"gradient_penalty": penalty})
 
 
+def _check_gp(config: Any) -> None:
+  if not config.loss.get("gp_target", 1.0) > 0:
+    raise ValueError(f"config.loss.gp_target (the gradient norm the penalty pulls "
+                     f"toward) must be positive, got {config.loss.gp_target}.")
+  _warn_batch_norm(config)
+
+
 register(Term(
-    "gp", "WGAN-GP gradient penalty on real/fake interpolates (Gulrajani et al. 2017)",
-    "E[(‖∇D(x̂)‖ - 1)²]", d=_gp, needs=frozenset({"real", "fake", "critic"}),
-    check=_warn_batch_norm, lazy=True))
+    "gp", "WGAN-GP gradient penalty on real/fake interpolates (Gulrajani et al. 2017); "
+    "option: the target norm K (1; another K changes the critic's Lipschitz constant, "
+    "or its units: see configs/wgan_gp.py)",
+    "E[(‖∇D(x̂)‖ - K)²]", d=_gp, needs=frozenset({"real", "fake", "critic"}),
+    options={"gp_target": 1.0}, prepare=lambda config_loss: float(
+        config_loss.get("gp_target", 1.0)),
+    check=_check_gp, lazy=True))
 
 
 def _r1(inputs: DInputs, _) -> Result:
