@@ -14,9 +14,9 @@ final state with tests/golden/params.json:
 On the recording machine the cases train in one subprocess compiled with
 XLA's default fusion emitters, the code the file was recorded with; elsewhere
 (where only the tolerance test can hold) in the test process, with the
-older, faster-compiling emitters the rest of the suite uses (conftest.py). Record the file again (only
-when a change is meant to alter training, and say so in the commit) with
-`python tests/test_golden.py --record`.
+older, faster-compiling emitters the rest of the suite uses (conftest.py).
+Record the file again (only when a change is meant to alter training, and
+say so in the commit) with `python tests/test_golden.py --record`.
 """
 
 import hashlib
@@ -174,9 +174,9 @@ def results(golden, tmp_path_factory):
   On the recording machine, every case trained in `python tests/test_golden.py
   --summaries`, compiled with XLA's default fusion emitters as recorded, for
   the bit-for-bit test. Elsewhere that test cannot hold, so the cases train
-  here, with the suite's faster-compiling emitters (CPU time 65 s -> 37 s
-  for the file, family-25 EPYC): another rounding, as another machine's, which the
-  tolerance test's bounds are for."""
+  here, with the suite's faster-compiling emitters (CPU time of the file
+  65 s -> 37 s, family-25 EPYC): another rounding, as another machine's,
+  which the tolerance test's bounds are for."""
   recorded = machine(conftest.default_emitters_env()["XLA_FLAGS"])
   if golden["machine"] != recorded:
     return {"machine": recorded, "cases": _summaries()["cases"]}
